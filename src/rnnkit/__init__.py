@@ -1,0 +1,1 @@
+"""rnnkit: fast, exact, NumPy-native recurrent neural networks."""
