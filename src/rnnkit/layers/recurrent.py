@@ -1,0 +1,323 @@
+"""The recurrent layer: the only time loop in rnnkit, forward and backpropagation through time.
+
+A layer = a one-step cell (cells/) run over time, in one or two directions, with an initial
+state ``h0`` (fixed or learned), an optional readout ``y_t = g(h_t)`` and a choice among the
+spec's four final outputs ("Final output"): ``output="h"|"y"`` × ``return_sequences``.
+
+Masking (variable-length batches): at a padded step the state is carried unchanged,
+``state_t = where(mask_t, cell(state_{t-1}), state_{t-1})``, so the final state of each
+sequence is its state at its own length; emitted sequences are zero at padded steps, and the
+backward pass sends no gradient into them. The reverse direction reverses each sequence within
+its own length, so it starts at that sequence's own end.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..cells import Cell, ElmanCell, GRUCell, LSTMCell
+from ..init import get_init
+from .base import Layer, check_positive_int
+from .dense import Dense
+
+DIRECTIONS = ("", "_reverse")  # parameter-name suffixes, as PyTorch's "_reverse"
+
+
+def reverse_padded(x: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+    """Reverse each sequence of ``x (T, B, ...)`` within its own length; its own inverse."""
+    if lengths is None:
+        return x[::-1]
+    T, B = x.shape[:2]
+    t = np.arange(T)[:, None]
+    src = np.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)  # (T, B)
+    return x[src, np.arange(B)[None, :]]
+
+
+class Recurrent(Layer):
+    """Shared options of ``RNN``, ``LSTM`` and ``GRU``; subclasses only choose the cell."""
+
+    recurrent = True
+
+    def __init__(
+        self,
+        hidden: int,
+        *,
+        readout: Dense | None = None,
+        output: str = "h",
+        return_sequences: bool = False,
+        return_state: bool = False,
+        h0: str | np.ndarray = "zeros",
+        bidirectional: bool = False,
+        bias: bool = True,
+        kernel_init: str = "glorot_uniform",
+        recurrent_init: str = "orthogonal",
+        bias_init: str = "zeros",
+        input_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.hidden = check_positive_int(hidden, owner=name, arg="hidden")
+        if output not in ("h", "y"):
+            raise ValueError(f"{name}: output must be 'h' or 'y', got {output!r}")
+        if output == "y" and readout is None:
+            raise ValueError(f"{name}: output='y' needs a readout, e.g. readout=rk.Dense(1)")
+        if readout is not None and not isinstance(readout, Dense):
+            raise TypeError(f"{name}: readout must be an rk.Dense, got {type(readout).__name__}")
+        self.readout = readout
+        self.output = output
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.h0 = self._check_initial(h0, "h0")
+        self.bidirectional = bool(bidirectional)
+        self.bias = bool(bias)
+        for arg, value in (("kernel_init", kernel_init), ("recurrent_init", recurrent_init)):
+            get_init(value, owner=name, arg=arg)
+        if bias_init not in ("zeros", "torch"):
+            raise ValueError(f"{name}: bias_init must be 'zeros' or 'torch', got {bias_init!r}")
+        self.kernel_init, self.recurrent_init, self.bias_init = (
+            kernel_init, recurrent_init, bias_init)
+        self.declared_input = input_size
+        self.cell = self.make_cell()
+
+    # --- subclass hooks -------------------------------------------------------------------
+    def make_cell(self) -> Cell:
+        raise NotImplementedError
+
+    def initial_options(self) -> dict[str, Any]:
+        """Initial-state option per state vector: ``{"h0": ...}``, LSTM adds ``"c0"``."""
+        return {"h0": self.h0}
+
+    def after_init(self, params: dict[str, np.ndarray], suffix: str) -> None:
+        """Adjust freshly initialised parameters (the LSTM's forget-gate bias)."""
+
+    # --- construction ---------------------------------------------------------------------
+    def _check_initial(self, value: str | np.ndarray, arg: str) -> str | np.ndarray:
+        name = type(self).__name__
+        if isinstance(value, str):
+            if value not in ("zeros", "learned"):
+                raise ValueError(f"{name}: {arg} must be 'zeros', 'learned' or an array of "
+                                 f"shape ({self.hidden},), got {value!r}")
+            return value
+        arr = np.asarray(value, dtype=np.float64)
+        if arr.shape != (self.hidden,) or not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name}: {arg} array must be finite with shape ({self.hidden},), "
+                             f"got shape {arr.shape}")
+        return arr
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        return DIRECTIONS if self.bidirectional else DIRECTIONS[:1]
+
+    @property
+    def state_size(self) -> int:
+        return self.hidden * len(self.directions)
+
+    def build(self, input_size: int, rng: np.random.Generator, dtype: np.dtype) -> int:
+        name = type(self).__name__
+        if self.declared_input is not None and input_size != self.declared_input:
+            raise ValueError(f"{name}: declared input_size={self.declared_input}, got inputs "
+                             f"with {input_size} features")
+        inits = {"W_x": get_init(self.kernel_init, owner=name, arg="kernel_init"),
+                 "W_h": get_init(self.recurrent_init, owner=name, arg="recurrent_init"),
+                 "b": get_init(self.bias_init, owner=name, arg="bias_init"),
+                 "b_hn": get_init(self.bias_init, owner=name, arg="bias_init")}
+        params: dict[str, np.ndarray] = {}
+        for sfx in self.directions:
+            own = {k: inits[k](rng, shape, self.hidden).astype(dtype)
+                   for k, shape in self.cell.param_shapes(input_size, self.bias).items()}
+            self.after_init(own, sfx)
+            params.update({k + sfx: v for k, v in own.items()})
+            for key, option in self.initial_options().items():
+                if isinstance(option, str) and option == "learned":
+                    params[key + sfx] = np.zeros(self.hidden, dtype)
+        self.params = params
+        self._init_grads()
+        out = self.state_size
+        if self.readout is not None:
+            out_y = self.readout.build(self.state_size, rng, dtype)
+            self.params.update({f"readout.{k}": v for k, v in self.readout.params.items()})
+            self.grads.update({f"readout.{k}": v for k, v in self.readout.grads.items()})
+            out = out_y if self.output == "y" else out
+        self.input_size = input_size
+        return out
+
+    def _dir_params(self, sfx: str) -> dict[str, np.ndarray]:
+        keys = self.cell.param_shapes(1, self.bias)
+        return {k: self.params[k + sfx] for k in keys}
+
+    def initial_state(self, batch: int, sfx: str, dtype: np.dtype) -> tuple[np.ndarray, ...]:
+        state = []
+        for key, option in self.initial_options().items():
+            if isinstance(option, str):
+                v = self.params[key + sfx] if option == "learned" else np.zeros(self.hidden)
+            else:
+                v = option
+            state.append(np.broadcast_to(v, (batch, self.hidden)).astype(dtype))
+        return tuple(state)
+
+    # --- the time loop --------------------------------------------------------------------
+    def forward(self, x: np.ndarray, mask: np.ndarray | None = None, state: Any = None):
+        """``x (T, B, D)`` → ``(out, cache, final_state)``; ``final_state`` is a list over
+        directions of state tuples, and ``state`` (same form) replaces the initial state."""
+        T, B, _ = x.shape
+        lengths = None if mask is None else mask.sum(axis=0)
+        m = None if mask is None else mask[..., None]  # (T, B, 1)
+        runs, finals = [], []
+        for k, sfx in enumerate(self.directions):
+            p = self._dir_params(sfx)
+            xd = x if k == 0 else reverse_padded(x, lengths)
+            s0 = self.initial_state(B, sfx, x.dtype) if state is None else tuple(state[k])
+            xz = xd @ p["W_x"].T  # (T, B, G*H), every step's input projection at once
+            if self.bias:
+                xz += p["b"]
+            hs = np.empty((T, B, self.hidden), x.dtype)
+            caches, s = [], s0
+            for t in range(T):
+                new, cache = self.cell.step(p, xz[t], s)
+                s = new if m is None else tuple(np.where(m[t], n, o) for n, o in zip(new, s))
+                hs[t] = s[0]
+                caches.append(cache)
+            runs.append((xd, s0, hs, caches))
+            finals.append(s)
+        seqs = [hs if k == 0 else reverse_padded(hs, lengths) for k, (_, _, hs, _) in
+                enumerate(runs)]
+        h_seq = np.concatenate(seqs, axis=-1) if len(seqs) > 1 else seqs[0]
+        if m is not None:
+            h_seq = h_seq * m
+        h_out = h_seq if self.return_sequences else np.concatenate([f[0] for f in finals], -1)
+        y, rcache = h_out, None
+        if self.output == "y":
+            y, rcache, _ = self.readout.forward(h_out, mask if h_out.ndim == 3 else None)
+        return y, (runs, mask, lengths, rcache), finals
+
+    def backward(self, dout: np.ndarray, cache: Any) -> np.ndarray:
+        runs, mask, lengths, rcache = cache
+        dh_out = dout if rcache is None else self.readout.backward(dout, rcache)
+        m = None if mask is None else mask[..., None]
+        if m is not None and dh_out.ndim == 3:
+            dh_out = dh_out * m
+        H, dx = self.hidden, None
+        for k, sfx in enumerate(self.directions):
+            xd, s0, hs, caches = runs[k]
+            part = dh_out[..., k * H : (k + 1) * H]
+            if self.return_sequences:
+                dhs = part if k == 0 else reverse_padded(part, lengths)
+                d_state = tuple(np.zeros_like(v) for v in s0)
+            else:
+                dhs = None
+                d_state = (part, *tuple(np.zeros_like(v) for v in s0[1:]))
+            dxd, d_s0 = self._backward_direction(sfx, xd, s0, hs, caches, dhs, d_state, m)
+            dxd = dxd if k == 0 else reverse_padded(dxd, lengths)
+            dx = dxd if dx is None else dx + dxd
+            for (key, option), d in zip(self.initial_options().items(), d_s0):
+                if isinstance(option, str) and option == "learned":
+                    self.grads[key + sfx] += d.sum(axis=0)
+        return dx
+
+    def _backward_direction(self, sfx, xd, s0, hs, caches, dhs, d_state, m):
+        p, g = self._dir_params(sfx), {k: self.grads[k + sfx] for k in self._dir_params(sfx)}
+        T, B, _ = xd.shape
+        dxz = np.empty((T, B, p["W_h"].shape[0]), xd.dtype)  # (T, B, G*H)
+        dhz = np.empty_like(dxz) if self.cell.separate_dhz else dxz
+        for t in range(T - 1, -1, -1):
+            if dhs is not None:
+                d_state = (d_state[0] + dhs[t], *d_state[1:])
+            if m is not None:
+                keep = tuple(np.where(m[t], 0, d) for d in d_state)
+                d_state = tuple(np.where(m[t], d, 0) for d in d_state)
+            dxz[t], dhz_t, d_prev = self.cell.step_back(p, d_state, caches[t])
+            if dhz is not dxz:
+                dhz[t] = dhz_t
+            d_state = d_prev if m is None else tuple(a + b for a, b in zip(d_prev, keep))
+        # Everything but the recurrence is batched over time: one GEMM per weight gradient.
+        h_prev = np.concatenate([s0[0][None], hs[:-1]], axis=0)  # (T, B, H)
+        dxz2, dhz2 = dxz.reshape(T * B, -1), dhz.reshape(T * B, -1)
+        g["W_x"] += dxz2.T @ xd.reshape(T * B, -1)
+        g["W_h"] += dhz2.T @ h_prev.reshape(T * B, -1)
+        if self.bias:
+            g["b"] += dxz2.sum(axis=0)
+        if "b_hn" in g:
+            g["b_hn"] += dhz2[:, 2 * self.hidden :].sum(axis=0)
+        return dxz @ p["W_x"], d_state
+
+    def get_config(self) -> dict[str, Any]:
+        def plain(v):
+            return v.tolist() if isinstance(v, np.ndarray) else v
+
+        cfg = {"hidden": self.hidden, "output": self.output,
+               "return_sequences": self.return_sequences, "return_state": self.return_state,
+               "bidirectional": self.bidirectional, "bias": self.bias,
+               "kernel_init": self.kernel_init, "recurrent_init": self.recurrent_init,
+               "bias_init": self.bias_init, "input_size": self.input_size,
+               "readout": None if self.readout is None else self.readout.get_config()}
+        cfg.update({k: plain(v) for k, v in self.initial_options().items()})
+        return cfg
+
+
+class RNN(Recurrent):
+    """The spec's standard layer: ``h_t = σ(W_x x_t + W_h h_{t-1} + b)``, ``y_t = g(h_t)``."""
+
+    kind = "RNN"
+
+    def __init__(self, hidden: int, activation: str = "tanh", **options: Any) -> None:
+        self.activation = activation
+        super().__init__(hidden, **options)
+
+    def make_cell(self) -> Cell:
+        return ElmanCell(self.hidden, self.activation)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"activation": self.activation, **super().get_config()}
+
+
+class GRU(Recurrent):
+    """Gated recurrent unit, PyTorch's "reset after" form; see ``cells/gru.py``."""
+
+    kind = "GRU"
+
+    def __init__(self, hidden: int, activation: str = "tanh", gate_activation: str = "sigmoid",
+                 **options: Any) -> None:
+        self.activation, self.gate_activation = activation, gate_activation
+        super().__init__(hidden, **options)
+
+    def make_cell(self) -> Cell:
+        return GRUCell(self.hidden, self.activation, self.gate_activation)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"activation": self.activation, "gate_activation": self.gate_activation,
+                **super().get_config()}
+
+
+class LSTM(Recurrent):
+    """Long short-term memory, PyTorch gate order; see ``cells/lstm.py``.
+
+    ``forget_bias`` is added to the forget gate's bias at initialisation (1.0 as Keras, after
+    Jozefowicz et al. 2015: it makes the cell remember by default); ``c0`` is the initial cell
+    state, with the same options as ``h0``.
+    """
+
+    kind = "LSTM"
+
+    def __init__(self, hidden: int, activation: str = "tanh", gate_activation: str = "sigmoid",
+                 *, forget_bias: float = 1.0, c0: str | np.ndarray = "zeros",
+                 **options: Any) -> None:
+        self.activation, self.gate_activation = activation, gate_activation
+        self.forget_bias = float(forget_bias)
+        super().__init__(hidden, **options)
+        self.c0 = self._check_initial(c0, "c0")
+
+    def make_cell(self) -> Cell:
+        return LSTMCell(self.hidden, self.activation, self.gate_activation)
+
+    def initial_options(self) -> dict[str, Any]:
+        return {"h0": self.h0, "c0": self.c0}
+
+    def after_init(self, params: dict[str, np.ndarray], suffix: str) -> None:
+        if "b" in params:
+            params["b"][self.hidden : 2 * self.hidden] += self.forget_bias
+
+    def get_config(self) -> dict[str, Any]:
+        return {"activation": self.activation, "gate_activation": self.gate_activation,
+                "forget_bias": self.forget_bias, **super().get_config()}

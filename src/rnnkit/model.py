@@ -1,0 +1,253 @@
+"""``Sequential``: layers in a row (spec, "Stacked recurrent layers"), with named parameters.
+
+At the boundary arrays are batch-first: ``X (B, T, D)``, a single sequence ``(T, D)``, a list
+of ``(T_i, D)`` arrays of different lengths, or integer ids ``(B, T)`` / ``(T,)`` when the
+first layer is an ``Embedding``. Inside, everything is time-major ``(T, B, ·)``: the input is
+transposed once on the way in and the output once on the way out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .layers import GRU, LSTM, RNN, Dense, Embedding, Layer, Recurrent
+
+LAYER_TYPES: dict[str, type[Layer]] = {c.kind: c for c in (RNN, LSTM, GRU, Dense, Embedding)}
+FORMAT_VERSION = 1
+
+
+class Sequential:
+    """A stack of layers; each feeds the next whatever it emits.
+
+    Args:
+        layers: the layers, first to last.
+        seed: seeds the generator that initialises every weight (in layer order).
+        dtype: ``"float32"`` (default, fast) or ``"float64"`` (exact checks).
+    """
+
+    def __init__(self, layers: list[Layer], *, seed: int | None = 0,
+                 dtype: str | np.dtype = "float32") -> None:
+        if not isinstance(layers, (list, tuple)) or not layers:
+            raise ValueError("Sequential: layers must be a non-empty list of layers")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Sequential: layers[{i}] must be an rnnkit layer, got "
+                                f"{type(layer).__name__}")
+            if isinstance(layer, Embedding) and i > 0:
+                raise ValueError(f"Sequential: Embedding must be the first layer, got it at {i}")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"Sequential: dtype must be float32 or float64, got {self.dtype}")
+        self.layers = list(layers)
+        self.seed = seed
+        self._tape: Any = None
+        first = self.layers[0]
+        if isinstance(first, Embedding):
+            self.build(1)
+        elif getattr(first, "declared_input", None) is not None:
+            self.build(first.declared_input)
+
+    # --- building -------------------------------------------------------------------------
+    @property
+    def built(self) -> bool:
+        return all(layer.built for layer in self.layers)
+
+    @property
+    def takes_ids(self) -> bool:
+        return isinstance(self.layers[0], Embedding)
+
+    def build(self, input_size: int) -> Sequential:
+        """Create every parameter for inputs of ``input_size`` features (done on first use)."""
+        rng = np.random.default_rng(self.seed)
+        size, is_seq = input_size, True
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, Recurrent) and not is_seq:
+                raise ValueError(
+                    f"Sequential: layer {i} ({type(layer).__name__}) needs a sequence, but layer "
+                    f"{i - 1} emits only its last step; set return_sequences=True on it")
+            size = layer.build(size, rng, self.dtype)
+            if isinstance(layer, Recurrent):
+                is_seq = layer.return_sequences
+        self._tape = None
+        return self
+
+    # --- parameters -----------------------------------------------------------------------
+    def parameters(self) -> dict[str, np.ndarray]:
+        """All trainable arrays keyed ``"<layer index>.<name>"``; updating them in place
+        updates the model."""
+        self._require_built()
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers)
+                for k, v in layer.params.items()}
+
+    def gradients(self) -> dict[str, np.ndarray]:
+        """The accumulated gradients, with the same keys as ``parameters()``."""
+        self._require_built()
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers)
+                for k, v in layer.grads.items()}
+
+    def zero_grad(self) -> None:
+        for g in self.gradients().values():
+            g[...] = 0  # in place: readout gradients are shared with the recurrent layer
+
+    def _require_built(self) -> None:
+        if not self.built:
+            raise ValueError("Sequential: the model has no parameters yet; call it on data or "
+                             "build(input_size) first")
+
+    # --- forward / backward ---------------------------------------------------------------
+    def forward(self, X: Any, lengths: Any = None, initial_state: dict | None = None):
+        """Run the model and keep what ``backward`` needs.
+
+        Returns the last layer's output, batch-first (``(B, T, F)`` for sequences, ``(B, F)``
+        for a last step; without the batch axis for a single sequence). If a layer has
+        ``return_state=True`` it returns ``(output, states)``, ``states`` a dict from layer
+        index to that layer's final state (``h`` or ``(h, c)``; a pair of those when
+        bidirectional), which ``initial_state=`` accepts back to continue the sequences.
+        """
+        x, mask, single = self.prepare(X, lengths)
+        states = self._internal_states(initial_state, x.shape[1])
+        out, tape, finals = self.run(x, mask, states)
+        self._tape = (tape, out.shape, mask, single)
+        return self._finish(out, finals, single)
+
+    def backward(self, dY: np.ndarray) -> np.ndarray | None:
+        """Backpropagate ``dY = ∂L/∂output`` (shaped like ``forward``'s output) through the
+        last ``forward``: adds every parameter's gradient into ``gradients()`` and returns
+        ``∂L/∂X`` (batch-first; ``None`` for integer ids)."""
+        if self._tape is None:
+            raise ValueError("Sequential.backward: call forward(X) first")
+        tape, shape, _mask, single = self._tape
+        self._tape = None
+        d = np.asarray(dY, dtype=self.dtype)
+        d = d[None] if single else d
+        d = d.transpose(1, 0, 2) if d.ndim == 3 else d
+        if d.shape != shape:
+            raise ValueError(f"Sequential.backward: dY must have the output's shape "
+                             f"{_batch_first(shape, single)}, got {np.shape(dY)}")
+        for layer, cache in zip(reversed(self.layers), reversed(tape)):
+            d = layer.backward(d, cache)
+            if d is None:
+                return None
+        d = d.transpose(1, 0, 2)
+        return d[0] if single else d
+
+    def predict(self, X: Any, lengths: Any = None, initial_state: dict | None = None):
+        """The last layer's raw output (logits for a classifier), as ``forward`` returns it."""
+        x, mask, single = self.prepare(X, lengths)
+        out, _, finals = self.run(x, mask, self._internal_states(initial_state, x.shape[1]))
+        return self._finish(out, finals, single)
+
+    def run(self, x: np.ndarray, mask: np.ndarray | None, states: list | None = None):
+        """Time-major forward: ``(out, tape, final states per layer)``."""
+        tape, finals = [], []
+        for i, layer in enumerate(self.layers):
+            x, cache, final = layer.forward(x, mask, None if states is None else states[i])
+            tape.append(cache)
+            finals.append(final)
+        return x, tape, finals
+
+    def _finish(self, out: np.ndarray, finals: list, single: bool):
+        out = out.transpose(1, 0, 2) if out.ndim == 3 else out
+        out = out[0] if single else out
+        flagged = [i for i, layer in enumerate(self.layers) if getattr(layer, "return_state", 0)]
+        if not flagged:
+            return out
+        return out, {i: _public_state(finals[i], single) for i in flagged}
+
+    def _internal_states(self, given: dict | None, batch: int) -> list | None:
+        if given is None:
+            return None
+        if not isinstance(given, dict):
+            raise TypeError("initial_state must be a dict {layer index: state}, as forward "
+                            f"returns it, got {type(given).__name__}")
+        states: list = [None] * len(self.layers)
+        for i, s in given.items():
+            layer = self.layers[i] if isinstance(i, int) and 0 <= i < len(self.layers) else None
+            if not isinstance(layer, Recurrent):
+                raise ValueError(f"initial_state: key {i!r} is not a recurrent layer's index")
+            states[i] = _internal_state(layer, s, batch, self.dtype)
+        return [s if s is not None or not isinstance(layer, Recurrent) else
+                [layer.initial_state(batch, sfx, self.dtype) for sfx in layer.directions]
+                for s, layer in zip(states, self.layers)]
+
+    # --- input checking -------------------------------------------------------------------
+    def prepare(self, X: Any, lengths: Any = None):
+        """Check and convert user input to ``(x time-major, mask or None, single)``."""
+        from .inputs import as_batch
+
+        x, lengths_arr, single = as_batch(X, lengths, ids=self.takes_ids, dtype=self.dtype,
+                                          owner=type(self.layers[0]).__name__)
+        if not self.takes_ids:
+            if not self.built:
+                self.build(x.shape[2])
+            expected = self.layers[0].input_size
+            if x.shape[2] != expected:
+                raise ValueError(
+                    f"{type(self.layers[0]).__name__} expects inputs with {expected} features, "
+                    f"got X of shape {np.shape(X) if not isinstance(X, list) else x.shape} "
+                    f"({'T, D' if single else 'B, T, D'})")
+        mask = None
+        if lengths_arr is not None and np.any(lengths_arr < x.shape[1]):
+            mask = np.arange(x.shape[1])[:, None] < lengths_arr[None, :]  # (T, B)
+        x = x.swapaxes(0, 1)
+        return np.ascontiguousarray(x), mask, single
+
+    # --- configuration --------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        return {"format": "rnnkit", "version": FORMAT_VERSION, "dtype": self.dtype.name,
+                "seed": self.seed,
+                "layers": [{"kind": layer.kind, "config": layer.get_config()}
+                           for layer in self.layers]}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], dtype: str | None = None) -> Sequential:
+        from .config import layers_from_config
+
+        layers, seed, cfg_dtype = layers_from_config(config, LAYER_TYPES)
+        return cls(layers, seed=seed, dtype=dtype or cfg_dtype)
+
+    def copy(self, dtype: str | np.dtype | None = None) -> Sequential:
+        """A deep copy (same weights), optionally cast to another dtype."""
+        self._require_built()
+        new = Sequential.from_config(self.get_config(), dtype=dtype or self.dtype)
+        new.build(self.layers[0].input_size)
+        for k, v in new.parameters().items():
+            v[...] = self.parameters()[k]
+        return new
+
+    def __repr__(self) -> str:
+        inner = ",\n".join(f"  {layer!r}" for layer in self.layers)
+        return f"Sequential([\n{inner}\n], dtype={self.dtype.name})"
+
+
+def _batch_first(shape: tuple, single: bool) -> tuple:
+    shape = (shape[1], shape[0], *shape[2:]) if len(shape) == 3 else shape
+    return shape[1:] if single else shape
+
+
+def _public_state(final: list, single: bool):
+    def one(s):
+        s = tuple(v[0] if single else v for v in s)
+        return s[0] if len(s) == 1 else s
+
+    return one(final[0]) if len(final) == 1 else tuple(one(s) for s in final)
+
+
+def _internal_state(layer: Recurrent, s: Any, batch: int, dtype: np.dtype) -> list:
+    n_state = len(layer.initial_options())
+    per_dir = [s] if len(layer.directions) == 1 else list(s)
+    out = []
+    for d in per_dir:
+        arrs = (d,) if n_state == 1 else tuple(d)
+        arrs = tuple(np.broadcast_to(np.asarray(a, dtype), (batch, layer.hidden)).copy()
+                     for a in arrs)
+        if len(arrs) != n_state:
+            raise ValueError(f"initial_state for {layer.kind}: expected {n_state} arrays per "
+                             f"direction, got {len(arrs)}")
+        out.append(arrs)
+    if len(out) != len(layer.directions):
+        raise ValueError(f"initial_state for {layer.kind}: expected a state for each of "
+                         f"{len(layer.directions)} directions, got {len(out)}")
+    return out
