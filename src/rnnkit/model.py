@@ -126,12 +126,19 @@ class Sequential:
         if d.shape != shape:
             raise ValueError(f"Sequential.backward: dY must have the output's shape "
                              f"{_batch_first(shape, single)}, got {np.shape(dY)}")
+        d = self.backprop(tape, d)
+        if d is None:
+            return None
+        d = d.transpose(1, 0, 2)
+        return d[0] if single else d
+
+    def backprop(self, tape: list, d: np.ndarray) -> np.ndarray | None:
+        """Time-major backward through a tape from ``run``; returns ``∂L/∂x`` (or None)."""
         for layer, cache in zip(reversed(self.layers), reversed(tape)):
             d = layer.backward(d, cache)
             if d is None:
                 return None
-        d = d.transpose(1, 0, 2)
-        return d[0] if single else d
+        return d
 
     def predict(self, X: Any, lengths: Any = None, initial_state: dict | None = None):
         """The last layer's raw output (logits for a classifier), as ``forward`` returns it."""
@@ -194,6 +201,49 @@ class Sequential:
         x = x.swapaxes(0, 1)
         return np.ascontiguousarray(x), mask, single
 
+    # --- training and files (implemented in training.py, checkpoint.py, stream.py) --------
+    def fit(self, X: Any, y: Any, **options: Any):
+        """Train by minibatch gradient descent with BPTT; returns a ``History``.
+
+        Keyword options (all optional): ``loss`` ("mse", "mae", "huber", "cross_entropy",
+        "binary_cross_entropy"), ``optimizer`` (a name or an ``rk.optim`` optimizer),
+        ``epochs``, ``batch_size``, ``shuffle``, ``clip_norm`` (global norm, Pascanu et al.
+        2013), ``clip_value``, ``tbptt`` (chunk length for truncated BPTT with the state
+        carried between chunks), ``validation_data=(X, y[, lengths])``, ``validation_split``,
+        ``callbacks``, ``metrics``, ``schedule`` (an ``rk.optim`` LR schedule), ``lengths``,
+        ``seed`` (shuffling), ``resume`` (a checkpoint path to continue from).
+        """
+        from .training import fit
+
+        return fit(self, X, y, **options)
+
+    def evaluate(self, X: Any, y: Any, **options: Any) -> dict[str, float]:
+        """``{"loss": ..., <metric>: ...}`` on ``(X, y)``; loss/metrics default to fit's."""
+        from .training import evaluate
+
+        return evaluate(self, X, y, **options)
+
+    def predict_proba(self, X: Any, lengths: Any = None) -> np.ndarray:
+        """Class probabilities: softmax of the logits (sigmoid for a single output)."""
+        from .functional import sigmoid, softmax
+
+        out = self.predict(X, lengths)
+        out = out[0] if isinstance(out, tuple) else out
+        return sigmoid(out) if out.shape[-1] == 1 else softmax(out)
+
+    def stream(self):
+        """A ``Stream`` that feeds one time step at a time with the state carried."""
+        from .stream import Stream
+
+        return Stream(self)
+
+    def save(self, path: Any, metadata: dict[str, Any] | None = None) -> None:
+        """Write a safetensors file with every parameter and the config (atomically);
+        ``metadata`` is JSON you want back from ``rk.load(path).metadata``."""
+        from .checkpoint import save_model
+
+        save_model(self, path, metadata)
+
     # --- configuration --------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
         return {"format": "rnnkit", "version": FORMAT_VERSION, "dtype": self.dtype.name,
@@ -216,6 +266,12 @@ class Sequential:
         for k, v in new.parameters().items():
             v[...] = self.parameters()[k]
         return new
+
+    def to_torch(self) -> Any:
+        """The equivalent ``torch.nn.RNN``/``LSTM``/``GRU`` (batch_first); see interop/torch."""
+        from .interop.torch import to_torch
+
+        return to_torch(self)
 
     def __repr__(self) -> str:
         inner = ",\n".join(f"  {layer!r}" for layer in self.layers)

@@ -1,0 +1,116 @@
+"""Callbacks: hooks the training loop calls at the start, after each batch and each epoch.
+
+A callback reads the ``Trainer`` it is given (model, optimizer, history, epoch) and may set
+``trainer.stop`` to a reason string to end training after the current epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .training import Trainer
+
+
+class Callback:
+    def on_train_begin(self, trainer: Trainer) -> None: ...
+
+    def on_batch_end(self, trainer: Trainer, batch: int, logs: dict[str, Any]) -> None: ...
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None: ...
+
+    def on_train_end(self, trainer: Trainer) -> None: ...
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs; with
+    ``restore_best`` the model ends with the weights of its best epoch."""
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
+                 mode: str = "min", restore_best: bool = True) -> None:
+        if mode not in ("min", "max"):
+            raise ValueError(f"EarlyStopping: mode must be 'min' or 'max', got {mode!r}")
+        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        self.mode, self.restore_best = mode, restore_best
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        self.best, self.best_epoch, self.weights, self.wait = math.inf, -1, None, 0
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
+        if self.monitor not in logs:
+            raise ValueError(f"EarlyStopping: monitor {self.monitor!r} is not logged; logged: "
+                             f"{', '.join(sorted(logs))} (val_* needs validation data)")
+        value = logs[self.monitor] * (1 if self.mode == "min" else -1)
+        if value < self.best - self.min_delta:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best:
+                self.weights = {k: v.copy() for k, v in trainer.model.parameters().items()}
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            trainer.stop = (f"early stopping: {self.monitor} did not improve for "
+                            f"{self.patience} epochs (best at epoch {self.best_epoch + 1})")
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        if self.restore_best and self.weights is not None:
+            for k, v in trainer.model.parameters().items():
+                v[...] = self.weights[k]
+
+
+class ModelCheckpoint(Callback):
+    """Save a resumable checkpoint (weights, optimizer state, epoch, RNG state, history) to
+    ``path`` every ``every`` epochs, atomically; ``fit(..., resume=path)`` continues it."""
+
+    def __init__(self, path: str | os.PathLike[str], every: int = 1) -> None:
+        if int(every) < 1:
+            raise ValueError(f"ModelCheckpoint: every must be >= 1, got {every}")
+        self.path, self.every = os.fspath(path), int(every)
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
+        if (epoch + 1) % self.every == 0 and not trainer.bad_weights():
+            trainer.save_checkpoint(self.path)
+
+
+class Progress(Callback):
+    """Calls ``fn(event, info)`` with ``event`` in ``"begin"``, ``"batch"``, ``"epoch"``,
+    ``"end"``; the CLI draws progress bars with it. ``info`` holds the numbers so far."""
+
+    def __init__(self, fn: Callable[[str, dict[str, Any]], None]) -> None:
+        self.fn = fn
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        self.fn("begin", {"epochs": trainer.epochs, "batches": trainer.n_batches,
+                          "start_epoch": trainer.epoch})
+
+    def on_batch_end(self, trainer: Trainer, batch: int, logs: dict[str, Any]) -> None:
+        self.fn("batch", {"epoch": trainer.epoch, "batch": batch, **logs})
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
+        self.fn("epoch", dict(logs))
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        self.fn("end", {"stop_reason": trainer.history.stop_reason})
+
+
+class NaNGuard(Callback):
+    """The non-finite step guard. A step whose loss or gradient is NaN/Inf is never applied
+    (the loop skips it and counts it in the history); after ``max_in_row`` such steps in a row
+    training stops, with the last good weights intact."""
+
+    def __init__(self, max_in_row: int = 10) -> None:
+        if int(max_in_row) < 1:
+            raise ValueError(f"NaNGuard: max_in_row must be >= 1, got {max_in_row}")
+        self.max_in_row = int(max_in_row)
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        self.in_row = 0
+
+    def on_batch_end(self, trainer: Trainer, batch: int, logs: dict[str, Any]) -> None:
+        self.in_row = self.in_row + 1 if logs.get("skipped") else 0
+        if self.in_row >= self.max_in_row:
+            trainer.stop = (f"stopped: {self.in_row} steps in a row had a non-finite loss or "
+                            "gradient (they were skipped; weights are from the last good step). "
+                            "Try a lower learning rate or clip_norm.")

@@ -1,0 +1,107 @@
+"""Model files and training checkpoints: safetensors holding every parameter, with the model's
+JSON config (layers, options, dtype, version) in the file's metadata.
+
+A model file has tensors ``"<layer>.<name>"`` and metadata ``{"rnnkit": config}`` plus,
+optionally, ``{"user": ...}`` (JSON the caller attaches: a vocabulary, a scaler). A checkpoint
+adds ``"optim/<buffer>.<name>"`` tensors and ``{"checkpoint": ...}`` (epoch, optimizer and
+schedule settings, the shuffling generator's state, the history so far). Writes are atomic;
+reading never runs code: the config is data, checked against the layer allow-list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelFileError
+from .fileio import load_tensors, save_tensors
+from .model import Sequential
+
+OPTIM_PREFIX = "optim/"
+
+
+def save_model(model: Sequential, path: str | os.PathLike[str],
+               metadata: dict[str, Any] | None = None, *,
+               extra_tensors: dict[str, np.ndarray] | None = None,
+               checkpoint: dict[str, Any] | None = None) -> None:
+    """Write ``model`` to ``path`` atomically (temp file in the same folder, fsync, rename).
+
+    Raises ``ValueError`` if any weight is NaN/Inf: a broken model never replaces a file."""
+    params = model.parameters()
+    bad = [k for k, v in params.items() if not np.all(np.isfinite(v))]
+    if bad:
+        raise ValueError(f"save: refusing to write non-finite weights ({', '.join(bad)}) to "
+                         f"{os.fspath(path)}")
+    meta = {"rnnkit": json.dumps(model.get_config())}
+    if metadata is not None:
+        meta["user"] = json.dumps(metadata)
+    if checkpoint is not None:
+        meta["checkpoint"] = json.dumps(checkpoint)
+    tensors = dict(params)
+    tensors.update({OPTIM_PREFIX + k: v for k, v in (extra_tensors or {}).items()})
+    save_tensors(path, tensors, meta)
+
+
+def load_model(path: str | os.PathLike[str]) -> Sequential:
+    """Read a model file written by ``save`` (or a checkpoint: its weights).
+
+    The returned model has ``metadata`` (the user JSON, or ``{}``). Every problem with the file
+    is a ``ModelFileError`` (a ``ValueError``) that names it."""
+    model, _, _ = _read(path)
+    return model
+
+
+def load_checkpoint(path: str | os.PathLike[str]):
+    """``(model, optimizer arrays, checkpoint dict)`` from a checkpoint file."""
+    model, optim, meta = _read(path)
+    if "checkpoint" not in meta:
+        raise ModelFileError(f"{os.fspath(path)}: a model file, not a training checkpoint "
+                             "(it holds no optimizer state)")
+    return model, optim, _json(meta["checkpoint"], path, "checkpoint")
+
+
+def _read(path: str | os.PathLike[str]):
+    name = os.fspath(path)
+    tensors, meta = load_tensors(name)
+    if "rnnkit" not in meta:
+        raise ModelFileError(f"{name}: a safetensors file without an rnnkit config; not an "
+                             "rnnkit model")
+    config = _json(meta["rnnkit"], name, "rnnkit")
+    unknown = set(meta) - {"rnnkit", "user", "checkpoint"}
+    if unknown:
+        raise ModelFileError(f"{name}: unknown metadata keys {sorted(unknown)}")
+    model = Sequential.from_config(config)
+    first = config["layers"][0]["config"]
+    size = first.get("input_size")
+    if not (isinstance(size, int) and not isinstance(size, bool) and 0 < size < 1 << 31):
+        raise ModelFileError(f"{name}: config layers[0].input_size must be a positive integer, "
+                             f"got {size!r}")
+    try:
+        model.build(size)
+    except ValueError as e:
+        raise ModelFileError(f"{name}: config does not describe a valid model: {e}") from None
+    params = model.parameters()
+    weights = {k: v for k, v in tensors.items() if not k.startswith(OPTIM_PREFIX)}
+    optim = {k[len(OPTIM_PREFIX):]: v for k, v in tensors.items() if k.startswith(OPTIM_PREFIX)}
+    missing, extra = set(params) - set(weights), set(weights) - set(params)
+    if missing or extra:
+        raise ModelFileError(f"{name}: tensors do not match the config: missing "
+                             f"{sorted(missing)[:5]}, unexpected {sorted(extra)[:5]}")
+    for k, v in params.items():
+        if weights[k].shape != v.shape or weights[k].dtype != v.dtype:
+            raise ModelFileError(f"{name}: tensor {k!r} is {weights[k].dtype}{weights[k].shape},"
+                                 f" the config needs {v.dtype}{v.shape}")
+        v[...] = weights[k]
+    model.metadata = _json(meta["user"], name, "user") if "user" in meta else {}
+    return model, optim, meta
+
+
+def _json(text: str, path: Any, key: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise ModelFileError(f"{os.fspath(path)}: metadata[{key!r}] is not valid JSON: "
+                             f"{str(e)[:80]}") from None

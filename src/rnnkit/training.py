@@ -1,0 +1,335 @@
+"""The training loop: minibatch gradient descent with backpropagation through time.
+
+Read ``Trainer.fit`` top to bottom: per epoch, shuffle, then per batch (and per truncated-BPTT
+chunk) forward, loss, backward, clip, guard, step; then validation, history and callbacks.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .callbacks import Callback, NaNGuard
+from .losses import get_loss
+from .metrics import get_metric
+from .model import Sequential
+from .optim import LRSchedule, ReduceLROnPlateau, clip_grad_norm, clip_grad_value, global_norm
+from .optim import get_optimizer as _get_optimizer
+
+CLASSIFICATION_LOSSES = ("cross_entropy", "binary_cross_entropy")
+
+
+@dataclass
+class History:
+    """Per-epoch records: ``loss``, ``val_loss``, metrics (``accuracy``, ``val_rmse``, …),
+    ``grad_norm`` (mean global norm before clipping), ``grad_norm_max``, ``skipped`` (steps
+    not applied by the guard), ``lr``, ``time`` (seconds). ``history["loss"]`` is a column."""
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    stop_reason: str | None = None
+
+    def __getitem__(self, key: str) -> list[float]:
+        return [e[key] for e in self.epochs if key in e]
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "stop_reason": self.stop_reason}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> History:
+        return cls([dict(e) for e in d.get("epochs", [])], d.get("stop_reason"))
+
+
+@dataclass
+class Data:
+    """A prepared dataset: time-major inputs, mask, and batch-first targets."""
+
+    x: np.ndarray  # (T, N, D) or ids (T, N)
+    mask: np.ndarray | None  # (T, N)
+    y: np.ndarray  # (N, ...) or (N, T, ...)
+
+    @property
+    def n(self) -> int:
+        return self.x.shape[1]
+
+    def take(self, idx: np.ndarray) -> Data:
+        return Data(self.x[:, idx], None if self.mask is None else self.mask[:, idx], self.y[idx])
+
+
+class Trainer:
+    """One ``fit`` call's state. Not reused across calls."""
+
+    def __init__(self, model: Sequential, *, loss: Any, optimizer: Any, epochs: int,
+                 batch_size: int, shuffle: bool, clip_norm: float | None,
+                 clip_value: float | None, tbptt: int | None, metrics: Sequence[str] | None,
+                 callbacks: Sequence[Callback], schedule: LRSchedule | None, seed: int) -> None:
+        self.model = model
+        self.loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", "loss")
+        self.loss = get_loss(loss)
+        self.optimizer = _get_optimizer(optimizer)
+        self.epochs = _positive(epochs, "epochs")
+        self.batch_size = _positive(batch_size, "batch_size")
+        self.tbptt = None if tbptt is None else _positive(tbptt, "tbptt")
+        if self.tbptt and any(getattr(layer, "bidirectional", False) for layer in model.layers):
+            raise ValueError("fit: tbptt cannot be used with a bidirectional layer (its reverse "
+                             "direction needs each whole sequence)")
+        for name, v in (("clip_norm", clip_norm), ("clip_value", clip_value)):
+            if v is not None and not (isinstance(v, (int, float)) and v > 0):
+                raise ValueError(f"fit: {name} must be a positive number or None, got {v!r}")
+        self.clip_norm, self.clip_value, self.shuffle = clip_norm, clip_value, shuffle
+        if metrics is None:
+            metrics = ["accuracy"] if self.loss_name in CLASSIFICATION_LOSSES else ["rmse"]
+        self.metrics = {m: get_metric(m) for m in metrics}
+        self.callbacks = list(callbacks)
+        if not any(isinstance(c, NaNGuard) for c in self.callbacks):
+            self.callbacks.append(NaNGuard())
+        self.schedule = schedule
+        self.rng = np.random.default_rng(seed)
+        self.history = History()
+        self.epoch = 0
+        self.stop: str | None = None
+        self.n_batches = 0
+
+    # --- the loop -------------------------------------------------------------------------
+    def fit(self, train: Data, val: Data | None) -> History:
+        self.n_batches = math.ceil(train.n / self.batch_size)
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        with _sigint_stops(self):
+            while self.epoch < self.epochs and self.stop is None:
+                start = time.perf_counter()
+                order = self.rng.permutation(train.n) if self.shuffle else np.arange(train.n)
+                sums = {"loss": 0.0, "n": 0, "norms": [], "skipped": 0}
+                sums.update({m: 0.0 for m in self.metrics})
+                for b in range(self.n_batches):
+                    batch = train.take(order[b * self.batch_size : (b + 1) * self.batch_size])
+                    logs = self.train_batch(batch, sums)
+                    for cb in self.callbacks:
+                        cb.on_batch_end(self, b, logs)
+                    if self.stop is not None:
+                        break
+                if self.stop is not None or sums["n"] == 0:
+                    break  # a cut-short epoch is not recorded: checkpoints hold whole epochs
+                logs = self.epoch_logs(sums, val, time.perf_counter() - start)
+                self.history.epochs.append(logs)
+                self.step_schedule(logs)
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, self.epoch, logs)
+                self.epoch += 1
+        self.history.stop_reason = self.stop
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+        return self.history
+
+    def train_batch(self, batch: Data, sums: dict[str, Any]) -> dict[str, Any]:
+        """Forward, backward, clip and step on one batch, chunk by chunk under ``tbptt``:
+        the state is carried across chunks but no gradient crosses a chunk boundary."""
+        model, T = self.model, batch.x.shape[0]
+        k = self.tbptt or T
+        state, logs = None, {"skipped": False}
+        for s in range(0, T, k):
+            e = min(s + k, T)
+            mask = None if batch.mask is None else batch.mask[s:e]
+            if mask is not None and not mask.any():
+                break  # every sequence of the batch has ended
+            out, tape, state = model.run(batch.x[s:e], mask, state)
+            if out.ndim == 2 and e < T:
+                continue  # last-step targets: earlier chunks only carry the state forward
+            y = batch.y[:, s:e] if out.ndim == 3 else batch.y
+            out_bf, mask_bf = _batch_first(out, mask)
+            value, d = self.loss(out_bf, y, mask_bf)
+            model.zero_grad()
+            model.backprop(tape, _batch_first(d)[0])
+            grads = model.gradients()
+            norm = self.clip(grads)
+            logs = {"skipped": False, "loss": value, "grad_norm": norm}
+            if not (math.isfinite(value) and math.isfinite(norm)):
+                sums["skipped"] += 1
+                logs["skipped"] = True
+                continue  # the guard: a non-finite step is never applied
+            self.optimizer.step(model.parameters(), grads)
+            sums["loss"] += value * batch.n
+            sums["n"] += batch.n
+            sums["norms"].append(norm)
+            for name, fn in self.metrics.items():
+                sums[name] += fn(out_bf, y, mask_bf) * batch.n
+        return logs
+
+    def clip(self, grads: dict[str, np.ndarray]) -> float:
+        if self.clip_norm is not None:
+            return clip_grad_norm(grads, self.clip_norm)
+        if self.clip_value is not None:
+            return clip_grad_value(grads, self.clip_value)
+        return global_norm(grads)
+
+    def epoch_logs(self, sums: dict[str, Any], val: Data | None, seconds: float) -> dict:
+        n = sums["n"]
+        logs: dict[str, float] = {"epoch": self.epoch + 1, "loss": sums["loss"] / n}
+        logs.update({m: sums[m] / n for m in self.metrics})
+        if val is not None:
+            logs.update({f"val_{k}": v for k, v in
+                         evaluate_data(self.model, val, self.loss, self.metrics).items()})
+        norms = sums["norms"]
+        logs.update({"grad_norm": float(np.mean(norms)), "grad_norm_max": float(np.max(norms)),
+                     "skipped": sums["skipped"], "lr": self.optimizer.lr, "time": seconds})
+        return logs
+
+    def step_schedule(self, logs: dict[str, float]) -> None:
+        if self.schedule is None:
+            return
+        if isinstance(self.schedule, ReduceLROnPlateau):
+            self.schedule.step(logs.get("val_loss", logs["loss"]))
+        else:
+            self.schedule.step()
+
+    # --- checkpoints ----------------------------------------------------------------------
+    def bad_weights(self) -> bool:
+        return not all(np.all(np.isfinite(v)) for v in self.model.parameters().values())
+
+    def save_checkpoint(self, path: str) -> None:
+        from .checkpoint import save_model
+
+        arrays, meta = self.optimizer.state_dict()
+        state = {"epoch": self.epoch + 1, "optimizer": meta,
+                 "schedule": None if self.schedule is None else self.schedule.state_dict(),
+                 "rng": self.rng.bit_generator.state, "history": self.history.to_dict()}
+        save_model(self.model, path, getattr(self.model, "metadata", None),
+                   extra_tensors=arrays, checkpoint=state)
+
+    def resume(self, path: str) -> None:
+        from .checkpoint import load_checkpoint
+
+        saved, arrays, state = load_checkpoint(path)
+        if saved.get_config()["layers"] != self.model.get_config()["layers"]:
+            raise ValueError(f"resume: {path} holds a different model than the one being "
+                             "trained (layers or options differ)")
+        for k, v in self.model.parameters().items():
+            v[...] = saved.parameters()[k]
+        self.optimizer.load_state_dict(arrays, state["optimizer"])
+        if self.schedule is not None and state.get("schedule") is not None:
+            self.schedule.load_state_dict(state["schedule"])
+        self.rng.bit_generator.state = state["rng"]
+        self.history = History.from_dict(state["history"])
+        self.epoch = int(state["epoch"])
+
+
+def evaluate_data(model: Sequential, data: Data, loss: Any, metrics: dict) -> dict[str, float]:
+    """Loss and metrics of ``model`` on a prepared dataset (one forward pass, no tape kept)."""
+    out, _, _ = model.run(data.x, data.mask)
+    out_bf, mask = _batch_first(out, data.mask)
+    logs = {"loss": float(loss(out_bf, data.y, mask)[0])}
+    logs.update({m: float(fn(out_bf, data.y, mask)) for m, fn in metrics.items()})
+    return logs
+
+
+def _batch_first(out: np.ndarray, mask: np.ndarray | None = None):
+    """Time-major ``(T, B, F)`` → batch-first views, with the ``(B, T)`` mask that losses
+    take (None for last-step outputs, whose padding was already resolved)."""
+    if out.ndim != 3:
+        return out, None
+    return out.swapaxes(0, 1), None if mask is None else mask.T
+
+
+def _positive(v: Any, name: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"fit: {name} must be a positive integer, got {v!r}")
+    return int(v)
+
+
+class _sigint_stops:
+    """Ctrl-C sets ``trainer.stop`` so that training ends after the current batch with the
+    weights intact, instead of a KeyboardInterrupt in the middle of an optimizer update."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer, self.previous = trainer, None
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.trainer.stop = "interrupted (Ctrl-C): stopped after the current batch"
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def prepare(model: Sequential, X: Any, y: Any, lengths: Any = None, name: str = "X") -> Data:
+    """Check ``X`` and ``y`` together and convert them to a time-major ``Data``."""
+    x, mask, single = model.prepare(X, lengths)
+    t = np.asarray(y)
+    if single:
+        t = t[None]
+    if t.dtype.kind not in "biuf":
+        raise TypeError(f"fit: y must be numeric, got dtype {t.dtype}")
+    if t.ndim == 0 or t.shape[0] != x.shape[1]:
+        raise ValueError(f"fit: {name} has {x.shape[1]} samples but y has "
+                         f"{t.shape[0] if t.ndim else 0} (shape {t.shape})")
+    if t.dtype.kind == "f":
+        bad = ~np.isfinite(t).reshape(len(t), -1).all(axis=1)
+        if mask is None and bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"fit: y must be finite; sample {i} has NaN/Inf")
+    return Data(x, mask, t)
+
+
+def split_validation(data: Data, fraction: float) -> tuple[Data, Data]:
+    """The last ``fraction`` of the samples (in the given order) become validation data."""
+    if not (isinstance(fraction, float) and 0 < fraction < 1):
+        raise ValueError(f"fit: validation_split must be a float in (0, 1), got {fraction!r}")
+    n_val = round(data.n * fraction)
+    if not 0 < n_val < data.n:
+        raise ValueError(f"fit: validation_split={fraction} leaves no training or no validation "
+                         f"samples out of {data.n}")
+    idx = np.arange(data.n)
+    return data.take(idx[: data.n - n_val]), data.take(idx[data.n - n_val :])
+
+
+def fit(model: Sequential, X: Any, y: Any, *, loss: Any = "mse", optimizer: Any = "adam",
+        epochs: int = 10, batch_size: int = 32, shuffle: bool = True,
+        clip_norm: float | None = None, clip_value: float | None = None,
+        tbptt: int | None = None, validation_data: tuple | None = None,
+        validation_split: float | None = None, callbacks: Sequence[Callback] = (),
+        metrics: Sequence[str] | None = None, schedule: LRSchedule | None = None,
+        lengths: Any = None, seed: int = 0, resume: str | None = None) -> History:
+    """Train ``model`` in place; see ``Sequential.fit`` for the arguments."""
+    train = prepare(model, X, y, lengths)
+    val = None
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("fit: validation_data must be (X_val, y_val) or "
+                             "(X_val, y_val, lengths_val)")
+        val = prepare(model, *validation_data[:2],
+                      validation_data[2] if len(validation_data) == 3 else None, "X_val")
+    elif validation_split is not None:
+        train, val = split_validation(train, validation_split)
+    trainer = Trainer(model, loss=loss, optimizer=optimizer, epochs=epochs,
+                      batch_size=batch_size, shuffle=shuffle, clip_norm=clip_norm,
+                      clip_value=clip_value, tbptt=tbptt, metrics=metrics, callbacks=callbacks,
+                      schedule=schedule, seed=seed)
+    if resume is not None:
+        trainer.resume(resume)
+    model.fit_config_ = {"loss": loss, "metrics": list(trainer.metrics)}
+    return trainer.fit(train, val)
+
+
+def evaluate(model: Sequential, X: Any, y: Any, *, loss: Any = None,
+             metrics: Sequence[str] | None = None, lengths: Any = None) -> dict[str, float]:
+    """Loss and metrics on ``(X, y)``; ``loss`` and ``metrics`` default to the last fit's."""
+    last = getattr(model, "fit_config_", {})
+    loss = loss if loss is not None else last.get("loss", "mse")
+    if metrics is None:
+        metrics = last.get("metrics") or (
+            ["accuracy"] if loss in CLASSIFICATION_LOSSES else ["rmse"])
+    fns = {m: get_metric(m) for m in metrics}
+    return evaluate_data(model, prepare(model, X, y, lengths), get_loss(loss), fns)
