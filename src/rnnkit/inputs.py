@@ -7,15 +7,7 @@ from typing import Any
 
 import numpy as np
 
-
-def pad_sequences(seqs: list[np.ndarray], dtype: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """Stack ``(T_i, ...)`` arrays into ``(B, max T_i, ...)`` with zeros after each end."""
-    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
-    out = np.zeros((len(seqs), int(lengths.max()), *seqs[0].shape[1:]),
-                   dtype=dtype or seqs[0].dtype)
-    for i, s in enumerate(seqs):
-        out[i, : len(s)] = s
-    return out, lengths
+from .data.sequences import pad_sequences
 
 
 def as_batch(X: Any, lengths: Any, *, ids: bool, dtype: np.dtype, owner: str):
