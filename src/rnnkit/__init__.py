@@ -4,9 +4,30 @@ The spec's standard layer ``h_t = σ(W_x x_t + W_h h_{t-1} + b)``, ``y_t = g(h_t
 and GRU, trained by backpropagation through time written out by hand.
 """
 
+from . import optim
+from .callbacks import Callback, EarlyStopping, ModelCheckpoint, NaNGuard, Progress
+from .checkpoint import load_model as load
+from .diagnostics import gradcheck
+from .interop.torch import from_torch  # imports torch only when called
 from .layers import GRU, LSTM, RNN, Dense, Embedding
 from .model import Sequential
+from .optim import SGD, Adagrad, Adam, AdamW, RMSprop
+from .training import History
 
 __version__ = "0.1.0"
 
-__all__ = ["GRU", "LSTM", "RNN", "Dense", "Embedding", "Sequential", "__version__"]
+
+def __getattr__(name: str):
+    # The scikit-learn estimators import scikit-learn (slow, optional) only when asked for.
+    if name in ("RNNRegressor", "RNNClassifier"):
+        from . import estimators
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")
+
+
+__all__ = [
+    "GRU", "LSTM", "RNN", "SGD", "Adagrad", "Adam", "AdamW", "Callback", "Dense",
+    "EarlyStopping", "Embedding", "History", "ModelCheckpoint", "NaNGuard", "Progress",
+    "RMSprop", "RNNClassifier", "RNNRegressor", "Sequential", "__version__", "from_torch", "gradcheck", "load", "optim",
+]

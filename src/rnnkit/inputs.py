@@ -10,7 +10,8 @@ import numpy as np
 from .data.sequences import pad_sequences
 
 
-def as_batch(X: Any, lengths: Any, *, ids: bool, dtype: np.dtype, owner: str):
+def as_batch(X: Any, lengths: Any, *, ids: bool, dtype: np.dtype, owner: str,
+             offset: int = 0):
     """Return ``(x (B, T, D) or ids (B, T), lengths (B,) or None, single)``."""
     rank = 1 if ids else 2  # rank of one sequence
     what = "integer ids (T,)" if ids else "(T, D)"
@@ -46,10 +47,10 @@ def as_batch(X: Any, lengths: Any, *, ids: bool, dtype: np.dtype, owner: str):
         if x.shape[0] == 0 or x.shape[1] == 0:
             raise ValueError(f"{owner}: X is empty, shape {np.shape(X)}; expected at least one "
                              "sequence of at least one step")
-        lengths_arr = None if lengths is None else _lengths(lengths, x.shape, owner, single)
+        lengths_arr = None if lengths is None else _lengths(lengths, x.shape, owner, offset)
     if not ids:
         x = x.astype(dtype, copy=False)
-        _finite(x, owner)
+        _finite(x, owner, offset)
     return x, lengths_arr, single
 
 
@@ -67,15 +68,16 @@ def _numeric(X: Any, arg: str, owner: str, ids: bool) -> np.ndarray:
     return a
 
 
-def _finite(x: np.ndarray, owner: str) -> None:
+def _finite(x: np.ndarray, owner: str, offset: int) -> None:
     bad = ~np.isfinite(x)
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{owner}: X must be finite, got {x[idx]} at sample {idx[0]}, step "
+        raise ValueError(f"{owner}: X must be finite, got {x[idx]} at sample {idx[0] + offset}, "
+                         f"step "
                          f"{idx[1]}" + (f", feature {idx[2]}" if len(idx) > 2 else ""))
 
 
-def _lengths(lengths: Any, shape: tuple, owner: str, single: bool) -> np.ndarray:
+def _lengths(lengths: Any, shape: tuple, owner: str, offset: int) -> np.ndarray:
     arr = np.atleast_1d(np.asarray(lengths))
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{owner}: lengths must be integers, got dtype {arr.dtype}")
@@ -85,6 +87,6 @@ def _lengths(lengths: Any, shape: tuple, owner: str, single: bool) -> np.ndarray
     bad = (arr < 1) | (arr > shape[1])
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(f"{owner}: lengths[{i}] = {arr[i]} is out of range; expected "
+        raise ValueError(f"{owner}: lengths[{i + offset}] = {arr[i]} is out of range; expected "
                          f"1 <= length <= T = {shape[1]}")
     return arr.astype(np.int64)

@@ -180,12 +180,13 @@ class Sequential:
                 for s, layer in zip(states, self.layers)]
 
     # --- input checking -------------------------------------------------------------------
-    def prepare(self, X: Any, lengths: Any = None):
-        """Check and convert user input to ``(x time-major, mask or None, single)``."""
+    def prepare(self, X: Any, lengths: Any = None, offset: int = 0):
+        """Check and convert user input to ``(x time-major, mask or None, single)``;
+        ``offset`` is added to sample numbers in error messages (for blocks of a dataset)."""
         from .inputs import as_batch
 
         x, lengths_arr, single = as_batch(X, lengths, ids=self.takes_ids, dtype=self.dtype,
-                                          owner=type(self.layers[0]).__name__)
+                                          owner=type(self.layers[0]).__name__, offset=offset)
         if not self.takes_ids:
             if not self.built:
                 self.build(x.shape[2])

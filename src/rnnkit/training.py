@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .batches import Data, make_data, split_validation
 from .callbacks import Callback, NaNGuard
 from .losses import get_loss
 from .metrics import get_metric
@@ -47,22 +48,6 @@ class History:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
         return cls([dict(e) for e in d.get("epochs", [])], d.get("stop_reason"))
-
-
-@dataclass
-class Data:
-    """A prepared dataset: time-major inputs, mask, and batch-first targets."""
-
-    x: np.ndarray  # (T, N, D) or ids (T, N)
-    mask: np.ndarray | None  # (T, N)
-    y: np.ndarray  # (N, ...) or (N, T, ...)
-
-    @property
-    def n(self) -> int:
-        return self.x.shape[1]
-
-    def take(self, idx: np.ndarray) -> Data:
-        return Data(self.x[:, idx], None if self.mask is None else self.mask[:, idx], self.y[idx])
 
 
 class Trainer:
@@ -133,18 +118,20 @@ class Trainer:
     def train_batch(self, batch: Data, sums: dict[str, Any]) -> dict[str, Any]:
         """Forward, backward, clip and step on one batch, chunk by chunk under ``tbptt``:
         the state is carried across chunks but no gradient crosses a chunk boundary."""
-        model, T = self.model, batch.x.shape[0]
+        model = self.model
+        x, batch_mask, batch_y = batch.tensors(model)
+        T = x.shape[0]
         k = self.tbptt or T
         state, logs = None, {"skipped": False}
         for s in range(0, T, k):
             e = min(s + k, T)
-            mask = None if batch.mask is None else batch.mask[s:e]
+            mask = None if batch_mask is None else batch_mask[s:e]
             if mask is not None and not mask.any():
                 break  # every sequence of the batch has ended
-            out, tape, state = model.run(batch.x[s:e], mask, state)
+            out, tape, state = model.run(x[s:e], mask, state)
             if out.ndim == 2 and e < T:
                 continue  # last-step targets: earlier chunks only carry the state forward
-            y = batch.y[:, s:e] if out.ndim == 3 else batch.y
+            y = batch_y[:, s:e] if out.ndim == 3 else batch_y
             out_bf, mask_bf = _batch_first(out, mask)
             value, d = self.loss(out_bf, y, mask_bf)
             model.zero_grad()
@@ -223,11 +210,20 @@ class Trainer:
 
 
 def evaluate_data(model: Sequential, data: Data, loss: Any, metrics: dict) -> dict[str, float]:
-    """Loss and metrics of ``model`` on a prepared dataset (one forward pass, no tape kept)."""
-    out, _, _ = model.run(data.x, data.mask)
-    out_bf, mask = _batch_first(out, data.mask)
-    logs = {"loss": float(loss(out_bf, data.y, mask)[0])}
-    logs.update({m: float(fn(out_bf, data.y, mask)) for m, fn in metrics.items()})
+    """Loss and metrics of ``model`` on ``data``: the forward pass runs block by block (no
+    tape kept), the loss and metrics once over all outputs."""
+    outs, masks, ys = [], [], []
+    for _, block in data.blocks():
+        x, mask, y = block.tensors(model)
+        out, _, _ = model.run(x, mask)
+        out_bf, mask_bf = _batch_first(out, mask)
+        outs.append(out_bf)
+        masks.append(mask_bf)
+        ys.append(y)
+    out, y = np.concatenate(outs), np.concatenate(ys)
+    mask = None if masks[0] is None else np.concatenate(masks)
+    logs = {"loss": float(loss(out, y, mask)[0])}
+    logs.update({m: float(fn(out, y, mask)) for m, fn in metrics.items()})
     return logs
 
 
@@ -264,37 +260,6 @@ class _sigint_stops:
             signal.signal(signal.SIGINT, self.previous)
 
 
-def prepare(model: Sequential, X: Any, y: Any, lengths: Any = None, name: str = "X") -> Data:
-    """Check ``X`` and ``y`` together and convert them to a time-major ``Data``."""
-    x, mask, single = model.prepare(X, lengths)
-    t = np.asarray(y)
-    if single:
-        t = t[None]
-    if t.dtype.kind not in "biuf":
-        raise TypeError(f"fit: y must be numeric, got dtype {t.dtype}")
-    if t.ndim == 0 or t.shape[0] != x.shape[1]:
-        raise ValueError(f"fit: {name} has {x.shape[1]} samples but y has "
-                         f"{t.shape[0] if t.ndim else 0} (shape {t.shape})")
-    if t.dtype.kind == "f":
-        bad = ~np.isfinite(t).reshape(len(t), -1).all(axis=1)
-        if mask is None and bad.any():
-            i = int(np.argmax(bad))
-            raise ValueError(f"fit: y must be finite; sample {i} has NaN/Inf")
-    return Data(x, mask, t)
-
-
-def split_validation(data: Data, fraction: float) -> tuple[Data, Data]:
-    """The last ``fraction`` of the samples (in the given order) become validation data."""
-    if not (isinstance(fraction, float) and 0 < fraction < 1):
-        raise ValueError(f"fit: validation_split must be a float in (0, 1), got {fraction!r}")
-    n_val = round(data.n * fraction)
-    if not 0 < n_val < data.n:
-        raise ValueError(f"fit: validation_split={fraction} leaves no training or no validation "
-                         f"samples out of {data.n}")
-    idx = np.arange(data.n)
-    return data.take(idx[: data.n - n_val]), data.take(idx[data.n - n_val :])
-
-
 def fit(model: Sequential, X: Any, y: Any, *, loss: Any = "mse", optimizer: Any = "adam",
         epochs: int = 10, batch_size: int = 32, shuffle: bool = True,
         clip_norm: float | None = None, clip_value: float | None = None,
@@ -303,13 +268,13 @@ def fit(model: Sequential, X: Any, y: Any, *, loss: Any = "mse", optimizer: Any 
         metrics: Sequence[str] | None = None, schedule: LRSchedule | None = None,
         lengths: Any = None, seed: int = 0, resume: str | None = None) -> History:
     """Train ``model`` in place; see ``Sequential.fit`` for the arguments."""
-    train = prepare(model, X, y, lengths)
+    train = make_data(model, X, y, lengths)
     val = None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("fit: validation_data must be (X_val, y_val) or "
                              "(X_val, y_val, lengths_val)")
-        val = prepare(model, *validation_data[:2],
+        val = make_data(model, *validation_data[:2],
                       validation_data[2] if len(validation_data) == 3 else None, "X_val")
     elif validation_split is not None:
         train, val = split_validation(train, validation_split)
@@ -332,4 +297,4 @@ def evaluate(model: Sequential, X: Any, y: Any, *, loss: Any = None,
         metrics = last.get("metrics") or (
             ["accuracy"] if loss in CLASSIFICATION_LOSSES else ["rmse"])
     fns = {m: get_metric(m) for m in metrics}
-    return evaluate_data(model, prepare(model, X, y, lengths), get_loss(loss), fns)
+    return evaluate_data(model, make_data(model, X, y, lengths), get_loss(loss), fns)

@@ -1,0 +1,201 @@
+"""Weights across to and from PyTorch: ``torch.nn.RNN`` / ``LSTM`` / ``GRU`` ⇄ ``Sequential``.
+
+rnnkit keeps PyTorch's layout ``(out, in)`` and gate order (LSTM i, f, g, o; GRU r, z, n with
+the reset gate applied after ``W_h``), so weights copy across unchanged. Only the biases differ:
+rnnkit has one bias per sum, ``b = b_ih + b_hh``, except the GRU candidate, whose hidden part
+``b_hn`` sits inside the reset gate's product and stays separate. The full table is in
+``docs/torch-interop.md``.
+
+torch is imported inside the functions only, so that ``import rnnkit`` never imports it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..functional import get_activation
+from ..layers import GRU, LSTM, RNN, Recurrent
+from ..model import Sequential
+
+if TYPE_CHECKING:
+    import torch
+
+MODES = {"RNN_TANH": (RNN, "tanh"), "RNN_RELU": (RNN, "relu"), "LSTM": (LSTM, "tanh"),
+         "GRU": (GRU, "tanh")}
+DTYPES = ("float32", "float64")
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError as e:  # pragma: no cover - the tests skip without torch
+        raise ImportError("rnnkit's PyTorch interop needs torch: pip install 'rnnkit[torch]'"
+                          ) from e
+    return torch
+
+
+def from_torch(module: torch.nn.Module, *, return_state: bool = False) -> Sequential:
+    """A ``Sequential`` that computes what a ``torch.nn.RNN``, ``LSTM`` or ``GRU`` computes.
+
+    One rnnkit layer per torch layer, each with ``return_sequences=True``, the module's
+    ``bias`` and ``bidirectional``, and ``activation="relu"`` for ``nonlinearity="relu"``.
+    ``model.predict(X)`` equals the module's output sequence, batch-first whatever the
+    module's ``batch_first`` (rnnkit is always batch-first at its boundary): ``X (B, T, D)``, a
+    single sequence ``(T, D)``, or a padded batch with ``lengths=`` (equal to running the
+    module on ``pack_padded_sequence`` and padding the result with zeros). The model has the
+    module's dtype (float32 or float64); the initial states are zeros, as the module's default.
+
+    ``dropout`` between layers is a training-time option: it is accepted and ignored, so the
+    model equals the module in ``eval()`` mode (rnnkit has no inter-layer dropout).
+
+    Args:
+        module: a ``torch.nn.RNN``, ``torch.nn.LSTM`` or ``torch.nn.GRU``.
+        return_state: set ``return_state`` on every layer, so that ``predict`` returns
+            ``(out, states)``, ``states[k]`` the final state of layer ``k``: ``h (B, H)``
+            (LSTM: ``(h, c)``), a pair ``(forward, reverse)`` of those when bidirectional.
+            ``states[k]`` matches torch's ``h_n[k * D + d]`` (and ``c_n``), ``D`` directions.
+
+    Raises:
+        TypeError: ``module`` is not a torch RNN, LSTM or GRU.
+        ValueError: an option rnnkit cannot represent (``proj_size > 0``, a dtype other
+            than float32/float64), naming it.
+    """
+    torch = _import_torch()
+    if not isinstance(module, torch.nn.RNNBase):
+        raise TypeError(f"from_torch: module must be a torch.nn.RNN, LSTM or GRU, got "
+                        f"{type(module).__name__}")
+    if module.mode not in MODES:
+        raise ValueError(f"from_torch: unsupported recurrent mode {module.mode!r}; expected "
+                         f"one of {', '.join(MODES)}")
+    if getattr(module, "proj_size", 0):
+        raise ValueError(f"from_torch: proj_size={module.proj_size} (LSTM with projections) "
+                         "cannot be represented in rnnkit; use proj_size=0")
+    dtype = str(module.weight_ih_l0.dtype).removeprefix("torch.")
+    if dtype not in DTYPES:
+        raise ValueError(f"from_torch: module dtype must be float32 or float64, got {dtype}")
+    cls, activation = MODES[module.mode]
+    H, dirs = module.hidden_size, (2 if module.bidirectional else 1)
+    layers: list[Recurrent] = []
+    for k in range(module.num_layers):
+        # torch's own initialisers, so that a rebuild from the config starts like torch does
+        options: dict[str, Any] = {"kernel_init": "torch", "recurrent_init": "torch",
+                                   "bias_init": "torch"}
+        if cls is LSTM:
+            options["forget_bias"] = 0.0
+        layers.append(cls(H, activation=activation, return_sequences=True,
+                          return_state=return_state, bidirectional=module.bidirectional,
+                          bias=module.bias,
+                          input_size=module.input_size if k == 0 else H * dirs, **options))
+    model = Sequential(layers, dtype=dtype)
+    params = model.parameters()
+    for k, layer in enumerate(layers):
+        for sfx in layer.directions:
+            w = {name: getattr(module, f"{name}_l{k}{sfx}").detach().cpu().numpy()
+                 for name in ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh")
+                                                           if module.bias else ())}
+            params[f"{k}.W_x{sfx}"][...] = w["weight_ih"]
+            params[f"{k}.W_h{sfx}"][...] = w["weight_hh"]
+            if not module.bias:
+                continue
+            b_ih, b_hh = w["bias_ih"], w["bias_hh"]
+            if cls is GRU:  # b_hn stays inside r * (W_hn h + b_hn)
+                params[f"{k}.b{sfx}"][: 2 * H] = b_ih[: 2 * H] + b_hh[: 2 * H]
+                params[f"{k}.b{sfx}"][2 * H :] = b_ih[2 * H :]
+                params[f"{k}.b_hn{sfx}"][...] = b_hh[2 * H :]
+            else:
+                params[f"{k}.b{sfx}"][...] = b_ih + b_hh
+    return model
+
+
+def to_torch(model: Sequential) -> torch.nn.Module:
+    """The ``torch.nn.RNN``, ``LSTM`` or ``GRU`` (``batch_first=True``, the model's dtype)
+    that computes the model's output sequence.
+
+    Representable: a built model made only of rnnkit ``RNN``, ``LSTM`` or ``GRU`` layers of
+    one kind, one hidden size, one ``bias`` and one ``bidirectional`` setting, each with
+    ``return_sequences=True``, ``output="h"`` and no readout, zero initial states
+    (``h0="zeros"``, LSTM ``c0="zeros"``), and torch's activations (RNN ``tanh`` or
+    ``relu``, the same in every layer; LSTM/GRU ``tanh`` with ``sigmoid`` gates).
+    ``return_state`` is ignored (torch always returns its final states).
+
+    Biases go back as ``b_ih = b``, ``b_hh = 0``; for the GRU ``b_hh[2H:] = b_hn``.
+
+    Raises:
+        ValueError: naming the first layer and option that torch cannot represent.
+    """
+    torch = _import_torch()
+    if not isinstance(model, Sequential):
+        raise TypeError(f"to_torch: expected an rnnkit Sequential, got {type(model).__name__}")
+    if not model.built:
+        raise ValueError("to_torch: the model has no parameters yet; call it on data or "
+                         "build(input_size) first")
+    first = model.layers[0]
+    for i, layer in enumerate(model.layers):
+        _check_representable(i, layer, first)
+    if first.kind == "RNN":
+        cls: Any = torch.nn.RNN
+        extra = {"nonlinearity": get_activation(first.activation).name}
+    else:
+        cls, extra = getattr(torch.nn, first.kind), {}
+    module = cls(first.input_size, first.hidden, num_layers=len(model.layers), bias=first.bias,
+                 batch_first=True, bidirectional=first.bidirectional,
+                 dtype=getattr(torch, model.dtype.name), **extra)
+    H = first.hidden
+    with torch.no_grad():
+        for k, layer in enumerate(model.layers):
+            p = layer.params
+            for sfx in layer.directions:
+                _copy(torch, module, f"weight_ih_l{k}{sfx}", p["W_x" + sfx])
+                _copy(torch, module, f"weight_hh_l{k}{sfx}", p["W_h" + sfx])
+                if not layer.bias:
+                    continue
+                b_hh = np.zeros_like(p["b" + sfx])
+                if layer.kind == "GRU":
+                    b_hh[2 * H :] = p["b_hn" + sfx]
+                _copy(torch, module, f"bias_ih_l{k}{sfx}", p["b" + sfx])
+                _copy(torch, module, f"bias_hh_l{k}{sfx}", b_hh)
+    return module
+
+
+def _copy(torch: Any, module: Any, name: str, value: np.ndarray) -> None:
+    getattr(module, name).copy_(torch.from_numpy(np.ascontiguousarray(value)))
+
+
+def _check_representable(i: int, layer: Any, first: Any) -> None:
+    where = f"to_torch: layer {i} ({type(layer).__name__})"
+    if not isinstance(layer, Recurrent) or layer.kind not in ("RNN", "LSTM", "GRU"):
+        raise ValueError(f"{where}: only RNN, LSTM and GRU layers map to a torch module")
+    if layer.kind != first.kind:
+        raise ValueError(f"{where}: every layer must be of one kind to form one torch module, "
+                         f"layer 0 is {first.kind}")
+    for attr in ("hidden", "bias", "bidirectional"):
+        if getattr(layer, attr) != getattr(first, attr):
+            raise ValueError(f"{where}: {attr}={getattr(layer, attr)!r} differs from layer 0's "
+                             f"{getattr(first, attr)!r}; a torch module has one {attr}")
+    if not layer.return_sequences:
+        raise ValueError(f"{where}: return_sequences=False cannot be represented; torch "
+                         "returns the whole sequence (set return_sequences=True)")
+    if layer.readout is not None or layer.output != "h":
+        raise ValueError(f"{where}: a readout (output='y') cannot be represented; torch "
+                         "modules emit h only")
+    for key, option in layer.initial_options().items():
+        if not (isinstance(option, str) and option == "zeros"):
+            shown = option if isinstance(option, str) else "an array"
+            raise ValueError(f"{where}: {key}={shown!r} cannot be represented; torch modules "
+                             f"start from zeros (pass the state to the module's forward)")
+    act = get_activation(layer.activation).name
+    if layer.kind == "RNN":
+        if act not in ("tanh", "relu"):
+            raise ValueError(f"{where}: activation={layer.activation!r} cannot be "
+                             "represented; torch.nn.RNN has nonlinearity 'tanh' or 'relu'")
+        if act != get_activation(first.activation).name:
+            raise ValueError(f"{where}: activation={layer.activation!r} differs from layer "
+                             f"0's {first.activation!r}; a torch module has one nonlinearity")
+    else:
+        gate = get_activation(layer.gate_activation).name
+        if act != "tanh" or gate != "sigmoid":
+            raise ValueError(f"{where}: activation={layer.activation!r}, gate_activation="
+                             f"{layer.gate_activation!r} cannot be represented; torch uses "
+                             "'tanh' and 'sigmoid'")
