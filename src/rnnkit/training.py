@@ -97,7 +97,10 @@ class Trainer:
                 sums.update({m: 0.0 for m in self.metrics})
                 for b in range(self.n_batches):
                     batch = train.take(order[b * self.batch_size : (b + 1) * self.batch_size])
-                    logs = self.train_batch(batch, sums)
+                    # Overflow to inf/NaN is the guard's job (skip, count, maybe stop), not
+                    # a FloatingPointError or a warning from deep inside NumPy.
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        logs = self.train_batch(batch, sums)
                     for cb in self.callbacks:
                         cb.on_batch_end(self, b, logs)
                     if self.stop is not None:
