@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from memmap_memory import measure  # noqa: E402
+from memmap_memory import measure
 
 
 def test_peak_memory_does_not_grow_with_the_dataset():
