@@ -26,6 +26,10 @@ def layers_from_config(config: Any, types: dict[str, type]) -> tuple[list, Any, 
     if config.get("dtype") not in ("float32", "float64"):
         raise ModelFileError(f"config: dtype must be float32 or float64, got "
                              f"{config.get('dtype')!r}")
+    version = config.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= 1:
+        raise ModelFileError(f"config: version must be 1 (this rnnkit reads format 1), got "
+                             f"{version!r}")
     seed = config.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise ModelFileError(f"config: seed must be an integer or null, got {seed!r}")
@@ -37,7 +41,7 @@ def _layer(i: int, spec: Any, types: dict[str, type]):
     if not isinstance(spec, dict) or set(spec) != {"kind", "config"}:
         raise ModelFileError(f"config: layers[{i}] must be {{'kind': ..., 'config': {{...}}}}")
     kind, cfg = spec["kind"], spec["config"]
-    if kind not in types:
+    if not isinstance(kind, str) or kind not in types:
         raise ModelFileError(f"config: layers[{i}] has unknown layer type {kind!r}; allowed: "
                              f"{', '.join(sorted(types))}")
     if not isinstance(cfg, dict):
