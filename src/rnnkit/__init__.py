@@ -7,7 +7,7 @@ and GRU, trained by backpropagation through time written out by hand.
 from . import optim
 from .callbacks import Callback, EarlyStopping, ModelCheckpoint, NaNGuard, Progress
 from .checkpoint import load_model as load
-from .diagnostics import gradcheck
+from .diagnostics import GradientFlowMonitor, gradcheck, gradient_flow
 from .interop.torch import from_torch  # imports torch only when called
 from .layers import GRU, LSTM, RNN, Dense, Embedding
 from .model import Sequential
@@ -28,6 +28,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "GRU", "LSTM", "RNN", "SGD", "Adagrad", "Adam", "AdamW", "Callback", "Dense",
-    "EarlyStopping", "Embedding", "History", "ModelCheckpoint", "NaNGuard", "Progress",
-    "RMSprop", "RNNClassifier", "RNNRegressor", "Sequential", "__version__", "from_torch", "gradcheck", "load", "optim",
+    "EarlyStopping", "Embedding", "GradientFlowMonitor", "History", "ModelCheckpoint",
+    "NaNGuard", "Progress", "RMSprop", "RNNClassifier", "RNNRegressor", "Sequential",
+    "__version__", "from_torch", "gradcheck", "gradient_flow", "load", "optim",
 ]
