@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import rnnkit as rk
-from conftest import sq_loss
+from helpers_rnnkit import sq_loss
 from rnnkit.diagnostics import gradcheck
 
 TOL = 1e-7

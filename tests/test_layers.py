@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import rnnkit as rk
-from conftest import sq_loss
+from helpers_rnnkit import sq_loss
 
 CELLS = {"rnn": rk.RNN, "lstm": rk.LSTM, "gru": rk.GRU}
 

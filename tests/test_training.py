@@ -291,3 +291,22 @@ def test_bad_targets_name_the_sample():
     Xn[6, 2, 1] = np.inf
     with pytest.raises(ValueError, match="X must be finite, got inf at sample 6"):
         model.fit(Xn, y, loss="cross_entropy")
+
+
+def test_a_config_that_lies_about_sizes_fails_before_allocating(tmp_path):
+    import tracemalloc
+
+    from rnnkit.fileio import save_tensors
+
+    config = {"format": "rnnkit", "version": 1, "dtype": "float32", "seed": 0,
+              "layers": [{"kind": "RNN", "config": {"hidden": 10**6, "input_size": 2}}]}
+    path = tmp_path / "huge.safetensors"
+    save_tensors(path, {"0.W_x": np.zeros((3, 2), np.float32),
+                        "0.W_h": np.zeros((3, 3), np.float32), "0.b": np.zeros(3, np.float32)},
+                 {"rnnkit": json.dumps(config)})
+    tracemalloc.start()
+    with pytest.raises(ModelFileError, match=r"the config needs float32\(1000000, 2\)"):
+        rk.load(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 10 * 2**20  # W_h alone would be 4 TB

@@ -75,25 +75,28 @@ def _read(path: str | os.PathLike[str]):
         raise ModelFileError(f"{name}: unknown metadata keys {sorted(unknown)}")
     model = Sequential.from_config(config)
     first = config["layers"][0]["config"]
-    size = first.get("input_size")
+    # an Embedding reads ids, one per step: its config has no input_size (it is always 1)
+    size = 1 if config["layers"][0].get("kind") == "Embedding" else first.get("input_size")
     if not (isinstance(size, int) and not isinstance(size, bool) and 0 < size < 1 << 31):
         raise ModelFileError(f"{name}: config layers[0].input_size must be a positive integer, "
                              f"got {size!r}")
+    weights = {k: v for k, v in tensors.items() if not k.startswith(OPTIM_PREFIX)}
+    optim = {k[len(OPTIM_PREFIX):]: v for k, v in tensors.items() if k.startswith(OPTIM_PREFIX)}
+    # Compare shapes before building: a config that lies about sizes must not allocate.
+    shapes = model.param_shapes(size)
+    missing, extra = set(shapes) - set(weights), set(weights) - set(shapes)
+    if missing or extra:
+        raise ModelFileError(f"{name}: tensors do not match the config: missing "
+                             f"{sorted(missing)[:5]}, unexpected {sorted(extra)[:5]}")
+    for k, shape in shapes.items():
+        if weights[k].shape != shape or weights[k].dtype != model.dtype:
+            raise ModelFileError(f"{name}: tensor {k!r} is {weights[k].dtype}{weights[k].shape},"
+                                 f" the config needs {model.dtype}{shape}")
     try:
         model.build(size)
     except ValueError as e:
         raise ModelFileError(f"{name}: config does not describe a valid model: {e}") from None
-    params = model.parameters()
-    weights = {k: v for k, v in tensors.items() if not k.startswith(OPTIM_PREFIX)}
-    optim = {k[len(OPTIM_PREFIX):]: v for k, v in tensors.items() if k.startswith(OPTIM_PREFIX)}
-    missing, extra = set(params) - set(weights), set(weights) - set(params)
-    if missing or extra:
-        raise ModelFileError(f"{name}: tensors do not match the config: missing "
-                             f"{sorted(missing)[:5]}, unexpected {sorted(extra)[:5]}")
-    for k, v in params.items():
-        if weights[k].shape != v.shape or weights[k].dtype != v.dtype:
-            raise ModelFileError(f"{name}: tensor {k!r} is {weights[k].dtype}{weights[k].shape},"
-                                 f" the config needs {v.dtype}{v.shape}")
+    for k, v in model.parameters().items():
         v[...] = weights[k]
     model.metadata = _json(meta["user"], name, "user") if "user" in meta else {}
     return model, optim, meta

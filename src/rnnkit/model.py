@@ -43,11 +43,6 @@ class Sequential:
         self.layers = list(layers)
         self.seed = seed
         self._tape: Any = None
-        first = self.layers[0]
-        if isinstance(first, Embedding):
-            self.build(1)
-        elif getattr(first, "declared_input", None) is not None:
-            self.build(first.declared_input)
 
     # --- building -------------------------------------------------------------------------
     @property
@@ -73,6 +68,15 @@ class Sequential:
         self._tape = None
         return self
 
+    def param_shapes(self, input_size: int) -> dict[str, tuple[int, ...]]:
+        """Every parameter's shape for inputs of ``input_size`` features, allocating nothing
+        (a model file is checked against this before any weight is created)."""
+        shapes, size = {}, input_size
+        for i, layer in enumerate(self.layers):
+            own, size = layer.param_shapes(size)
+            shapes.update({f"{i}.{k}": v for k, v in own.items()})
+        return shapes
+
     # --- parameters -----------------------------------------------------------------------
     def parameters(self) -> dict[str, np.ndarray]:
         """All trainable arrays keyed ``"<layer index>.<name>"``; updating them in place
@@ -92,6 +96,10 @@ class Sequential:
             g[...] = 0  # in place: readout gradients are shared with the recurrent layer
 
     def _require_built(self) -> None:
+        # built on first use when the input size is known without data
+        size = 1 if self.takes_ids else getattr(self.layers[0], "declared_input", None)
+        if not self.built and size is not None:
+            self.build(size)
         if not self.built:
             raise ValueError("Sequential: the model has no parameters yet; call it on data or "
                              "build(input_size) first")
@@ -187,9 +195,9 @@ class Sequential:
 
         x, lengths_arr, single = as_batch(X, lengths, ids=self.takes_ids, dtype=self.dtype,
                                           owner=type(self.layers[0]).__name__, offset=offset)
+        if not self.built:
+            self.build(1 if self.takes_ids else x.shape[2])
         if not self.takes_ids:
-            if not self.built:
-                self.build(x.shape[2])
             expected = self.layers[0].input_size
             if x.shape[2] != expected:
                 raise ValueError(

@@ -128,12 +128,12 @@ def to_torch(model: Sequential) -> torch.nn.Module:
     torch = _import_torch()
     if not isinstance(model, Sequential):
         raise TypeError(f"to_torch: expected an rnnkit Sequential, got {type(model).__name__}")
-    if not model.built:
-        raise ValueError("to_torch: the model has no parameters yet; call it on data or "
-                         "build(input_size) first")
     first = model.layers[0]
     for i, layer in enumerate(model.layers):
         _check_representable(i, layer, first)
+    if not model.built:
+        raise ValueError("to_torch: the model has no parameters yet; call it on data or "
+                         "build(input_size) first")
     if first.kind == "RNN":
         cls: Any = torch.nn.RNN
         extra = {"nonlinearity": get_activation(first.activation).name}

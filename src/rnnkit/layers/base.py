@@ -3,6 +3,7 @@
 Layers work time-major inside the model: sequences are ``(T, B, F)``, a last-step output is
 ``(B, F)``. ``mask`` is ``None`` or a boolean ``(T, B)`` array, True where a step is real.
 
+- ``param_shapes(input_size) -> ({name: shape}, output_size)`` without allocating;
 - ``build(input_size, rng, dtype) -> output_size`` creates ``params`` (and zeroed ``grads``);
 - ``forward(x, mask, state) -> (out, cache, final_state)``: stores nothing on ``self``;
 - ``backward(dout, cache) -> dx``: its only side effect is adding into ``self.grads``;
@@ -32,6 +33,10 @@ class Layer:
 
     def _init_grads(self) -> None:
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    def param_shapes(self, input_size: int) -> tuple[dict[str, tuple[int, ...]], int]:
+        """``({name: shape}, output size)`` that ``build`` would create; allocates nothing."""
+        raise NotImplementedError
 
     def build(self, input_size: int, rng: np.random.Generator, dtype: np.dtype) -> int:
         raise NotImplementedError

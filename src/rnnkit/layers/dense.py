@@ -39,6 +39,12 @@ class Dense(Layer):
         get_init(kernel_init, owner="Dense", arg="kernel_init")
         self.declared_input = input_size
 
+    def param_shapes(self, input_size: int) -> tuple[dict[str, tuple[int, ...]], int]:
+        shapes = {"W": (self.units, input_size)}
+        if self.bias:
+            shapes["b"] = (self.units,)
+        return shapes, self.units
+
     def build(self, input_size: int, rng: np.random.Generator, dtype: np.dtype) -> int:
         if self.declared_input is not None and input_size != self.declared_input:
             raise ValueError(

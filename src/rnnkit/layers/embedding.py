@@ -21,6 +21,9 @@ class Embedding(Layer):
         self.vocab_size = check_positive_int(vocab_size, owner="Embedding", arg="vocab_size")
         self.dim = check_positive_int(dim, owner="Embedding", arg="dim")
 
+    def param_shapes(self, input_size: int) -> tuple[dict[str, tuple[int, ...]], int]:
+        return {"W": (self.vocab_size, self.dim)}, self.dim
+
     def build(self, input_size: int, rng: np.random.Generator, dtype: np.dtype) -> int:
         # N(0, 1) as torch.nn.Embedding
         self.params = {"W": rng.standard_normal((self.vocab_size, self.dim)).astype(dtype)}

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import kernels
 from ..cells import Cell, ElmanCell, GRUCell, LSTMCell
 from ..init import get_init
 from .base import Layer, check_positive_int
@@ -114,6 +115,21 @@ class Recurrent(Layer):
     def state_size(self) -> int:
         return self.hidden * len(self.directions)
 
+    def param_shapes(self, input_size: int) -> tuple[dict[str, tuple[int, ...]], int]:
+        """The shapes ``build`` will create, and the output size, without allocating."""
+        shapes: dict[str, tuple[int, ...]] = {}
+        for sfx in self.directions:
+            cell = self.cell.param_shapes(input_size, self.bias)
+            shapes.update({k + sfx: v for k, v in cell.items()})
+            shapes.update({k + sfx: (self.hidden,) for k, v in self.initial_options().items()
+                           if isinstance(v, str) and v == "learned"})
+        out = self.state_size
+        if self.readout is not None:
+            ro, out_y = self.readout.param_shapes(self.state_size)
+            shapes.update({f"readout.{k}": v for k, v in ro.items()})
+            out = out_y if self.output == "y" else out
+        return shapes, out
+
     def build(self, input_size: int, rng: np.random.Generator, dtype: np.dtype) -> int:
         name = type(self).__name__
         if self.declared_input is not None and input_size != self.declared_input:
@@ -161,7 +177,7 @@ class Recurrent(Layer):
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None, state: Any = None):
         """``x (T, B, D)`` → ``(out, cache, final_state)``; ``final_state`` is a list over
         directions of state tuples, and ``state`` (same form) replaces the initial state."""
-        T, B, _ = x.shape
+        B = x.shape[1]
         lengths = None if mask is None else mask.sum(axis=0)
         m = None if mask is None else mask[..., None]  # (T, B, 1)
         runs, finals = [], []
@@ -172,13 +188,7 @@ class Recurrent(Layer):
             xz = xd @ p["W_x"].T  # (T, B, G*H), every step's input projection at once
             if self.bias:
                 xz += p["b"]
-            hs = np.empty((T, B, self.hidden), x.dtype)
-            caches, s = [], s0
-            for t in range(T):
-                new, cache = self.cell.step(p, xz[t], s)
-                s = new if m is None else tuple(np.where(m[t], n, o) for n, o in zip(new, s))
-                hs[t] = s[0]
-                caches.append(cache)
+            hs, caches, s = self._forward_direction(p, xz, s0, mask, m)
             runs.append((xd, s0, hs, caches))
             finals.append(s)
         seqs = [hs if k == 0 else reverse_padded(hs, lengths) for k, (_, _, hs, _) in
@@ -208,7 +218,7 @@ class Recurrent(Layer):
             else:
                 dhs = None
                 d_state = (part, *tuple(np.zeros_like(v) for v in s0[1:]))
-            dxd, d_s0 = self._backward_direction(sfx, xd, s0, hs, caches, dhs, d_state, m)
+            dxd, d_s0 = self._backward_direction(sfx, xd, s0, hs, caches, dhs, d_state, mask)
             dxd = dxd if k == 0 else reverse_padded(dxd, lengths)
             dx = dxd if dx is None else dx + dxd
             for (key, option), d in zip(self.initial_options().items(), d_s0):
@@ -216,10 +226,44 @@ class Recurrent(Layer):
                     self.grads[key + sfx] += d.sum(axis=0)
         return dx
 
-    def _backward_direction(self, sfx, xd, s0, hs, caches, dhs, d_state, m):
+    def _forward_direction(self, p, xz, s0, mask, m):
+        """One direction over time → ``(hs (T, B, H), caches, final state)``: the compiled
+        kernel when one applies (``rnnkit.kernels``), else the reference loop over the cell."""
+        fast = kernels.forward(self.cell, p, xz, s0, mask)
+        if fast is not None:
+            return fast
+        hs = np.empty((*xz.shape[:2], self.hidden), xz.dtype)
+        caches, s = [], s0
+        for t in range(xz.shape[0]):
+            new, cache = self.cell.step(p, xz[t], s)
+            s = new if m is None else tuple(np.where(m[t], n, o) for n, o in zip(new, s))
+            hs[t] = s[0]
+            caches.append(cache)
+        return hs, caches, s
+
+    def _backward_direction(self, sfx, xd, s0, hs, caches, dhs, d_state, mask):
         p, g = self._dir_params(sfx), {k: self.grads[k + sfx] for k in self._dir_params(sfx)}
         T, B, _ = xd.shape
-        dxz = np.empty((T, B, p["W_h"].shape[0]), xd.dtype)  # (T, B, G*H)
+        if isinstance(caches, kernels.Tape):
+            dxz, dhz, d_state = kernels.backward(caches, p, hs, dhs, d_state, mask)
+        else:
+            dxz, dhz, d_state = self._backward_loop(p, caches, dhs, d_state, mask)
+        # Everything but the recurrence is batched over time: one GEMM per weight gradient.
+        h_prev = np.concatenate([s0[0][None], hs[:-1]], axis=0)  # (T, B, H)
+        dxz2, dhz2 = dxz.reshape(T * B, -1), dhz.reshape(T * B, -1)
+        g["W_x"] += dxz2.T @ xd.reshape(T * B, -1)
+        g["W_h"] += dhz2.T @ h_prev.reshape(T * B, -1)
+        if self.bias:
+            g["b"] += dxz2.sum(axis=0)
+        if "b_hn" in g:
+            g["b_hn"] += dhz2[:, 2 * self.hidden :].sum(axis=0)
+        return dxz @ p["W_x"], d_state
+
+    def _backward_loop(self, p, caches, dhs, d_state, mask):
+        """The reference BPTT loop over the cell's ``step_back`` → ``(dxz, dhz, d_s0)``."""
+        m = None if mask is None else mask[..., None]
+        T, B = len(caches), d_state[0].shape[0]
+        dxz = np.empty((T, B, p["W_h"].shape[0]), d_state[0].dtype)  # (T, B, G*H)
         dhz = np.empty_like(dxz) if self.cell.separate_dhz else dxz
         for t in range(T - 1, -1, -1):
             if dhs is not None:
@@ -231,16 +275,7 @@ class Recurrent(Layer):
             if dhz is not dxz:
                 dhz[t] = dhz_t
             d_state = d_prev if m is None else tuple(a + b for a, b in zip(d_prev, keep))
-        # Everything but the recurrence is batched over time: one GEMM per weight gradient.
-        h_prev = np.concatenate([s0[0][None], hs[:-1]], axis=0)  # (T, B, H)
-        dxz2, dhz2 = dxz.reshape(T * B, -1), dhz.reshape(T * B, -1)
-        g["W_x"] += dxz2.T @ xd.reshape(T * B, -1)
-        g["W_h"] += dhz2.T @ h_prev.reshape(T * B, -1)
-        if self.bias:
-            g["b"] += dxz2.sum(axis=0)
-        if "b_hn" in g:
-            g["b_hn"] += dhz2[:, 2 * self.hidden :].sum(axis=0)
-        return dxz @ p["W_x"], d_state
+        return dxz, dhz, d_state
 
     def get_config(self) -> dict[str, Any]:
         def plain(v):

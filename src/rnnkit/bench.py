@@ -1,0 +1,275 @@
+"""Benchmark: rnnkit against PyTorch (when installed) on the same inputs, same process.
+
+``python -m rnnkit.bench [--quick] [--json] [--cells rnn,lstm,gru] [--modes train,infer,stream]
+[--reps N]``; ``main(argv) -> int`` is what ``rnnkit bench`` calls.
+
+Modes: ``train`` = forward, backward and every gradient (``dX`` included; torch:
+``(out * R).sum().backward()``), ``infer`` = forward only (torch under ``no_grad``), ``stream`` =
+one time step with B=1 and the state carried (rnnkit: the layer's forward with T=1 and
+``state=``; torch: ``module(x_t, h)``), timed over 100 consecutive steps and given per step.
+
+FLOPs of a case (multiply-adds x 2, elementwise work ignored), with G = 1 (rnn), 4 (lstm),
+3 (gru)::
+
+    infer  = 2 * T * B * G*H * (D + H)       # input projection + recurrence
+    train  = 3 * infer                       # backward: dX, dW_x, dW_h and dh_{t-1}
+    stream = 2 * G*H * (D + H)               # per step
+
+"fraction of limit" = FLOPs / (time * the float32 GEMM throughput measured at the start).
+Peak memory of a train step: a fresh subprocess per side, the growth of its peak resident set
+(``VmHWM`` over ``VmRSS`` before the step, from /proc; Linux only) over one step after a small
+warm-up and after the case's own setup (tracemalloc cannot see torch's
+allocator; the same method is used for both sides); rnnkit's tracemalloc peak is also given.
+Timings alternate rnnkit and torch, ``reps`` times, and report medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import tracemalloc
+from typing import Any
+
+import numpy as np
+
+SIZES = {"tiny": (1, 100, 8, 32), "small": (16, 100, 16, 64), "medium": (32, 100, 32, 128),
+         "large": (64, 100, 128, 512), "long": (1, 1000, 1, 64)}
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+QUICK = ("tiny", "small", "long")
+STREAM_STEPS = 100
+
+
+def blas_threads() -> int:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return os.cpu_count() or 1
+    counts = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    return max(counts) if counts else os.cpu_count() or 1
+
+
+def sgemm_gflops(n: int = 1024, reps: int = 5) -> float:
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    out = np.empty_like(a)
+    np.matmul(a, a, out=out)
+    best = min(_timed(lambda: np.matmul(a, a, out=out)) for _ in range(reps))
+    return 2 * n**3 / best / 1e9
+
+
+def flops(cell: str, mode: str, B: int, T: int, D: int, H: int) -> float:
+    one = 2.0 * GATES[cell] * H * (D + H)
+    return one if mode == "stream" else one * T * B * (3 if mode == "train" else 1)
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def make_case(cell: str, mode: str, size: tuple, dtype: str, with_torch: bool):
+    """Build both sides with the same weights and inputs → ``(rnnkit_fn, torch_fn)``."""
+    import rnnkit as rk
+
+    B, T, D, H = (1, 1, size[2], size[3]) if mode == "stream" else size
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((B, T, D)).astype(dtype)
+    R = rng.standard_normal((B, T, H)).astype(dtype)
+    layer_cls = {"rnn": rk.RNN, "lstm": rk.LSTM, "gru": rk.GRU}[cell]
+    model = rk.Sequential([layer_cls(H, return_sequences=True)], seed=0, dtype=dtype)
+    model.build(D)
+    layer = model.layers[0]
+    if mode == "train":
+        def ours():
+            model.zero_grad()
+            model.forward(X)
+            model.backward(R)
+    elif mode == "infer":
+        def ours():
+            model.predict(X)
+    else:
+        x_t = np.ascontiguousarray(X.swapaxes(0, 1))  # (1, 1, D)
+
+        def ours():
+            state = None
+            for _ in range(STREAM_STEPS):
+                _, _, state = layer.forward(x_t, None, state)
+    return ours, (_torch_case(cell, mode, model, X, R) if with_torch else None)
+
+
+def _torch_case(cell: str, mode: str, model: Any, X: np.ndarray, R: np.ndarray):
+    import torch
+
+    p = model.parameters()
+    H = model.layers[0].hidden
+    cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
+    m = cls(X.shape[2], H, batch_first=True).to(getattr(torch, str(X.dtype)))
+    with torch.no_grad():
+        m.weight_ih_l0.copy_(torch.from_numpy(p["0.W_x"]))
+        m.weight_hh_l0.copy_(torch.from_numpy(p["0.W_h"]))
+        m.bias_ih_l0.copy_(torch.from_numpy(p["0.b"]))
+        m.bias_hh_l0.zero_()
+        if cell == "gru":
+            m.bias_hh_l0[2 * H :] = torch.from_numpy(p["0.b_hn"])
+    Xt, Rt = torch.from_numpy(X), torch.from_numpy(R)
+    if mode == "train":
+        Xt.requires_grad_(True)
+
+        def theirs():
+            m.zero_grad()
+            Xt.grad = None
+            out, _ = m(Xt)
+            (out * Rt).sum().backward()
+    elif mode == "infer":
+        def theirs():
+            with torch.no_grad():
+                m(Xt)
+    else:
+        def theirs():
+            h = None
+            with torch.no_grad():
+                for _ in range(STREAM_STEPS):
+                    _, h = m(Xt, h)
+    return theirs
+
+
+_MEMORY_SCRIPT = """
+import sys
+from rnnkit.bench import make_case
+def kb(field):
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(field))
+side, cell, B, T, D, H, dtype = sys.argv[1:]
+size = (int(B), int(T), int(D), int(H))
+warm = make_case(cell, "train", (1, 2, 1, 2), dtype, side == "torch")
+(warm[0] if side == "rnnkit" else warm[1])()
+ours, theirs = make_case(cell, "train", size, dtype, side == "torch")
+fn = ours if side == "rnnkit" else theirs
+rss = kb("VmRSS:")
+fn()
+print((kb("VmHWM:") - rss) / 1024)
+"""
+
+
+def peak_memory_mb(side: str, cell: str, size: tuple, dtype: str) -> float | None:
+    """Growth of the peak resident set over one train step, in a fresh process (MB)."""
+    args = [sys.executable, "-c", _MEMORY_SCRIPT, side, cell, *map(str, size), dtype]
+    res = subprocess.run(args, capture_output=True, text=True, check=False)
+    return max(0.0, float(res.stdout.strip())) if res.returncode == 0 else None
+
+
+def tracemalloc_peak_mb(cell: str, size: tuple, dtype: str) -> float:
+    ours, _ = make_case(cell, "train", size, dtype, False)
+    ours()
+    tracemalloc.start()
+    ours()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def run_case(cell, mode, name, dtype, reps, with_torch, limit, memory) -> dict[str, Any]:
+    size = SIZES[name]
+    ours, theirs = make_case(cell, mode, size, dtype, with_torch)
+    ours()
+    if theirs is not None:
+        theirs()
+    t_ours, t_theirs = [], []
+    for _ in range(reps):  # alternate, so that machine noise hits both sides alike
+        t_ours.append(_timed(ours))
+        if theirs is not None:
+            t_theirs.append(_timed(theirs))
+    per = STREAM_STEPS if mode == "stream" else 1
+    ms = float(np.median(t_ours)) * 1e3 / per
+    tms = float(np.median(t_theirs)) * 1e3 / per if t_theirs else None
+    B, T, D, H = (1, 1, size[2], size[3]) if mode == "stream" else size
+    row = {"cell": cell, "mode": mode, "size": name, "B": B, "T": T, "D": D, "H": H,
+           "dtype": dtype, "rnnkit_ms": ms, "torch_ms": tms,
+           "ratio": tms / ms if tms else None,
+           "limit_fraction": flops(cell, mode, B, T, D, H) / (ms / 1e3) / (limit * 1e9)}
+    if memory and mode == "train":
+        row["rnnkit_peak_mb"] = peak_memory_mb("rnnkit", cell, size, dtype)
+        row["rnnkit_tracemalloc_mb"] = tracemalloc_peak_mb(cell, size, dtype)
+        row["torch_peak_mb"] = peak_memory_mb("torch", cell, size, dtype) if with_torch else None
+    return row
+
+
+def _fmt(v: Any, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    head = ("| cell | mode | size | B | T | D | H | dtype | rnnkit ms | torch ms | torch/rnnkit "
+            "| of limit | peak MB rnnkit (tracemalloc) | peak MB torch |")
+    lines = [head, "|" + "---|" * 14]
+    for r in rows:
+        mem = ""
+        if "rnnkit_peak_mb" in r:
+            mem = (f"{_fmt(r['rnnkit_peak_mb'], '.1f')} "
+                   f"({_fmt(r['rnnkit_tracemalloc_mb'], '.1f')})")
+        lines.append(
+            f"| {r['cell']} | {r['mode']} | {r['size']} | {r['B']} | {r['T']} | {r['D']} | "
+            f"{r['H']} | {r['dtype']} | {r['rnnkit_ms']:.3f} | {_fmt(r['torch_ms'], '.3f')} | "
+            f"{_fmt(r['ratio'], '.2f')} | {r['limit_fraction']:.1%} | {mem} | "
+            f"{_fmt(r.get('torch_peak_mb'), '.1f') if 'rnnkit_peak_mb' in r else ''} |")
+    ratios = [r["ratio"] for r in rows if r["ratio"]]
+    if ratios:
+        lines.append(f"\ngeometric mean torch/rnnkit: {np.exp(np.mean(np.log(ratios))):.2f} "
+                     f"over {len(ratios)} cases; min {min(ratios):.2f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="rnnkit bench", description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="tiny, small, long and stream only")
+    ap.add_argument("--json", action="store_true", help="print the rows as JSON")
+    ap.add_argument("--cells", default="rnn,lstm,gru")
+    ap.add_argument("--modes", default="train,infer,stream")
+    ap.add_argument("--sizes", default=None, help="comma list of " + ",".join(SIZES))
+    ap.add_argument("--reps", type=int, default=None, help="repetitions (default 7; quick 3)")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    args = ap.parse_args(argv)
+    cells, modes = args.cells.split(","), args.modes.split(",")
+    for c in cells:
+        if c not in GATES:
+            ap.error(f"--cells: unknown cell {c!r}; expected rnn, lstm, gru")
+    sizes = args.sizes.split(",") if args.sizes else list(QUICK if args.quick else SIZES)
+    reps = args.reps or (3 if args.quick else 7)
+    with_torch = not args.no_torch
+    threads = blas_threads()
+    if with_torch:
+        try:
+            import torch
+        except ImportError:
+            with_torch = False
+        else:
+            torch.set_num_threads(threads)
+    from . import kernels
+
+    limit = sgemm_gflops()
+    rows = []
+    for cell in cells:
+        for mode in modes:
+            for name in (["stream"] if mode == "stream" else sizes):
+                size_name = "small" if name == "stream" else name
+                row = run_case(cell, mode, size_name, args.dtype, reps, with_torch, limit,
+                               memory=not args.no_memory and not args.quick)
+                if mode == "stream":
+                    row["size"] = "stream"
+                rows.append(row)
+    if args.json:
+        print(json.dumps({"threads": threads, "sgemm_gflops": limit,
+                          "backend": kernels.get_backend(), "rows": rows}, indent=1))
+    else:
+        print(f"threads {threads}, sgemm {limit:.1f} GFLOP/s, backend {kernels.get_backend()}")
+        print(format_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

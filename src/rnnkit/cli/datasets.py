@@ -1,0 +1,46 @@
+"""``rnnkit datasets``: the bundled datasets, their sizes and where they come from."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from rnnkit.data import list_datasets
+
+from .common import EXIT_OK, emit_json, output_flags, say, summary, table
+
+EPILOG = """examples:
+  rnnkit datasets
+  rnnkit datasets --json
+  rnnkit train airline            # train on one of them
+"""
+
+
+def add_parser(sub: Any) -> None:
+    sub.add_parser(
+        "datasets",
+        parents=[output_flags()],
+        help="list the bundled datasets",
+        description=summary(__doc__),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    infos = list_datasets()
+    if args.json:
+        emit_json([dataclasses.asdict(d) for d in infos])
+        return EXIT_OK
+    say(
+        table(
+            ["name", "task", "shape", "description"],
+            [[d.name, d.task, d.shape, d.description] for d in infos],
+        )
+    )
+    say("\nsources and licences:")
+    for d in infos:
+        say(f"  {d.name:9s} {d.source}; {d.licence}")
+    say("\nAlso: ucr:NAME loads a UCR/UEA problem (needs the optional package aeon or tslearn).")
+    return EXIT_OK

@@ -1,0 +1,101 @@
+"""``rnnkit info MODEL``: layers, parameter counts, dtype and how the model was trained."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import rnnkit as rk
+from rnnkit.errors import ModelFileError
+
+from .common import EXIT_OK, emit_json, output_flags, say, summary, table
+
+EPILOG = """examples:
+  rnnkit info runs/forecast-sunspots-20250101-120000/model.safetensors
+  rnnkit info model.safetensors --json
+"""
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "info",
+        parents=[output_flags()],
+        help="describe a model file",
+        description=summary(__doc__),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", metavar="MODEL", help="a .safetensors model file")
+
+
+def _layer_row(i: int, layer: Any) -> list[Any]:
+    cfg = layer.get_config()
+    shown = {
+        k: v
+        for k, v in cfg.items()
+        if k
+        in (
+            "hidden",
+            "units",
+            "activation",
+            "return_sequences",
+            "bidirectional",
+            "vocab_size",
+            "dim",
+            "input_size",
+        )
+        and v not in (None, False)
+    }
+    n = sum(v.size for v in layer.params.values())
+    return [i, layer.kind, ", ".join(f"{k}={v}" for k, v in shown.items()), n]
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    if not os.path.exists(args.model):
+        raise ModelFileError(f"{args.model}: file not found")
+    model = rk.load(args.model)
+    meta = getattr(model, "metadata", {}) or {}
+    rows = [_layer_row(i, layer) for i, layer in enumerate(model.layers)]
+    total = sum(r[3] for r in rows)
+    summary = {
+        k: meta[k]
+        for k in (
+            "task",
+            "dataset",
+            "window",
+            "horizon",
+            "target",
+            "features",
+            "classes",
+            "seq_len",
+        )
+        if k in meta
+    }
+    if "vocab" in meta:
+        summary["vocabulary"] = len(meta["vocab"].get("tokens", []))
+    trained = meta.get("trained", {})
+    if args.json:
+        emit_json(
+            {
+                "file": args.model,
+                "dtype": model.dtype.name,
+                "parameters": total,
+                "layers": [dict(zip(("index", "kind", "options", "parameters"), r)) for r in rows],
+                "metadata": summary,
+                "trained": trained,
+            }
+        )
+        return EXIT_OK
+    say(f"{args.model}: {len(rows)} layers, {total:,} parameters, {model.dtype.name}")
+    say(table(["#", "layer", "options", "parameters"], rows))
+    for k, v in summary.items():
+        say(f"{k}: {v}")
+    if trained:
+        say(
+            f"trained: {trained.get('epochs')} epochs in {trained.get('seconds')}s, "
+            f"finished {trained.get('finished')} with rnnkit {trained.get('rnnkit')}"
+            + (f" ({trained['stop_reason']})" if trained.get("stop_reason") else "")
+        )
+    return EXIT_OK

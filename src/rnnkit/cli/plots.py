@@ -1,0 +1,133 @@
+"""PNG plots of a run. Only the CLI imports this module, and only when it draws: the Agg
+backend is chosen here (files, no display), never at ``import rnnkit``."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: render to files on machines without a display
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import MaxNLocator
+
+from rnnkit.fileio import write_atomic
+
+
+def _save(fig: Any, path: Path) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")  # tight: nothing cut off
+    plt.close(fig)
+    write_atomic(path, buf.getvalue())
+
+
+def loss_curve(path: Path, history: list[dict[str, float]], loss: str, title: str) -> None:
+    """Training and validation loss per epoch."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    epochs = [e["epoch"] for e in history]
+    ax.plot(epochs, [e["loss"] for e in history], marker=".", label="training")
+    if history and "val_loss" in history[0]:
+        val = [e["val_loss"] for e in history]
+        ax.plot(epochs, val, marker=".", label="validation")
+        best = int(np.argmin(val))
+        ax.axvline(
+            epochs[best], color="gray", ls=":", label=f"best validation (epoch {epochs[best]})"
+        )
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(loss)
+    values = [e[k] for e in history for k in ("loss", "val_loss") if k in e]
+    if values and min(values) > 0 and max(values) > 10 * min(values):
+        ax.set_yscale("log")  # the loss fell by orders of magnitude: show all of it
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    _save(fig, path)
+
+
+def _time_axis(labels: list[str] | None, n: int) -> tuple[Any, str]:
+    """Years as numbers, ISO dates as dates, anything else as row positions."""
+    if labels:
+        try:
+            return np.array([int(v) for v in labels]), "year"
+        except ValueError:
+            pass
+        try:
+            return np.array(labels, dtype="datetime64[D]"), "date"
+        except ValueError:
+            pass
+    return np.arange(n), "time step"
+
+
+def forecast_vs_actual(
+    path: Path,
+    labels: list[str] | None,
+    actual: np.ndarray,
+    pred: np.ndarray,
+    persistence: np.ndarray,
+    *,
+    model_name: str,
+    ylabel: str,
+    title: str,
+) -> None:
+    """The held-out span: what happened, the model's forecast and persistence's."""
+    x, xlabel = _time_axis(labels, len(actual))
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.plot(x, actual, color="black", lw=1.6, label="actual")
+    ax.plot(x, pred, color="tab:blue", lw=1.4, label=f"{model_name} forecast")
+    ax.plot(x, persistence, color="tab:gray", lw=1, ls="--", label="persistence (last value)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if xlabel == "date":
+        fig.autofmt_xdate()  # slanted dates do not overlap
+    _save(fig, path)
+
+
+def confusion_matrix(path: Path, counts: np.ndarray, classes: list[Any], title: str) -> None:
+    """Counts of true (rows) against predicted (columns) classes, numbers in the cells."""
+    k = len(classes)
+    size = min(4 + 0.45 * k, 12)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    im = ax.imshow(counts, cmap="Blues")
+    fig.colorbar(im, ax=ax, label="sequences")
+    if k <= 30:  # beyond that the numbers no longer fit in the cells
+        names = [str(c) for c in classes]
+        ax.set_xticks(range(k), names, rotation=90 if max(map(len, names)) > 3 else 0)
+        ax.set_yticks(range(k), names)
+        top = counts.max() if counts.size else 0
+        for i in range(k):
+            for j in range(k):
+                ax.text(
+                    j,
+                    i,
+                    str(counts[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if counts[i, j] > top / 2 else "black",
+                )
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title, fontsize=10)
+    _save(fig, path)
+
+
+def gradient_flow(path: Path, norms: np.ndarray, title: str) -> None:
+    """‖∂L/∂x_t‖ against t (spec: "Vanishing / exploding gradients")."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    t = np.arange(1, len(norms) + 1)
+    ax.plot(t, norms, marker="o")
+    if np.all(norms > 0):
+        ax.set_yscale("log")
+    ax.set_xlabel("time step t (T = the last, nearest the loss)")
+    ax.set_ylabel(r"mean $\|\partial L / \partial x_t\|$")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    _save(fig, path)

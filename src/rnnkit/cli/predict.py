@@ -1,0 +1,78 @@
+"""``rnnkit predict MODEL DATA``: forecasts past the end of a series, or class labels.
+
+Forecast models continue the series ``--steps`` steps by recursive one-step forecasts (each
+forecast becomes the newest input). Classifiers give one label per sequence. The result is
+CSV, on stdout or in ``--output FILE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rnnkit.errors import DataError
+
+from . import task_classify, task_forecast
+from .common import EXIT_OK, csv_text, emit_json, output_flags, say, summary, warn, write_text
+from .modelfile import load_data, load_trained
+from .settings import _argparse_type, _positive_int
+
+EPILOG = """examples:
+  rnnkit predict runs/forecast-sunspots-20250101-120000/model.safetensors --steps 11
+  rnnkit predict model.safetensors prices.csv --steps 30 --output forecast.csv
+  rnnkit predict classifier.safetensors sequences.csv
+"""
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "predict",
+        parents=[output_flags()],
+        help="forecast or classify",
+        description=summary(__doc__),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", metavar="MODEL", help="a model.safetensors from rnnkit train")
+    p.add_argument(
+        "data",
+        nargs="?",
+        metavar="DATA",
+        help="dataset name or file (default: the dataset it was trained on)",
+    )
+    p.add_argument(
+        "--steps",
+        type=_argparse_type(_positive_int),
+        default=None,
+        metavar="N",
+        help="forecast steps past the end of the series (default: the horizon)",
+    )
+    p.add_argument("--output", "-o", metavar="FILE", help="write the CSV here, not stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    model, meta = load_trained(args.model)
+    if meta["task"] == "charlm":
+        raise DataError(f"{args.model} is a character model; use 'rnnkit generate' for text")
+    record, name = load_data(args.data, meta)
+    if meta["task"] == "forecast":
+        steps = args.steps or meta["horizon"]
+        labels, values = task_forecast.forecast_ahead(model, meta, record, steps)
+        header = ["step", "time", f"forecast_{meta['target']}"]
+        rows = [[k + 1, t, v] for k, (t, v) in enumerate(zip(labels, values))]
+    else:
+        if args.steps is not None:
+            raise DataError("--steps is for forecast models; this model classifies")
+        labels, proba = task_classify.predict_labels(model, meta, record)
+        ids = getattr(record, "ids", None) or [str(i) for i in range(len(labels))]
+        header = ["sequence_id", "predicted", "probability"]
+        rows = [[i, c, p] for i, c, p in zip(ids, labels, proba)]
+    if args.json:
+        emit_json({"task": meta["task"], "data": name, "columns": header, "rows": rows})
+    elif args.output:
+        write_text(args.output, csv_text(header, rows))
+        if not args.quiet:
+            warn(f"wrote {len(rows)} rows to {args.output}")
+    else:
+        say(csv_text(header, rows).rstrip("\n"))
+    return EXIT_OK

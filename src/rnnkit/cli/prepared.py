@@ -1,0 +1,71 @@
+"""What a task module hands to ``train``: arrays ready for ``fit``, and the model to fit.
+
+Each task (``task_forecast``, ``task_classify``, ``task_charlm``) exposes ``prepare(record,
+settings, name) -> Prepared``, ``report(model, prepared) -> dict`` (model and baselines on the
+held-out part), ``evaluate(model, meta, record) -> dict`` and ``plots(...)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import rnnkit as rk
+
+from .common import UsageError
+from .settings import Settings
+
+CELL_TYPES = {"rnn": rk.RNN, "lstm": rk.LSTM, "gru": rk.GRU}
+
+
+@dataclass
+class Prepared:
+    """A task's data, split and scaled, plus what goes into the model file's metadata."""
+
+    task: str
+    name: str
+    X: Any  # training inputs: (N, T, D), a list of (T_i, D), or ids (N, T)
+    y: Any
+    val: tuple | None  # (X_val, y_val) or None when --val is 0
+    loss: str
+    metric: str  # the metric fit logs ("rmse", "accuracy")
+    out_size: int
+    meta: dict[str, Any]  # saved in the model file: what evaluate/predict/generate need
+    held_out: dict[str, Any] = field(default_factory=dict)  # the test part and its context
+    vocab_size: int = 0  # > 0: the model starts with an Embedding
+
+
+def build_model(s: Settings, p: Prepared) -> rk.Sequential:
+    """The recurrent stack the settings describe, with the task's output layer."""
+    if s.bidirectional and p.task == "charlm":
+        raise UsageError(
+            "--bidirectional cannot be used with charlm: the reverse direction "
+            "would read the very characters the model must predict"
+        )
+    layers: list[Any] = []
+    if p.vocab_size:
+        layers.append(rk.Embedding(p.vocab_size, s.embedding_dim))
+    cell = CELL_TYPES[s.cell]
+    for i in range(s.layers):
+        # every layer but the last feeds a sequence on; a language model predicts every step
+        seq = p.task == "charlm" or i < s.layers - 1
+        layers.append(
+            cell(
+                s.hidden,
+                activation=s.activation,
+                return_sequences=seq,
+                bidirectional=s.bidirectional,
+            )
+        )
+    layers.append(rk.Dense(p.out_size))
+    return rk.Sequential(layers, seed=s.seed)
+
+
+def describe(model: rk.Sequential) -> str:
+    """A short model name for tables, e.g. ``LSTM(32)x2``."""
+    rec = [layer for layer in model.layers if getattr(layer, "recurrent", False)]
+    if not rec:
+        return "model"
+    first = rec[0]
+    name = f"{'bi' if first.bidirectional else ''}{first.kind}({first.hidden})"
+    return name + (f"x{len(rec)}" if len(rec) > 1 else "")
