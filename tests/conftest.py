@@ -7,3 +7,16 @@ def strict_floating_point():
     """DESIGN §6: every test runs with overflow, invalid and divide-by-zero as errors."""
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         yield
+
+
+@pytest.fixture(params=["numpy", "numba"])
+def backend(request):
+    """Run a test on the NumPy reference loop and on the compiled loop (rnnkit.kernels)."""
+    from rnnkit import kernels
+
+    if request.param == "numba" and not kernels.numba_available():
+        pytest.skip("numba is not installed (the 'fast' extra)")
+    previous = kernels.get_backend()
+    kernels.set_backend(request.param)
+    yield request.param
+    kernels.set_backend(previous)

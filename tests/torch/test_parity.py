@@ -18,6 +18,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa
 
 import rnnkit as rk  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("backend")  # the NumPy loop and the compiled loop
 RTOL = 1e-10
 # Only for entries that are 0 (or nearly: a gradient entry whose terms of size 0.1 cancel to
 # 1e-10) on one side and round-off (~1e-18) away on the other; every other entry is held to
