@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         warn("rnnkit: interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `rnnkit ... | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except BaseException as e:
         return _report(e)
 
@@ -100,9 +103,8 @@ def _report(e: BaseException) -> int:
     if isinstance(e, SystemExit):
         return e.code if isinstance(e.code, int) else EXIT_INTERNAL
     code, kind = _classify(e)
-    if code == EXIT_INTERNAL or os.environ.get("RNNKIT_DEBUG") == "1":
-        if os.environ.get("RNNKIT_DEBUG") == "1":
-            traceback.print_exception(e)
+    if os.environ.get("RNNKIT_DEBUG") == "1":
+        traceback.print_exception(e)
     if code == EXIT_INTERNAL:
         warn(
             f"rnnkit: internal error: {type(e).__name__}: {one_line(e)} (this is a bug; "
