@@ -195,11 +195,11 @@ def test_import_does_not_load_matplotlib():
 
 
 def test_diagnose_command(tmp_path, capsys):
-    from rnnkit.cli.diagnose import main
+    from rnnkit.cli import main
 
     png, js = tmp_path / "f.png", tmp_path / "f.json"
     argv = ["diagnose", "--cell", "rnn", "--hidden", "8", "--seq-len", "40", "--scale", "0.5",
-            "--out", str(png), "--json", str(js)]
+            "--out", str(png), "--save-json", str(js)]
     assert main(argv) == 0
     assert "vanishing" in capsys.readouterr().out and png.exists()
     assert json.loads(js.read_text())["verdict"] == "vanishing"
@@ -214,3 +214,7 @@ def test_diagnose_command(tmp_path, capsys):
     assert main(["diagnose", str(tmp_path / "m.safetensors"), "no_such_dataset"]) == 3
     assert main(["diagnose", str(tmp_path / "m.safetensors"), "nile", "--seq-len", "20"]) == 0
     assert "1:GRU" not in capsys.readouterr().out
+    assert main(["diagnose", "--cell", "lstm", "--hidden", "4", "--seq-len", "10",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["verdict"] in ("vanishing", "healthy",
+                                                               "exploding")

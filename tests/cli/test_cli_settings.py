@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from rnnkit.cli import OPTIONAL, available_commands, build_parser, main
+from rnnkit.cli import available_commands, build_parser, main
 from rnnkit.cli.settings import FIELDS, Settings, load_config, to_toml
 
 NOT_SETTINGS = {"command", "data", "config", "json", "quiet", "help"}
@@ -63,8 +63,7 @@ def test_defaults_have_their_reasons_and_help():
 def test_help_of_every_command_shows_an_example(command, capsys):
     assert main([command, "--help"]) == 0
     out = capsys.readouterr().out
-    if command not in OPTIONAL:  # those are written elsewhere; their own tests cover help
-        assert "example" in out and f"rnnkit {command}" in out
+    assert "example" in out and f"rnnkit {command}" in out
 
 
 def test_top_level_help_lists_exit_codes(capsys):

@@ -2,17 +2,17 @@
 
 Two forms::
 
-    rnnkit diagnose MODEL DATA [--out flow.png] [--json flow.json]
+    rnnkit diagnose MODEL DATA [--out flow.png] [--json]
     rnnkit diagnose --cell rnn --hidden 64 --seq-len 200 [--activation tanh]
-                    [--init orthogonal|identity] [--scale 1.0] [--out flow.png]
+                    [--init orthogonal|identity] [--scale 1.0] [--out flow.png] [--json]
 
 ``DATA`` is an ``.npz`` with ``X`` and ``y`` (see ``rnnkit.data.load_npz``) or a bundled
 dataset name (``rnnkit.data.load_dataset``; a series is cut into windows of ``--seq-len``).
 The second form builds an untrained model on synthetic data (standard normal inputs, a
 last-step regression target), which shows what an initialisation does to the gradient.
 
-Exit codes: 0 ok, 3 bad input (data, options), 4 bad model file. This module is the only
-place that prints.
+Errors go through ``rnnkit.cli.main`` like every command's: exit 3 for bad input (data,
+options), 4 for a bad model file.
 """
 
 from __future__ import annotations
@@ -23,15 +23,23 @@ from typing import Any
 
 import numpy as np
 
+from .common import EXIT_OK, output_flags, say, write_text
+
 CELLS = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
-EXIT_OK, EXIT_INPUT, EXIT_MODEL = 0, 3, 4
+EPILOG = """examples:
+  rnnkit diagnose --cell rnn --hidden 64 --seq-len 200            # a fresh tanh layer
+  rnnkit diagnose --cell rnn --activation relu --init identity --scale 1.1 --out flow.png
+  rnnkit diagnose runs/X/model.safetensors sunspots --seq-len 22 --json
+"""
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``diagnose`` on an ``argparse`` subparsers object."""
     p = subparsers.add_parser(
-        "diagnose", help="gradient flow: vanishing / exploding gradients of a recurrent model",
-        description=__doc__.split("\n\n")[0])
+        "diagnose", parents=[output_flags()],
+        help="gradient flow: vanishing / exploding gradients of a recurrent model",
+        description=__doc__.split("\n\n")[0], epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", nargs="?", help="a model file written by rnnkit (safetensors)")
     p.add_argument("data", nargs="?", help="an .npz with X and y, or a bundled dataset name")
     p.add_argument("--cell", choices=sorted(CELLS), help="diagnose a fresh model of this cell")
@@ -49,41 +57,26 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="sequences used for Jacobian norms and Lyapunov exponents")
     p.add_argument("--seed", type=int, default=0, help="seed for weights and synthetic data")
     p.add_argument("--out", default=None, help="write the figure to this PNG")
-    p.add_argument("--json", default=None, help="write the report as JSON here ('-': stdout)")
-    p.set_defaults(func=run)
+    p.add_argument("--save-json", default=None, metavar="PATH",
+                   help="also write the report as JSON to this file")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``diagnose``; returns the exit code."""
+    """Run ``diagnose``; returns the exit code (errors propagate to ``rnnkit.cli.main``)."""
     from ..diagnostics import gradient_flow
-    from ..errors import ModelFileError
 
-    try:
-        model, X, y, loss = _fresh(args) if args.cell else _from_files(args)
-    except ModelFileError as e:
-        print(f"rnnkit diagnose: {e}", file=sys.stderr)
-        return EXIT_MODEL
-    except (ValueError, TypeError, OSError) as e:
-        print(f"rnnkit diagnose: {e}", file=sys.stderr)
-        return EXIT_INPUT
-    try:
-        report = gradient_flow(model, X, y, loss=loss, max_samples=args.samples)
-    except (ValueError, TypeError) as e:
-        print(f"rnnkit diagnose: {e}", file=sys.stderr)
-        return EXIT_INPUT
-    if args.json == "-":
-        print(report.to_json())
-    else:
-        print(report.summary())
-        if args.json:
-            with open(args.json, "w", encoding="utf-8") as f:
-                f.write(report.to_json())
-            print(f"wrote {args.json}")
+    model, X, y, loss = _fresh(args) if args.cell else _from_files(args)
+    report = gradient_flow(model, X, y, loss=loss, max_samples=args.samples)
+    say(report.to_json() if args.json else report.summary())
+    if args.save_json:
+        write_text(args.save_json, report.to_json())
     if args.out:
         report.plot(args.out)
-        if args.json != "-":
-            print(f"wrote {args.out}")
+    if not args.json and not args.quiet:
+        for path in (args.save_json, args.out):
+            if path:
+                print(f"wrote {path}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -133,11 +126,3 @@ def _from_files(args: argparse.Namespace):
     if loss is None:
         loss = "cross_entropy" if np.asarray(y).dtype.kind in "iub" else "mse"
     return model, X, np.asarray(y)[:n], loss
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (the package CLI registers ``add_parser`` instead)."""
-    parser = argparse.ArgumentParser(prog="rnnkit")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return run(args)
