@@ -8,7 +8,9 @@ from typing import Any
 
 from rnnkit.errors import DataError
 
-from .common import output_flags, summary
+from .common import (
+    add_command,
+)
 
 EPILOG = """examples:
   rnnkit bench
@@ -17,14 +19,7 @@ EPILOG = """examples:
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "bench",
-        parents=[output_flags()],
-        help="run timing benchmarks",
-        description=summary(__doc__),
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(sub, "bench", "run timing benchmarks", __doc__, EPILOG)
     p.add_argument("--help-bench", action="store_true", help="show rnnkit.bench's own options")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for rnnkit.bench")
 

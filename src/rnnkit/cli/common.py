@@ -79,6 +79,20 @@ def to_jsonable(x: Any) -> Any:
     return x
 
 
+def add_command(sub: Any, name: str, help: str, doc: str | None, epilog: str
+                ) -> argparse.ArgumentParser:
+    """A subcommand parser with the shared ``--json``/``--quiet`` flags and its examples."""
+    return sub.add_parser(name, parents=[output_flags()], help=help,
+                          description=summary(doc), epilog=epilog,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_model_and_data(p: argparse.ArgumentParser, model_help: str) -> None:
+    p.add_argument("model", metavar="MODEL", help=model_help)
+    p.add_argument("data", nargs="?", metavar="DATA",
+                   help="dataset name or file (default: the dataset it was trained on)")
+
+
 def output_flags() -> argparse.ArgumentParser:
     """A parent parser giving every command ``--json`` and ``--quiet``."""
     p = argparse.ArgumentParser(add_help=False)

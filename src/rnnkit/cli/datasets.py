@@ -8,7 +8,13 @@ from typing import Any
 
 from rnnkit.data import list_datasets
 
-from .common import EXIT_OK, emit_json, output_flags, say, summary, table
+from .common import (
+    EXIT_OK,
+    add_command,
+    emit_json,
+    say,
+    table,
+)
 
 EPILOG = """examples:
   rnnkit datasets
@@ -18,14 +24,7 @@ EPILOG = """examples:
 
 
 def add_parser(sub: Any) -> None:
-    sub.add_parser(
-        "datasets",
-        parents=[output_flags()],
-        help="list the bundled datasets",
-        description=summary(__doc__),
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    add_command(sub, "datasets", "list the bundled datasets", __doc__, EPILOG)
 
 
 def run(args: argparse.Namespace) -> int:

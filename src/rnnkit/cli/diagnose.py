@@ -23,7 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from .common import EXIT_OK, output_flags, say, write_text
+from .common import (
+    EXIT_OK,
+    add_command,
+    say,
+    write_text,
+)
 
 CELLS = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 EPILOG = """examples:
@@ -35,11 +40,9 @@ EPILOG = """examples:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``diagnose`` on an ``argparse`` subparsers object."""
-    p = subparsers.add_parser(
-        "diagnose", parents=[output_flags()],
-        help="gradient flow: vanishing / exploding gradients of a recurrent model",
-        description=__doc__.split("\n\n")[0], epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(subparsers, "diagnose",
+                    "gradient flow: vanishing / exploding gradients of a recurrent model",
+                    __doc__, EPILOG)
     p.add_argument("model", nargs="?", help="a model file written by rnnkit (safetensors)")
     p.add_argument("data", nargs="?", help="an .npz with X and y, or a bundled dataset name")
     p.add_argument("--cell", choices=sorted(CELLS), help="diagnose a fresh model of this cell")

@@ -9,7 +9,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .common import EXIT_OK, emit_json, output_flags, say, summary, table
+from .common import (
+    EXIT_OK,
+    add_command,
+    add_model_and_data,
+    emit_json,
+    say,
+    table,
+)
 from .modelfile import load_data, load_trained
 from .train import TASKS
 
@@ -20,21 +27,8 @@ EPILOG = """examples:
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "evaluate",
-        parents=[output_flags()],
-        help="score a model on data",
-        description=summary(__doc__),
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("model", metavar="MODEL", help="a model.safetensors from rnnkit train")
-    p.add_argument(
-        "data",
-        nargs="?",
-        metavar="DATA",
-        help="dataset name or file (default: the dataset it was trained on)",
-    )
+    p = add_command(sub, "evaluate", "score a model on data", __doc__, EPILOG)
+    add_model_and_data(p, "a model.safetensors from rnnkit train")
 
 
 def run(args: argparse.Namespace) -> int:

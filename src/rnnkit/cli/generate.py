@@ -13,7 +13,12 @@ from typing import Any
 from rnnkit.data import Vocab
 from rnnkit.errors import DataError
 
-from .common import EXIT_OK, emit_json, output_flags, say, summary
+from .common import (
+    EXIT_OK,
+    add_command,
+    emit_json,
+    say,
+)
 from .modelfile import load_trained
 from .settings import _argparse_type, _non_negative_int, _positive_int
 from .task_charlm import sample
@@ -32,14 +37,7 @@ def _temperature(text: str) -> float:
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "generate",
-        parents=[output_flags()],
-        help="sample text from a model",
-        description=summary(__doc__),
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(sub, "generate", "sample text from a model", __doc__, EPILOG)
     p.add_argument("model", metavar="MODEL", help="a charlm model.safetensors")
     p.add_argument("--prime", default="", help="text to start from (default: a new line)")
     p.add_argument(

@@ -8,7 +8,13 @@ from typing import Any
 import rnnkit as rk
 from rnnkit.errors import ModelFileError
 
-from .common import EXIT_OK, emit_json, output_flags, say, summary, table
+from .common import (
+    EXIT_OK,
+    add_command,
+    emit_json,
+    say,
+    table,
+)
 
 EPILOG = """examples:
   rnnkit info runs/forecast-sunspots-20250101-120000/model.safetensors
@@ -17,14 +23,7 @@ EPILOG = """examples:
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "info",
-        parents=[output_flags()],
-        help="describe a model file",
-        description=summary(__doc__),
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(sub, "info", "describe a model file", __doc__, EPILOG)
     p.add_argument("model", metavar="MODEL", help="a .safetensors model file")
 
 

@@ -13,7 +13,16 @@ from typing import Any
 from rnnkit.errors import DataError
 
 from . import task_classify, task_forecast
-from .common import EXIT_OK, csv_text, emit_json, output_flags, say, summary, warn, write_text
+from .common import (
+    EXIT_OK,
+    add_command,
+    add_model_and_data,
+    csv_text,
+    emit_json,
+    say,
+    warn,
+    write_text,
+)
 from .modelfile import load_data, load_trained
 from .settings import _argparse_type, _positive_int
 
@@ -25,21 +34,8 @@ EPILOG = """examples:
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "predict",
-        parents=[output_flags()],
-        help="forecast or classify",
-        description=summary(__doc__),
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("model", metavar="MODEL", help="a model.safetensors from rnnkit train")
-    p.add_argument(
-        "data",
-        nargs="?",
-        metavar="DATA",
-        help="dataset name or file (default: the dataset it was trained on)",
-    )
+    p = add_command(sub, "predict", "forecast or classify", __doc__, EPILOG)
+    add_model_and_data(p, "a model.safetensors from rnnkit train")
     p.add_argument(
         "--steps",
         type=_argparse_type(_positive_int),

@@ -27,11 +27,10 @@ from .common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     ProgressDisplay,
+    add_command,
     emit_json,
     history_csv,
-    output_flags,
     say,
-    summary,
     table,
     warn,
     write_json,
@@ -60,14 +59,7 @@ EPILOG = """examples:
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "train",
-        parents=[output_flags()],
-        help="train a model on a dataset",
-        description=summary(__doc__),
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(sub, "train", "train a model on a dataset", __doc__, EPILOG)
     p.add_argument(
         "data",
         nargs="?",
