@@ -81,9 +81,13 @@ def test_fused_loop_equals_numpy(cell, bias, masked, bidi, dtype, seq):
     compare(model, dtype, data(), [7, 4, 1] if masked else None)
 
 
+@pytest.mark.parametrize("cblas", [True, False])
 @pytest.mark.parametrize("cell,bias,masked,bidi,dtype", GRID)
-def test_blas_loop_equals_numpy(cell, bias, masked, bidi, dtype, monkeypatch):
-    monkeypatch.setattr(kernels, "BLAS_MIN_MACS", 0)
+def test_blas_loop_equals_numpy(cell, bias, masked, bidi, dtype, cblas, monkeypatch):
+    monkeypatch.setattr(kernels, "BLAS_MIN_BATCH", 0)
+    monkeypatch.setattr(kernels, "BLAS_MIN_BATCH_BACKWARD", 0)
+    if not cblas:  # NumPy without a findable OpenBLAS: the Python loop over np.matmul
+        monkeypatch.setattr(kernels, "_load_blas", lambda: None)
     model = build(cell, dtype, bias=bias, bidi=bidi)
     compare(model, dtype, data(), [7, 4, 1] if masked else None)
 
@@ -140,6 +144,36 @@ def test_streaming_one_step_at_a_time_equals_full_sequence(cell):
         state = {0: s[0]}
         steps.append(out)
     np.testing.assert_array_equal(np.concatenate(steps, axis=1), full)
+
+
+def test_cblas_is_found_and_multiplies():
+    from rnnkit.kernels import _blas
+
+    if _blas.gemm_pointers() is None:
+        pytest.skip("NumPy's BLAS is not a findable OpenBLAS here")
+    for dt in ("float32", "float64"):
+        model = build("gru", dt)
+        kernels.set_backend("numba")
+        X = data(B=9, T=5)
+        np.testing.assert_allclose(model.predict(X), (kernels.set_backend("numpy"),
+                                                      model.predict(X))[1], rtol=RTOL[dt])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_activations_within_a_few_ulp_of_numpy(dtype):
+    from rnnkit.functional import sigmoid
+    from rnnkit.kernels import _jit
+
+    x = np.concatenate([np.linspace(-30, 30, 200_001), [0.0, -0.0, 1e-30, -1e-30, 1e-3, 0.4,
+                                                       0.1, -0.4, 88.0, -88.0, -104.0, 500.0,
+                                                       -500.0]]).astype(dtype)
+    ulp = {"float32": 3, "float64": 4}[dtype]  # measured maxima (tanh, cancellation near 0.1-0.5)
+    for code, ref in ((_jit.TANH, np.tanh(x)), (_jit.SIGMOID, sigmoid(x))):
+        y = x.copy()
+        _jit.act_inplace(y, code)
+        assert y.dtype == x.dtype
+        tol = ulp * np.spacing(np.abs(ref).astype(dtype)) + np.finfo(dtype).smallest_subnormal
+        assert np.all(np.abs(y - ref) <= tol), (code, x[np.argmax(np.abs(y - ref) - tol)])
 
 
 def test_float32_stays_float32():

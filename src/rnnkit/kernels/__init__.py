@@ -7,13 +7,15 @@ reference NumPy loop. A forward that ran here returns a :class:`Tape`, and the l
 back to :func:`backward`. Both compute exactly the cells' equations (see ``elman.py``,
 ``lstm.py``, ``gru.py``); only the rounding order of the sums may differ.
 
-Two loops per cell, chosen by the size of the per-step product ``h_prev @ W_h.T``:
+Two loops per cell, chosen by the batch size (``BLAS_MIN_BATCH``, ``..._BACKWARD``):
 
-- fused: the whole time loop in one compiled call with a hand-written product; no Python
-  per step, which is what dominates small layers, streaming and long sequences;
-- blas: a Python loop whose product is a BLAS GEMM (``np.matmul(..., out=)``) followed by one
-  compiled call for the fused elementwise gate math; for large layers the GEMM is all that
-  counts and BLAS (with its threads) wins.
+- fused: the whole time loop in one compiled call with a hand-written product; best for
+  one or a few sequences (streaming, long single sequences), where a BLAS call costs more
+  than the product;
+- blas: the whole time loop in one compiled call too, whose per-step product is NumPy's own
+  OpenBLAS ``cblas_?gemm`` called from inside it (``_blas.py``; its threads as for
+  ``np.matmul``). Where that library cannot be found, a Python loop over ``np.matmul(...,
+  out=)`` and a compiled step.
 
 Backend: :func:`set_backend` or the environment variable ``RNNKIT_BACKEND``, read at import:
 ``"auto"`` (default: numba when importable), ``"numpy"`` (always the reference loop),
@@ -32,10 +34,13 @@ import numpy as np
 from ..cells import ElmanCell, GRUCell, LSTMCell
 
 BACKENDS = ("auto", "numpy", "numba")
-#: per-step multiply-adds ``B * G*H * H`` from which the BLAS loop beats the fused one
-#: (measured on a 2-core AVX-512 machine: the crossover lies between LSTM B=16 H=64, 262k,
-#: where fused wins, and B=32 H=128, 2.1M, where BLAS wins)
-BLAS_MIN_MACS = 1 << 20
+#: batch size from which the BLAS loop beats the fused one, forward and backward. Measured on
+#: a quiet 2-core AVX-512 machine (docs/benchmarks.md), float32, T=100, every cell, H 32-128:
+#: the crossover depends on B, not on the product's size (B=1 H=128: fused 2x faster; B=16
+#: H=32, same multiply-adds: BLAS 3x faster in training). Forward: even at B=4, BLAS from B=8.
+#: Backward: the fused ``matmul_add`` is the slow part, BLAS wins 2x from B=4.
+BLAS_MIN_BATCH = 8
+BLAS_MIN_BATCH_BACKWARD = 4
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "identity")
 _KIND = {ElmanCell: "elman", LSTMCell: "lstm", GRUCell: "gru"}
 _backend = "auto"  # then RNNKIT_BACKEND, at the end of this module
@@ -95,6 +100,20 @@ def _dummies(dt: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     return _DUMMY[dt]
 
 
+def _gemm(dt: np.dtype) -> tuple[int, bool] | None:
+    """``(address of cblas_sgemm or _dgemm, ilp64)`` of NumPy's OpenBLAS, or ``None``."""
+    ptrs = _load_blas()
+    if ptrs is None:
+        return None
+    return (ptrs[0] if dt == np.float32 else ptrs[1]), ptrs[2]
+
+
+def _load_blas() -> tuple[int, int, bool] | None:
+    from ._blas import gemm_pointers
+
+    return gemm_pointers()
+
+
 def _codes(cell: Any) -> tuple[int, int] | None:
     names = (cell.act.name, getattr(cell, "gate", cell.act).name)
     if names[0] not in ACTIVATIONS or names[1] not in ACTIVATIONS:
@@ -119,7 +138,7 @@ def forward(cell: Any, p: dict[str, np.ndarray], xz: np.ndarray, s0: tuple,
     T, B, GH = xz.shape
     W_h = p["W_h"]
     H = W_h.shape[1]
-    blas = B * GH * H >= BLAS_MIN_MACS
+    blas = B >= BLAS_MIN_BATCH
     m, has_mask = (_NO_MASK, False) if mask is None else (np.ascontiguousarray(mask), True)
     mod, (ca, cg) = mods[kind], codes
     h0 = np.ascontiguousarray(s0[0], dt)
@@ -136,7 +155,10 @@ def forward(cell: Any, p: dict[str, np.ndarray], xz: np.ndarray, s0: tuple,
         gates, hzn = np.empty_like(xz), np.empty_like(hs)
         args = (xz, h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg)
         arrays = (h0, gates, hzn)
-    if blas:
+    gemm = _gemm(dt) if blas else None
+    if gemm is not None:
+        mod.forward_blas(*gemm, args[0], np.ascontiguousarray(W_h), *args[1:])
+    elif blas:  # no cblas found: the product by np.matmul, in a Python loop
         hz = np.empty((B, GH), dt)
         for t in range(T):
             np.matmul(h0 if t == 0 else hs[t - 1], W_h.T, out=hz)
@@ -172,7 +194,11 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
         h0, gates, hzn = tape.arrays
         dhz = np.empty_like(dxz)
         args = (dh, h0, hs, gates, hzn, dhs_a, has_seq, dxz, dhz, m, has_mask, ca, cg)
-    if tape.blas:
+    blas = B >= BLAS_MIN_BATCH_BACKWARD
+    gemm = _gemm(dt) if blas else None
+    if gemm is not None:
+        mod.backward_blas(*gemm, W_h, *args)
+    elif blas:
         tmp = np.empty_like(dh)
         for t in range(T - 1, -1, -1):
             mod.bwd_step(t, *args)

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import act, dact, jit, matmul_add, matmul_into
+from ._blas import gemm_nn, gemm_nt
+from ._jit import act_inplace, dact_mul, jit, matmul_add, matmul_into
 
 
 @jit
 def fwd_step(t, hz, xz, h0, hs, mask, has_mask, code):
-    one, zero = xz.dtype.type(1), xz.dtype.type(0)
     h_prev = h0 if t == 0 else hs[t - 1]
     B, H = hz.shape
     for b in range(B):
@@ -32,14 +32,15 @@ def fwd_step(t, hz, xz, h0, hs, mask, has_mask, code):
             continue
         x, z, h = xz[t, b], hz[b], hs[t, b]  # 1-D rows: the loop below vectorizes
         for j in range(H):
-            h[j] = act(x[j] + z[j], code, one, zero)
+            h[j] = x[j] + z[j]
+        act_inplace(h, code)  # a row at a time: branch-free, vectorized
 
 
 @jit
 def bwd_step(t, dh, hs, dhs, has_seq, dxz, mask, has_mask, code):
     """Writes ``dxz[t]`` and leaves in ``dh`` the part of ``∂L/∂h_{t-1}`` that does not go
     through ``W_h`` (the carried gradient of a masked row, else 0)."""
-    one, zero = dh.dtype.type(1), dh.dtype.type(0)
+    zero = dh.dtype.type(0)
     B, H = dh.shape
     for b in range(B):
         d = dh[b]  # 1-D rows throughout: loops over them vectorize, 3-D indexing does not
@@ -50,7 +51,8 @@ def bwd_step(t, dh, hs, dhs, has_seq, dxz, mask, has_mask, code):
             continue
         da, h = dxz[t, b], hs[t, b]
         for j in range(H):
-            da[j] = d[j] * dact(h[j], code, one, zero)
+            da[j] = d[j]
+        dact_mul(h, da, code)
         d[:] = zero
 
 
@@ -67,3 +69,19 @@ def backward_fused(W_h, dh, hs, dhs, has_seq, dxz, mask, has_mask, code):
     for t in range(hs.shape[0] - 1, -1, -1):
         bwd_step(t, dh, hs, dhs, has_seq, dxz, mask, has_mask, code)
         matmul_add(dxz[t], W_h, dh)
+
+
+@jit
+def forward_blas(fn, ilp64, xz, W_h, h0, hs, mask, has_mask, code):
+    """As ``forward_fused``, the product by BLAS (``fn``: the address of ``cblas_?gemm``)."""
+    hz = np.empty((hs.shape[1], hs.shape[2]), hs.dtype)
+    for t in range(hs.shape[0]):
+        gemm_nt(fn, ilp64, h0 if t == 0 else hs[t - 1], W_h, hz, 0.0)
+        fwd_step(t, hz, xz, h0, hs, mask, has_mask, code)
+
+
+@jit
+def backward_blas(fn, ilp64, W_h, dh, hs, dhs, has_seq, dxz, mask, has_mask, code):
+    for t in range(hs.shape[0] - 1, -1, -1):
+        bwd_step(t, dh, hs, dhs, has_seq, dxz, mask, has_mask, code)
+        gemm_nn(fn, ilp64, dxz[t], W_h, dh, 1.0)

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import act, dact, jit, matmul_add, matmul_into
+from ._blas import gemm_nn, gemm_nt
+from ._jit import act_inplace, dact_mul, jit, matmul_add, matmul_into
 
 
 @jit
 def fwd_step(t, hz, xz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg):
-    one, zero = xz.dtype.type(1), xz.dtype.type(0)
+    one = xz.dtype.type(1)
     h_prev = h0 if t == 0 else hs[t - 1]
     B, H = hs.shape[1], hs.shape[2]
     for b in range(B):
@@ -38,11 +39,17 @@ def fwd_step(t, hz, xz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, c
         # arrays that might alias, do not)
         x, z, gt, hp, hr, nr = xz[t, b], hz[b], gates[t, b], h_prev[b], hs[t, b], hzn[t, b]
         for k in range(2 * H):
-            gt[k] = act(x[k] + z[k], cg, one, zero)
+            gt[k] = x[k] + z[k]
+        act_inplace(gt[: 2 * H], cg)
+        if has_bhn:
+            for j in range(H):
+                nr[j] = z[2 * H + j] + b_hn[j]
+        else:
+            for j in range(H):
+                nr[j] = z[2 * H + j]
         for j in range(H):
-            nr[j] = z[2 * H + j] + b_hn[j] if has_bhn else z[2 * H + j]
-        for j in range(H):
-            gt[2 * H + j] = act(x[2 * H + j] + gt[j] * nr[j], ca, one, zero)
+            gt[2 * H + j] = x[2 * H + j] + gt[j] * nr[j]
+        act_inplace(gt[2 * H :], ca)
         for j in range(H):
             u, n = gt[H + j], gt[2 * H + j]
             hr[j] = (one - u) * n + u * hp[j]
@@ -65,11 +72,14 @@ def bwd_step(t, dh, h0, hs, gates, hzn, dhs, has_seq, dxz, dhz, mask, has_mask, 
             continue
         gt, dx, dz, nr, hp = gates[t, b], dxz[t, b], dhz[t, b], hzn[t, b], h_prev[b]
         for j in range(H):  # dan
-            dx[2 * H + j] = d[j] * (one - gt[H + j]) * dact(gt[2 * H + j], ca, one, zero)
+            dx[2 * H + j] = d[j] * (one - gt[H + j])
+        dact_mul(gt[2 * H :], dx[2 * H :], ca)
         for j in range(H):  # dar
-            dx[j] = dx[2 * H + j] * nr[j] * dact(gt[j], cg, one, zero)
+            dx[j] = dx[2 * H + j] * nr[j]
+        dact_mul(gt[:H], dx[:H], cg)
         for j in range(H):  # dau
-            dx[H + j] = d[j] * (hp[j] - gt[2 * H + j]) * dact(gt[H + j], cg, one, zero)
+            dx[H + j] = d[j] * (hp[j] - gt[2 * H + j])
+        dact_mul(gt[H : 2 * H], dx[H : 2 * H], cg)
         for k in range(2 * H):
             dz[k] = dx[k]
         for j in range(H):
@@ -91,3 +101,20 @@ def backward_fused(W_h, dh, h0, hs, gates, hzn, dhs, has_seq, dxz, dhz, mask, ha
     for t in range(hs.shape[0] - 1, -1, -1):
         bwd_step(t, dh, h0, hs, gates, hzn, dhs, has_seq, dxz, dhz, mask, has_mask, ca, cg)
         matmul_add(dhz[t], W_h, dh)
+
+
+@jit
+def forward_blas(fn, ilp64, xz, W_h, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg):
+    """As ``forward_fused``, the product by BLAS (``fn``: the address of ``cblas_?gemm``)."""
+    hz = np.empty((hs.shape[1], W_h.shape[0]), hs.dtype)
+    for t in range(hs.shape[0]):
+        gemm_nt(fn, ilp64, h0 if t == 0 else hs[t - 1], W_h, hz, 0.0)
+        fwd_step(t, hz, xz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg)
+
+
+@jit
+def backward_blas(fn, ilp64, W_h, dh, h0, hs, gates, hzn, dhs, has_seq, dxz, dhz, mask, has_mask,
+                  ca, cg):
+    for t in range(hs.shape[0] - 1, -1, -1):
+        bwd_step(t, dh, h0, hs, gates, hzn, dhs, has_seq, dxz, dhz, mask, has_mask, ca, cg)
+        gemm_nn(fn, ilp64, dhz[t], W_h, dh, 1.0)

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import act, dact, jit, matmul_add, matmul_into
+from ._blas import gemm_nn, gemm_nt
+from ._jit import act_inplace, act_into, dact_mul, jit, matmul_add, matmul_into
 
 
 @jit
 def fwd_step(t, hz, xz, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg):
-    one, zero = xz.dtype.type(1), xz.dtype.type(0)
     h_prev = h0 if t == 0 else hs[t - 1]
     c_prev = c0 if t == 0 else cs[t - 1]
     B, H = hs.shape[1], hs.shape[2]
@@ -35,20 +35,18 @@ def fwd_step(t, hz, xz, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg):
             hs[t, b, :] = h_prev[b, :]
             cs[t, b, :] = c_prev[b, :]
             continue
-        # 1-D rows, one array written per loop: such loops vectorize (3-D indexing, or many
-        # arrays that might alias, do not)
+        # 1-D rows, one array written per loop, activations a row at a time: such loops
+        # vectorize (3-D indexing, arrays that might alias, or a test per element do not)
         x, z, gt, cp = xz[t, b], hz[b], gates[t, b], c_prev[b]
         hr, cr, tr = hs[t, b], cs[t, b], tcs[t, b]
-        for k in range(2 * H):
-            gt[k] = act(x[k] + z[k], cg, one, zero)
-        for k in range(2 * H, 3 * H):
-            gt[k] = act(x[k] + z[k], ca, one, zero)
-        for k in range(3 * H, 4 * H):
-            gt[k] = act(x[k] + z[k], cg, one, zero)
+        for k in range(4 * H):
+            gt[k] = x[k] + z[k]
+        act_inplace(gt[: 2 * H], cg)
+        act_inplace(gt[2 * H : 3 * H], ca)
+        act_inplace(gt[3 * H :], cg)
         for j in range(H):
             cr[j] = gt[H + j] * cp[j] + gt[j] * gt[2 * H + j]
-        for j in range(H):
-            tr[j] = act(cr[j], ca, one, zero)
+        act_into(cr, tr, ca)
         for j in range(H):
             hr[j] = gt[3 * H + j] * tr[j]
 
@@ -57,7 +55,7 @@ def fwd_step(t, hz, xz, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg):
 def bwd_step(t, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has_mask, ca, cg):
     """Writes ``dxz[t]``; leaves in ``dh`` the carried part of ``∂L/∂h_{t-1}`` (0 unless
     masked) and in ``dc`` all of ``∂L/∂c_{t-1}``."""
-    one, zero = dh.dtype.type(1), dh.dtype.type(0)
+    zero = dh.dtype.type(0)
     c_prev = c0 if t == 0 else cs[t - 1]
     B, H = dh.shape
     for b in range(B):
@@ -68,14 +66,24 @@ def bwd_step(t, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has_mask, c
             dxz[t, b, :] = zero
             continue
         gt, dz, tr, cp = gates[t, b], dxz[t, b], tcs[t, b], c_prev[b]
-        for j in range(H):  # dc += dh * o * φ'(c)
-            dcr[j] = dcr[j] + d[j] * gt[3 * H + j] * dact(tr[j], ca, one, zero)
+        s = dz[:H]  # scratch for dh * o * φ'(c) before dz_i is written
         for j in range(H):
-            i, f, g, o = gt[j], gt[H + j], gt[2 * H + j], gt[3 * H + j]
-            dz[j] = dcr[j] * g * dact(i, cg, one, zero)
-            dz[H + j] = dcr[j] * cp[j] * dact(f, cg, one, zero)
-            dz[2 * H + j] = dcr[j] * i * dact(g, ca, one, zero)
-            dz[3 * H + j] = d[j] * tr[j] * dact(o, cg, one, zero)  # do = dh * tc
+            s[j] = d[j] * gt[3 * H + j]
+        dact_mul(tr, s, ca)
+        for j in range(H):
+            dcr[j] = dcr[j] + s[j]
+        for j in range(H):
+            dz[j] = dcr[j] * gt[2 * H + j]
+        dact_mul(gt[:H], dz[:H], cg)
+        for j in range(H):
+            dz[H + j] = dcr[j] * cp[j]
+        dact_mul(gt[H : 2 * H], dz[H : 2 * H], cg)
+        for j in range(H):
+            dz[2 * H + j] = dcr[j] * gt[j]
+        dact_mul(gt[2 * H : 3 * H], dz[2 * H : 3 * H], ca)
+        for j in range(H):  # do = dh * tc
+            dz[3 * H + j] = d[j] * tr[j]
+        dact_mul(gt[3 * H :], dz[3 * H :], cg)
         for j in range(H):
             dcr[j] = dcr[j] * gt[H + j]
         d[:] = zero
@@ -94,3 +102,20 @@ def backward_fused(W_h, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has
     for t in range(cs.shape[0] - 1, -1, -1):
         bwd_step(t, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has_mask, ca, cg)
         matmul_add(dxz[t], W_h, dh)
+
+
+@jit
+def forward_blas(fn, ilp64, xz, W_h, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg):
+    """As ``forward_fused``, the product by BLAS (``fn``: the address of ``cblas_?gemm``)."""
+    hz = np.empty((hs.shape[1], W_h.shape[0]), hs.dtype)
+    for t in range(hs.shape[0]):
+        gemm_nt(fn, ilp64, h0 if t == 0 else hs[t - 1], W_h, hz, 0.0)
+        fwd_step(t, hz, xz, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg)
+
+
+@jit
+def backward_blas(fn, ilp64, W_h, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has_mask,
+                  ca, cg):
+    for t in range(cs.shape[0] - 1, -1, -1):
+        bwd_step(t, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has_mask, ca, cg)
+        gemm_nn(fn, ilp64, dxz[t], W_h, dh, 1.0)

@@ -177,7 +177,7 @@ class Recurrent(Layer):
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None, state: Any = None):
         """``x (T, B, D)`` → ``(out, cache, final_state)``; ``final_state`` is a list over
         directions of state tuples, and ``state`` (same form) replaces the initial state."""
-        B = x.shape[1]
+        T, B = x.shape[:2]
         lengths = None if mask is None else mask.sum(axis=0)
         m = None if mask is None else mask[..., None]  # (T, B, 1)
         runs, finals = [], []
@@ -185,7 +185,9 @@ class Recurrent(Layer):
             p = self._dir_params(sfx)
             xd = x if k == 0 else reverse_padded(x, lengths)
             s0 = self.initial_state(B, sfx, x.dtype) if state is None else tuple(state[k])
-            xz = xd @ p["W_x"].T  # (T, B, G*H), every step's input projection at once
+            # every step's input projection at once, as one 2-D GEMM (a 3-D matmul would
+            # run T small ones)
+            xz = (xd.reshape(T * B, -1) @ p["W_x"].T).reshape(T, B, -1)  # (T, B, G*H)
             if self.bias:
                 xz += p["b"]
             hs, caches, s = self._forward_direction(p, xz, s0, mask, m)
