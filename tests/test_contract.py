@@ -197,3 +197,10 @@ def test_worst_error_report():
     if ERRORS_SEEN:
         print(f"\n{len(ERRORS_SEEN)} gradient checks, worst relative error {max(ERRORS_SEEN):.2e}")
         assert max(ERRORS_SEEN) < TOL
+
+
+def test_gradcheck_builds_an_unbuilt_model_and_leaves_it_unchanged():
+    model = rk.Sequential([rk.GRU(3, readout=rk.Dense(1), output="y")])
+    X = data()
+    errs = gradcheck(model, X, np.zeros((2, 1)), loss="mse")
+    assert max(errs.values()) < TOL and model.dtype == np.float32

@@ -44,6 +44,7 @@ def gradcheck(
     from ..losses import get_loss
 
     loss_fn = get_loss(loss)
+    model.prepare(X, lengths)  # checks X and builds the model if this is its first data
     m = model.copy(np.float64)
     rng = np.random.default_rng(seed)
 
