@@ -310,3 +310,14 @@ def test_a_config_that_lies_about_sizes_fails_before_allocating(tmp_path):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 10 * 2**20  # W_h alone would be 4 TB
+
+
+def test_an_epoch_with_no_applicable_step_stops_with_a_reason():
+    X, y = toy_regression(n=16)
+
+    def always_nan(out, target, mask=None):
+        return float("nan"), np.zeros_like(out)
+
+    model = rk.Sequential([rk.GRU(3, return_sequences=True), rk.Dense(1)])
+    h = model.fit(X, y, loss=always_nan, epochs=3, batch_size=8)  # 2 steps < max_in_row
+    assert len(h) == 0 and "no step of epoch 1 could be applied" in h.stop_reason

@@ -25,7 +25,11 @@ Peak memory of a train step: a fresh subprocess per side, the growth of its peak
 (``VmHWM`` over ``VmRSS`` before the step, from /proc; Linux only) over one step after a small
 warm-up and after the case's own setup (tracemalloc cannot see torch's
 allocator; the same method is used for both sides); rnnkit's tracemalloc peak is also given.
-Timings alternate rnnkit and torch, ``reps`` times, and report medians.
+Timings alternate blocks: ``reps`` rounds of [pause, one untimed call, 3 timed calls of
+rnnkit; pause, the same for torch], medians over all timed calls. The pause matters: both
+libraries keep worker threads spinning for a while after a call (OpenMP in torch, OpenBLAS in
+NumPy), and on 2 cores the other side's spinning threads would steal the CPU; measured call
+by call, alternately, small cases ran up to 10x slower than either library alone.
 """
 
 from __future__ import annotations
@@ -102,10 +106,22 @@ def flops(cell: str, mode: str, B: int, T: int, D: int, H: int) -> float:
     return one if mode == "stream" else one * T * B * (3 if mode == "train" else 1)
 
 
+PAUSE_S = 0.25  # > GNU OpenMP's spin time and Intel OpenMP's 200 ms KMP_BLOCKTIME
+BLOCK = 3
+
+
 def _timed(fn) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
+
+
+def _block(fn) -> list[float]:
+    """After a pause (the other side's threads go to sleep) and one untimed call (ours wake
+    up), ``BLOCK`` timed calls back to back: the library as a loop in user code sees it."""
+    time.sleep(PAUSE_S)
+    fn()
+    return [_timed(fn) for _ in range(BLOCK)]
 
 
 def make_case(cell: str, mode: str, size: tuple, dtype: str, with_torch: bool):
@@ -220,9 +236,9 @@ def run_case(cell, mode, name, dtype, reps, with_torch, memory) -> dict[str, Any
     limit = case_limit(cell, size, dtype)
     t_ours, t_theirs = [], []
     for _ in range(reps):  # alternate, so that machine noise hits both sides alike
-        t_ours.append(_timed(ours))
+        t_ours += _block(ours)
         if theirs is not None:
-            t_theirs.append(_timed(theirs))
+            t_theirs += _block(theirs)
     per = STREAM_STEPS if mode == "stream" else 1
     ms = float(np.median(t_ours)) * 1e3 / per
     tms = float(np.median(t_theirs)) * 1e3 / per if t_theirs else None

@@ -105,7 +105,10 @@ class Trainer:
                         cb.on_batch_end(self, b, logs)
                     if self.stop is not None:
                         break
-                if self.stop is not None or sums["n"] == 0:
+                if self.stop is None and sums["n"] == 0:
+                    self.stop = (f"stopped: no step of epoch {self.epoch + 1} could be applied "
+                                 "(every loss or gradient was NaN/Inf)")
+                if self.stop is not None:
                     break  # a cut-short epoch is not recorded: checkpoints hold whole epochs
                 logs = self.epoch_logs(sums, val, time.perf_counter() - start)
                 self.history.epochs.append(logs)
