@@ -15,7 +15,7 @@ def backend(request):
     from rnnkit import kernels
 
     if request.param == "numba" and not kernels.numba_available():
-        pytest.skip("numba is not installed (the 'fast' extra)")
+        pytest.skip("numba is not installed")
     previous = kernels.get_backend()
     kernels.set_backend(request.param)
     yield request.param

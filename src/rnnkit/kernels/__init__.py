@@ -54,7 +54,7 @@ def set_backend(name: str) -> None:
         raise ValueError(f"set_backend: name must be one of {BACKENDS}, got {name!r}")
     if name == "numba" and not numba_available():
         raise ImportError("set_backend('numba'): numba is not installed; "
-                          "pip install 'rnnkit[fast]'")
+                          "pip install numba")
     _backend = name
 
 
