@@ -179,9 +179,11 @@ def test_diagnose_writes_gradient_flow(cli, tmp_path):
     run = tmp_path / "diag"
     code, _, _ = cli("train", "nile", "--window", "8", "--diagnose", "--out", run, *TINY)
     assert code == 0
-    _files_ok(run, "gradient_flow.png")
+    _files_ok(run, "gradient_flow.png", "gradient_flow_training.png", "gradient_flow.json")
     flow = json.loads((run / "metrics.json").read_text())["gradient_flow"]
-    assert len(flow) == 8 and all(v >= 0 for v in flow)
+    assert flow["verdict"] in ("healthy", "vanishing", "exploding")
+    report = json.loads((run / "gradient_flow.json").read_text())
+    assert report["verdict"] == flow["verdict"]
 
 
 def test_ctrl_c_saves_the_model_and_exits_130(cli, tmp_path, monkeypatch):

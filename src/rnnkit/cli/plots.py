@@ -117,17 +117,3 @@ def confusion_matrix(path: Path, counts: np.ndarray, classes: list[Any], title: 
     ax.set_ylabel("true class")
     ax.set_title(title, fontsize=10)
     _save(fig, path)
-
-
-def gradient_flow(path: Path, norms: np.ndarray, title: str) -> None:
-    """‖∂L/∂x_t‖ against t (spec: "Vanishing / exploding gradients")."""
-    fig, ax = plt.subplots(figsize=(7, 4))
-    t = np.arange(1, len(norms) + 1)
-    ax.plot(t, norms, marker="o")
-    if np.all(norms > 0):
-        ax.set_yscale("log")
-    ax.set_xlabel("time step t (T = the last, nearest the loss)")
-    ax.set_ylabel(r"mean $\|\partial L / \partial x_t\|$")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    _save(fig, path)
