@@ -7,11 +7,13 @@ reference NumPy loop. A forward that ran here returns a :class:`Tape`, and the l
 back to :func:`backward`. Both compute exactly the cells' equations (see ``elman.py``,
 ``lstm.py``, ``gru.py``); only the rounding order of the sums may differ.
 
-Two loops per cell, chosen by the batch size (``BLAS_MIN_BATCH``, ``..._BACKWARD``):
+Two loops per cell, chosen by the batch size (``BLAS_MIN_BATCH``, ``..._BACKWARD``), and
+the BLAS loop for every one-step forward (streaming: the fused loop would first copy
+``W_h.T``, which costs more than the step):
 
 - fused: the whole time loop in one compiled call with a hand-written product; best for
-  one or a few sequences (streaming, long single sequences), where a BLAS call costs more
-  than the product;
+  one or a few sequences (long single sequences), where a BLAS call costs more than the
+  product;
 - blas: the whole time loop in one compiled call too, whose per-step product is NumPy's own
   OpenBLAS ``cblas_?gemm`` called from inside it (``_blas.py``; its threads as for
   ``np.matmul``). Where that library cannot be found, a Python loop over ``np.matmul(...,
@@ -24,6 +26,7 @@ Backend: :func:`set_backend` or the environment variable ``RNNKIT_BACKEND``, rea
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 from types import ModuleType
@@ -100,25 +103,26 @@ def _dummies(dt: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     return _DUMMY[dt]
 
 
+@functools.cache
 def _gemm(dt: np.dtype) -> tuple[int, bool] | None:
     """``(address of cblas_sgemm or _dgemm, ilp64)`` of NumPy's OpenBLAS, or ``None``."""
-    ptrs = _load_blas()
+    from ._blas import gemm_pointers
+
+    ptrs = gemm_pointers()
     if ptrs is None:
         return None
     return (ptrs[0] if dt == np.float32 else ptrs[1]), ptrs[2]
 
 
-def _load_blas() -> tuple[int, int, bool] | None:
-    from ._blas import gemm_pointers
-
-    return gemm_pointers()
-
-
-def _codes(cell: Any) -> tuple[int, int] | None:
-    names = (cell.act.name, getattr(cell, "gate", cell.act).name)
+@functools.cache
+def _codes_of(names: tuple[str, str]) -> tuple[int, int] | None:
     if names[0] not in ACTIVATIONS or names[1] not in ACTIVATIONS:
         return None
     return ACTIVATIONS.index(names[0]), ACTIVATIONS.index(names[1])
+
+
+def _codes(cell: Any) -> tuple[int, int] | None:
+    return _codes_of((cell.act.name, getattr(cell, "gate", cell.act).name))
 
 
 def forward(cell: Any, p: dict[str, np.ndarray], xz: np.ndarray, s0: tuple,
@@ -133,12 +137,14 @@ def forward(cell: Any, p: dict[str, np.ndarray], xz: np.ndarray, s0: tuple,
         return None
     codes = _codes(cell)
     mods = _load()
-    if mods is None or codes is None or any(v.dtype != dt for v in p.values()):
+    W_h = p["W_h"]
+    if mods is None or codes is None or W_h.dtype != dt or p.get("b_hn", W_h).dtype != dt:
         return None
     T, B, GH = xz.shape
-    W_h = p["W_h"]
     H = W_h.shape[1]
-    blas = B >= BLAS_MIN_BATCH
+    # one step (streaming): the BLAS call takes W_h as it is, the fused loop would first copy
+    # its transpose, which costs more than the step itself
+    blas = B >= BLAS_MIN_BATCH or T == 1
     m, has_mask = (_NO_MASK, False) if mask is None else (np.ascontiguousarray(mask), True)
     mod, (ca, cg) = mods[kind], codes
     h0 = np.ascontiguousarray(s0[0], dt)

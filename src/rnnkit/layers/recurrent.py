@@ -81,6 +81,7 @@ class Recurrent(Layer):
             kernel_init, recurrent_init, bias_init)
         self.declared_input = input_size
         self.cell = self.make_cell()
+        self._cell_keys = tuple(self.cell.param_shapes(1, self.bias))  # W_x, W_h, b, b_hn
 
     # --- subclass hooks -------------------------------------------------------------------
     def make_cell(self) -> Cell:
@@ -160,8 +161,7 @@ class Recurrent(Layer):
         return out
 
     def _dir_params(self, sfx: str) -> dict[str, np.ndarray]:
-        keys = self.cell.param_shapes(1, self.bias)
-        return {k: self.params[k + sfx] for k in keys}
+        return {k: self.params[k + sfx] for k in self._cell_keys}
 
     def initial_state(self, batch: int, sfx: str, dtype: np.dtype) -> tuple[np.ndarray, ...]:
         state = []
