@@ -19,6 +19,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .registry import lookup
+
 LossFn = Callable[..., tuple[float, np.ndarray]]
 
 __all__ = [
@@ -271,8 +273,4 @@ def get_loss(loss: str | LossFn) -> LossFn:
     Raises:
         ValueError: for an unknown name; the message lists the known ones.
     """
-    if callable(loss):
-        return loss
-    if isinstance(loss, str) and loss.lower() in LOSSES:
-        return LOSSES[loss.lower()]
-    raise ValueError(f"loss: unknown loss {loss!r}; known losses: {', '.join(LOSSES)}")
+    return lookup(LOSSES, loss, "loss", "losses")

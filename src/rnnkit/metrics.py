@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .registry import lookup
+
 MetricFn = Callable[..., float]
 
 __all__ = ["METRICS", "accuracy", "get_metric", "mae", "mape", "mse", "rmse"]
@@ -131,8 +133,4 @@ def get_metric(metric: str | MetricFn) -> MetricFn:
     Raises:
         ValueError: for an unknown name; the message lists the known ones.
     """
-    if callable(metric):
-        return metric
-    if isinstance(metric, str) and metric.lower() in METRICS:
-        return METRICS[metric.lower()]
-    raise ValueError(f"metric: unknown metric {metric!r}; known metrics: {', '.join(METRICS)}")
+    return lookup(METRICS, metric, "metric")
