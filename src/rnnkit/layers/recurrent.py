@@ -244,7 +244,7 @@ class Recurrent(Layer):
         return hs, caches, s
 
     def _backward_direction(self, sfx, xd, s0, hs, caches, dhs, d_state, mask):
-        p, g = self._dir_params(sfx), {k: self.grads[k + sfx] for k in self._dir_params(sfx)}
+        p, g = self._dir_params(sfx), {k: self.grads[k + sfx] for k in self._cell_keys}
         T, B, _ = xd.shape
         if isinstance(caches, kernels.Tape):
             dxz, dhz, d_state = kernels.backward(caches, p, hs, dhs, d_state, mask)
