@@ -1,6 +1,7 @@
 """The compiled fast path (rnnkit.kernels) against the reference NumPy loop: outputs and every
-gradient, for each cell and option, in both loops (fused and BLAS); and gradient checks with
-the fast backend forced."""
+gradient, for each cell and option, at batch sizes and widths that reach every tile of the
+micro-kernel; the micro-kernel itself against NumPy; and gradient checks with the fast backend
+forced."""
 
 import itertools
 import os
@@ -28,9 +29,9 @@ def restore_backend():
     kernels.set_backend(old)
 
 
-def build(cell, dtype, *, bias=True, bidi=False, seq=True, **extra):
+def build(cell, dtype, *, bias=True, bidi=False, seq=True, units=5, **extra):
     opts = {"c0": "learned"} if cell == "lstm" else {}
-    layer = CELLS[cell](5, return_sequences=seq, bidirectional=bidi, bias=bias, h0="learned",
+    layer = CELLS[cell](units, return_sequences=seq, bidirectional=bidi, bias=bias, h0="learned",
                         **opts, **extra)
     model = rk.Sequential([layer], seed=3, dtype=dtype)
     model.build(4)
@@ -76,20 +77,44 @@ GRID = list(itertools.product(CELLS, [True, False], [False, True], [False, True]
 
 @pytest.mark.parametrize("seq", [True, False])
 @pytest.mark.parametrize("cell,bias,masked,bidi,dtype", GRID)
-def test_fused_loop_equals_numpy(cell, bias, masked, bidi, dtype, seq):
+def test_compiled_loop_equals_numpy(cell, bias, masked, bidi, dtype, seq):
     model = build(cell, dtype, bias=bias, bidi=bidi, seq=seq)
     compare(model, dtype, data(), [7, 4, 1] if masked else None)
 
 
-@pytest.mark.parametrize("cblas", [True, False])
-@pytest.mark.parametrize("cell,bias,masked,bidi,dtype", GRID)
-def test_blas_loop_equals_numpy(cell, bias, masked, bidi, dtype, cblas, monkeypatch):
-    monkeypatch.setattr(kernels, "BLAS_MIN_BATCH", 0)
-    monkeypatch.setattr(kernels, "BLAS_MIN_BATCH_BACKWARD", 0)
-    if not cblas:  # NumPy without a findable OpenBLAS: the Python loop over np.matmul
-        monkeypatch.setattr(kernels, "_gemm", lambda dt: None)
-    model = build(cell, dtype, bias=bias, bidi=bidi)
-    compare(model, dtype, data(), [7, 4, 1] if masked else None)
+# batch sizes: every row tile (8, 4, 2, 1) alone and combined (13 = 8 + 4 + 1); widths: a
+# masked last vector only (G*H < 16), and several column blocks with a masked tail (G*H = 40,
+# 120, 160)
+@pytest.mark.parametrize("B", [1, 2, 4, 8, 13, 16])
+@pytest.mark.parametrize("cell,units", [("rnn", 5), ("rnn", 40), ("lstm", 5), ("lstm", 40),
+                                        ("gru", 5), ("gru", 40)])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_every_tile_of_the_product(cell, units, B, dtype):
+    model = build(cell, dtype, units=units)
+    lengths = np.random.default_rng(B).integers(1, 8, size=B)
+    compare(model, dtype, data(B=B), lengths)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("M,K,N", [(1, 64, 256), (2, 5, 3), (13, 1, 17), (9, 0, 5), (0, 3, 4),
+                                   (7, 33, 47), (16, 64, 256), (24, 20, 200), (3, 9, 16)])
+def test_micro_kernel_matmul(M, K, N, dtype):
+    from rnnkit.kernels._gemm import matmul
+
+    rng = np.random.default_rng(M * 100 + K + N)
+    a, b = rng.standard_normal((M, K)).astype(dtype), rng.standard_normal((K, N)).astype(dtype)
+    c0 = rng.standard_normal((M, N)).astype(dtype)
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    atol = tol * max(1.0, np.abs(ref).max(initial=0.0))
+    for a_in in (a, np.asfortranarray(a), np.ascontiguousarray(a.T).T, a[:, ::1]):
+        c = c0.copy()
+        matmul(a_in, b, c, False)
+        np.testing.assert_allclose(c, ref, rtol=tol, atol=atol)
+        c = np.pad(c0, ((0, 1), (0, 1)), constant_values=7.0)  # cells beyond c stay untouched
+        matmul(a_in, b, c[:M, :N], True)
+        np.testing.assert_allclose(c[:M, :N], c0 + ref, rtol=tol, atol=atol)
+        assert np.all(c[M, :] == 7.0) and np.all(c[:, N] == 7.0)
 
 
 @pytest.mark.parametrize("cell,act,gate", [
@@ -143,22 +168,9 @@ def test_streaming_one_step_at_a_time_equals_full_sequence(cell):
         out, s = model.predict(X[:, t : t + 1], initial_state=state)
         state = {0: s[0]}
         steps.append(out)
-    # one-step calls take the BLAS loop (no transposed copy of W_h), the full sequence the
-    # fused one: the same equations, sums in another order
+    # one-step calls multiply by np.matmul (no transposed copy of W_h), the full sequence by
+    # the micro-kernel: the same equations, sums in another order
     np.testing.assert_allclose(np.concatenate(steps, axis=1), full, rtol=1e-13, atol=1e-15)
-
-
-def test_cblas_is_found_and_multiplies():
-    from rnnkit.kernels import _blas
-
-    if _blas.gemm_pointers() is None:
-        pytest.skip("NumPy's BLAS is not a findable OpenBLAS here")
-    for dt in ("float32", "float64"):
-        model = build("gru", dt)
-        kernels.set_backend("numba")
-        X = data(B=9, T=5)
-        np.testing.assert_allclose(model.predict(X), (kernels.set_backend("numpy"),
-                                                      model.predict(X))[1], rtol=RTOL[dt])
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -204,3 +216,30 @@ def test_import_without_numba_falls_back():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "RNNKIT_BACKEND": "auto"}, check=True)
     assert res.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_products_split_over_threads(threads, dtype, monkeypatch):
+    monkeypatch.setattr(kernels, "PARALLEL_MIN_FLOPS", 0)
+    old = kernels.get_num_threads()
+    kernels.set_num_threads(threads)
+    try:
+        rng = np.random.default_rng(threads)
+        a = rng.standard_normal((300, 77)).astype(dtype)  # read transposed, as a gradient is
+        b = rng.standard_normal((300, 50)).astype(dtype)
+        out = rng.standard_normal((77, 50)).astype(dtype)
+        want = out.astype(np.float64) + a.T.astype(np.float64) @ b
+        kernels.matmul(a.T, b, out, accumulate=True)
+        tol = 1e-4 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(out, want, rtol=tol, atol=tol)
+        np.testing.assert_allclose(kernels.matmul(b.T, a), b.T.astype(np.float64) @ a,
+                                   rtol=tol, atol=tol)
+    finally:
+        kernels.set_num_threads(old)
+
+
+def test_set_num_threads_checks_its_argument():
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="set_num_threads: n must be an integer >= 1"):
+            kernels.set_num_threads(bad)

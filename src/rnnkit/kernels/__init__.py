@@ -7,17 +7,12 @@ reference NumPy loop. A forward that ran here returns a :class:`Tape`, and the l
 back to :func:`backward`. Both compute exactly the cells' equations (see ``elman.py``,
 ``lstm.py``, ``gru.py``); only the rounding order of the sums may differ.
 
-Two loops per cell, chosen by the batch size (``BLAS_MIN_BATCH``, ``..._BACKWARD``), and
-the BLAS loop for every one-step forward (streaming: the fused loop would first copy
-``W_h.T``, which costs more than the step):
-
-- fused: the whole time loop in one compiled call with a hand-written product; best for
-  one or a few sequences (long single sequences), where a BLAS call costs more than the
-  product;
-- blas: the whole time loop in one compiled call too, whose per-step product is NumPy's own
-  OpenBLAS ``cblas_?gemm`` called from inside it (``_blas.py``; its threads as for
-  ``np.matmul``). Where that library cannot be found, a Python loop over ``np.matmul(...,
-  out=)`` and a compiled step.
+The whole time loop runs in one compiled call per direction, forward and backward, with
+every product done by the register-blocked micro-kernel of ``_gemm.py`` (measured faster than
+NumPy's BLAS at every size of the benchmark, B=1 to 64, H=32 to 512, see
+docs/benchmarks.md). One exception: a one-step forward (streaming) multiplies by ``W_h.T``
+with ``np.matmul`` and runs the compiled step, because the loop would first copy ``W_h.T``
+into the layout the micro-kernel reads, which costs more than the step.
 
 Backend: :func:`set_backend` or the environment variable ``RNNKIT_BACKEND``, read at import:
 ``"auto"`` (default: numba when importable), ``"numpy"`` (always the reference loop),
@@ -28,7 +23,9 @@ from __future__ import annotations
 
 import functools
 import importlib
+import itertools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
 
@@ -37,13 +34,6 @@ import numpy as np
 from ..cells import ElmanCell, GRUCell, LSTMCell
 
 BACKENDS = ("auto", "numpy", "numba")
-#: batch size from which the BLAS loop beats the fused one, forward and backward. Measured on
-#: a quiet 2-core AVX-512 machine (docs/benchmarks.md), float32, T=100, every cell, H 32-128:
-#: the crossover depends on B, not on the product's size (B=1 H=128: fused 2x faster; B=16
-#: H=32, same multiply-adds: BLAS 3x faster in training). Forward: even at B=4, BLAS from B=8.
-#: Backward: the fused ``matmul_add`` is the slow part, BLAS wins 2x from B=4.
-BLAS_MIN_BATCH = 8
-BLAS_MIN_BATCH_BACKWARD = 4
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "identity")
 _KIND = {ElmanCell: "elman", LSTMCell: "lstm", GRUCell: "gru"}
 _backend = "auto"  # then RNNKIT_BACKEND, at the end of this module
@@ -85,12 +75,12 @@ def _load() -> dict[str, ModuleType] | None:
 
 class Tape:
     """What a compiled forward keeps for its backward: the kernel's name, its arrays and the
-    loop it chose, plus the activation codes."""
+    activation codes."""
 
-    __slots__ = ("arrays", "blas", "codes", "kind")
+    __slots__ = ("arrays", "codes", "kind")
 
-    def __init__(self, kind: str, arrays: tuple, blas: bool, codes: tuple[int, int]) -> None:
-        self.kind, self.arrays, self.blas, self.codes = kind, arrays, blas, codes
+    def __init__(self, kind: str, arrays: tuple, codes: tuple[int, int]) -> None:
+        self.kind, self.arrays, self.codes = kind, arrays, codes
 
 
 _NO_MASK = np.ones((1, 1), dtype=bool)
@@ -101,17 +91,6 @@ def _dummies(dt: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     if dt not in _DUMMY:
         _DUMMY[dt] = (np.zeros(1, dt), np.zeros((1, 1, 1), dt))
     return _DUMMY[dt]
-
-
-@functools.cache
-def _gemm(dt: np.dtype) -> tuple[int, bool] | None:
-    """``(address of cblas_sgemm or _dgemm, ilp64)`` of NumPy's OpenBLAS, or ``None``."""
-    from ._blas import gemm_pointers
-
-    ptrs = gemm_pointers()
-    if ptrs is None:
-        return None
-    return (ptrs[0] if dt == np.float32 else ptrs[1]), ptrs[2]
 
 
 @functools.cache
@@ -140,11 +119,8 @@ def forward(cell: Any, p: dict[str, np.ndarray], xz: np.ndarray, s0: tuple,
     W_h = p["W_h"]
     if mods is None or codes is None or W_h.dtype != dt or p.get("b_hn", W_h).dtype != dt:
         return None
-    T, B, GH = xz.shape
+    T, B, _ = xz.shape
     H = W_h.shape[1]
-    # one step (streaming): the BLAS call takes W_h as it is, the fused loop would first copy
-    # its transpose, which costs more than the step itself
-    blas = B >= BLAS_MIN_BATCH or T == 1
     m, has_mask = (_NO_MASK, False) if mask is None else (np.ascontiguousarray(mask), True)
     mod, (ca, cg) = mods[kind], codes
     h0 = np.ascontiguousarray(s0[0], dt)
@@ -161,18 +137,12 @@ def forward(cell: Any, p: dict[str, np.ndarray], xz: np.ndarray, s0: tuple,
         gates, hzn = np.empty_like(xz), np.empty_like(hs)
         args = (xz, h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg)
         arrays = (h0, gates, hzn)
-    gemm = _gemm(dt) if blas else None
-    if gemm is not None:
-        mod.forward_blas(*gemm, args[0], np.ascontiguousarray(W_h), *args[1:])
-    elif blas:  # no cblas found: the product by np.matmul, in a Python loop
-        hz = np.empty((B, GH), dt)
-        for t in range(T):
-            np.matmul(h0 if t == 0 else hs[t - 1], W_h.T, out=hz)
-            mod.fwd_step(t, hz, *args)
+    if T == 1:  # streaming: the step alone, without copying W_h.T
+        mod.fwd_step(0, h0 @ W_h.T, *args)
     else:
-        mod.forward_fused(args[0], np.ascontiguousarray(W_h.T), *args[1:])
+        mod.forward_loop(args[0], np.ascontiguousarray(W_h.T), *args[1:])
     final = (hs[-1].copy(),) if kind != "lstm" else (hs[-1].copy(), arrays[1][-1].copy())
-    return hs, Tape(kind, arrays, blas, codes), final
+    return hs, Tape(kind, arrays, codes), final
 
 
 def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarray | None,
@@ -200,19 +170,81 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
         h0, gates, hzn = tape.arrays
         dhz = np.empty_like(dxz)
         args = (dh, h0, hs, gates, hzn, dhs_a, has_seq, dxz, dhz, m, has_mask, ca, cg)
-    blas = B >= BLAS_MIN_BATCH_BACKWARD
-    gemm = _gemm(dt) if blas else None
-    if gemm is not None:
-        mod.backward_blas(*gemm, W_h, *args)
-    elif blas:
-        tmp = np.empty_like(dh)
-        for t in range(T - 1, -1, -1):
-            mod.bwd_step(t, *args)
-            np.matmul(dhz[t], W_h, out=tmp)
-            dh += tmp
-    else:
-        mod.backward_fused(W_h, *args)
+    mod.backward_loop(W_h, *args)
     return dxz, dhz, d_s0
 
 
+#: products of at least this many FLOPs are split over the threads (measured on 2 cores: below
+#: it the hand-off costs more than the second core gives)
+PARALLEL_MIN_FLOPS = 20e6
+_threads = 1  # set at the end of this module
+_pool: ThreadPoolExecutor | None = None
+
+
+def set_num_threads(n: int) -> None:
+    """Threads for the large products (input projections, weight gradients). Default: the
+    environment's ``RNNKIT_NUM_THREADS``, else ``OPENBLAS_NUM_THREADS`` or ``OMP_NUM_THREADS``
+    (so that a limit set for NumPy's BLAS holds here too), else the CPUs this process may
+    use. The time loop itself is sequential and runs on one thread."""
+    global _threads, _pool
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads: n must be an integer >= 1, got {n!r}")
+    if _pool is not None and n != _threads:
+        _pool.shutdown(wait=True)
+        _pool = None
+    _threads = n
+
+
+def get_num_threads() -> int:
+    """The thread count for the large products."""
+    return _threads
+
+
+def _default_threads() -> int:
+    for var in ("RNNKIT_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else (os.cpu_count() or 1)
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
+           accumulate: bool = False) -> np.ndarray:
+    """``a @ b`` for 2-D float arrays of one dtype, into ``out`` (``out += a @ b`` when
+    ``accumulate``): by the micro-kernel of ``_gemm.py``, split by rows over the threads when
+    the product is large; by ``np.matmul`` under the ``"numpy"`` backend or without numba.
+    ``a`` may be any view (a transpose is read in place); ``b`` is copied if its rows are
+    not contiguous."""
+    dt = a.dtype
+    if out is None:
+        out = np.empty((a.shape[0], b.shape[1]), dt)
+    if _backend == "numpy" or dt not in (np.float32, np.float64) or b.dtype != dt \
+            or out.dtype != dt or not out.flags.c_contiguous or _load() is None:
+        if accumulate:
+            out += a @ b
+        else:
+            np.matmul(a, b, out=out)
+        return out
+    from ._gemm import matmul as kernel
+
+    b = b if b.strides[1] == b.itemsize else np.ascontiguousarray(b)
+    M, K = a.shape
+    parts = min(_threads, M // 16) if 2.0 * M * K * b.shape[1] >= PARALLEL_MIN_FLOPS else 1
+    if parts <= 1:
+        kernel(a, b, out, accumulate)
+        return out
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_threads - 1, thread_name_prefix="rnnkit")
+    cuts = [M * q // parts // 8 * 8 for q in range(parts)] + [M]
+    first, *rest = itertools.pairwise(cuts)
+    jobs = [_pool.submit(kernel, a[i:j], b, out[i:j], accumulate) for i, j in rest]
+    kernel(a[first[0] : first[1]], b, out[first[0] : first[1]], accumulate)
+    for job in jobs:
+        job.result()
+    return out
+
+
 set_backend(os.environ.get("RNNKIT_BACKEND", "auto"))
+_threads = _default_threads()

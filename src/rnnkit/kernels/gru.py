@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._blas import gemm_nn, gemm_nt
-from ._jit import act_inplace, dact_mul, jit, matmul_add, matmul_into
+from ._gemm import matmul
+from ._jit import act_inplace, dact_mul, jit
 
 
 @jit
@@ -89,32 +89,15 @@ def bwd_step(t, dh, h0, hs, gates, hzn, dhs, has_seq, dxz, dhz, mask, has_mask, 
 
 
 @jit
-def forward_fused(xz, WhT, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg):
+def forward_loop(xz, WhT, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg):
     hz = np.empty((hs.shape[1], WhT.shape[1]), hs.dtype)
     for t in range(hs.shape[0]):
-        matmul_into(h0 if t == 0 else hs[t - 1], WhT, hz)
+        matmul(h0 if t == 0 else hs[t - 1], WhT, hz, False)
         fwd_step(t, hz, xz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg)
 
 
 @jit
-def backward_fused(W_h, dh, h0, hs, gates, hzn, dhs, has_seq, dxz, dhz, mask, has_mask, ca, cg):
+def backward_loop(W_h, dh, h0, hs, gates, hzn, dhs, has_seq, dxz, dhz, mask, has_mask, ca, cg):
     for t in range(hs.shape[0] - 1, -1, -1):
         bwd_step(t, dh, h0, hs, gates, hzn, dhs, has_seq, dxz, dhz, mask, has_mask, ca, cg)
-        matmul_add(dhz[t], W_h, dh)
-
-
-@jit
-def forward_blas(fn, ilp64, xz, W_h, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg):
-    """As ``forward_fused``, the product by BLAS (``fn``: the address of ``cblas_?gemm``)."""
-    hz = np.empty((hs.shape[1], W_h.shape[0]), hs.dtype)
-    for t in range(hs.shape[0]):
-        gemm_nt(fn, ilp64, h0 if t == 0 else hs[t - 1], W_h, hz, 0.0)
-        fwd_step(t, hz, xz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg)
-
-
-@jit
-def backward_blas(fn, ilp64, W_h, dh, h0, hs, gates, hzn, dhs, has_seq, dxz, dhz, mask, has_mask,
-                  ca, cg):
-    for t in range(hs.shape[0] - 1, -1, -1):
-        bwd_step(t, dh, h0, hs, gates, hzn, dhs, has_seq, dxz, dhz, mask, has_mask, ca, cg)
-        gemm_nn(fn, ilp64, dhz[t], W_h, dh, 1.0)
+        matmul(dhz[t], W_h, dh, True)

@@ -187,7 +187,7 @@ class Recurrent(Layer):
             s0 = self.initial_state(B, sfx, x.dtype) if state is None else tuple(state[k])
             # every step's input projection at once, as one 2-D GEMM (a 3-D matmul would
             # run T small ones)
-            xz = (xd.reshape(T * B, -1) @ p["W_x"].T).reshape(T, B, -1)  # (T, B, G*H)
+            xz = kernels.matmul(xd.reshape(T * B, -1), p["W_x"].T).reshape(T, B, -1)
             if self.bias:
                 xz += p["b"]
             hs, caches, s = self._forward_direction(p, xz, s0, mask, m)
@@ -253,13 +253,13 @@ class Recurrent(Layer):
         # Everything but the recurrence is batched over time: one GEMM per weight gradient.
         h_prev = np.concatenate([s0[0][None], hs[:-1]], axis=0)  # (T, B, H)
         dxz2, dhz2 = dxz.reshape(T * B, -1), dhz.reshape(T * B, -1)
-        g["W_x"] += dxz2.T @ xd.reshape(T * B, -1)
-        g["W_h"] += dhz2.T @ h_prev.reshape(T * B, -1)
+        kernels.matmul(dxz2.T, xd.reshape(T * B, -1), g["W_x"], accumulate=True)
+        kernels.matmul(dhz2.T, h_prev.reshape(T * B, -1), g["W_h"], accumulate=True)
         if self.bias:
             g["b"] += dxz2.sum(axis=0)
         if "b_hn" in g:
             g["b_hn"] += dhz2[:, 2 * self.hidden :].sum(axis=0)
-        return dxz @ p["W_x"], d_state
+        return kernels.matmul(dxz2, p["W_x"]).reshape(T, B, -1), d_state
 
     def _backward_loop(self, p, caches, dhs, d_state, mask):
         """The reference BPTT loop over the cell's ``step_back`` → ``(dxz, dhz, d_s0)``."""
