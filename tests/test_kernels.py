@@ -89,7 +89,11 @@ def test_compiled_loop_equals_numpy(cell, bias, masked, bidi, dtype, seq):
 @pytest.mark.parametrize("cell,units", [("rnn", 5), ("rnn", 40), ("lstm", 5), ("lstm", 40),
                                         ("gru", 5), ("gru", 40)])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_every_tile_of_the_product(cell, units, B, dtype):
+@pytest.mark.parametrize("split", [False, True])
+def test_every_tile_of_the_product(cell, units, B, dtype, split, monkeypatch):
+    if split:  # the time loop on two threads, units 0:16 and 16:40 (units=5 cannot split)
+        monkeypatch.setattr(kernels, "SPLIT_MIN_MACS", 0)
+        monkeypatch.setattr(kernels, "_threads", 2)
     model = build(cell, dtype, units=units)
     lengths = np.random.default_rng(B).integers(1, 8, size=B)
     compare(model, dtype, data(B=B), lengths)
@@ -243,3 +247,23 @@ def test_set_num_threads_checks_its_argument():
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ValueError, match="set_num_threads: n must be an integer >= 1"):
             kernels.set_num_threads(bad)
+
+
+def test_split_loop_stops_when_the_other_thread_fails(monkeypatch):
+    from rnnkit.kernels import elman
+
+    monkeypatch.setattr(kernels, "_threads", 2)
+    monkeypatch.setattr(kernels, "SPLIT_MIN_MACS", 0)
+    T, B, H = 50, 2, 32
+    xz, h0 = np.zeros((T, B, H)), np.zeros((B, H))
+    W_h = np.zeros((H, H))
+    args = (xz, np.ascontiguousarray(W_h.T), h0, np.empty((T, B, H)), np.ones((1, 1), bool),
+            False, 0)
+
+    def fails_on_the_worker(*a):
+        if a[-1] == 1:
+            raise RuntimeError("worker failed")
+        elman.forward_loop(*a)  # waits at the first step's barrier until the abort
+
+    with pytest.raises(RuntimeError, match="worker failed"):
+        kernels._loop(fails_on_the_worker, args, B, W_h)

@@ -138,9 +138,9 @@ def forward(cell: Any, p: dict[str, np.ndarray], xz: np.ndarray, s0: tuple,
         args = (xz, h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg)
         arrays = (h0, gates, hzn)
     if T == 1:  # streaming: the step alone, without copying W_h.T
-        mod.fwd_step(0, h0 @ W_h.T, *args)
+        mod.fwd_step(0, 0, H, h0 @ W_h.T, *args)
     else:
-        mod.forward_loop(args[0], np.ascontiguousarray(W_h.T), *args[1:])
+        _loop(mod.forward_loop, (args[0], np.ascontiguousarray(W_h.T), *args[1:]), B, W_h)
     final = (hs[-1].copy(),) if kind != "lstm" else (hs[-1].copy(), arrays[1][-1].copy())
     return hs, Tape(kind, arrays, codes), final
 
@@ -170,13 +170,17 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
         h0, gates, hzn = tape.arrays
         dhz = np.empty_like(dxz)
         args = (dh, h0, hs, gates, hzn, dhs_a, has_seq, dxz, dhz, m, has_mask, ca, cg)
-    mod.backward_loop(W_h, *args)
+    _loop(mod.backward_loop, (W_h, *args), B, W_h)
     return dxz, dhz, d_s0
 
 
 #: products of at least this many FLOPs are split over the threads (measured on 2 cores: below
 #: it the hand-off costs more than the second core gives)
 PARALLEL_MIN_FLOPS = 20e6
+#: multiply-adds per step of the recurrence (B·G·H·H) from which the time loop is split over
+#: two threads (measured on 2 cores, docs/benchmarks.md)
+SPLIT_MIN_MACS = 2_000_000
+_ONE_PARTY = np.zeros(1, np.int64)
 _threads = 1  # set at the end of this module
 _pool: ThreadPoolExecutor | None = None
 
@@ -234,16 +238,47 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
     if parts <= 1:
         kernel(a, b, out, accumulate)
         return out
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(_threads - 1, thread_name_prefix="rnnkit")
     cuts = [M * q // parts // 8 * 8 for q in range(parts)] + [M]
     first, *rest = itertools.pairwise(cuts)
-    jobs = [_pool.submit(kernel, a[i:j], b, out[i:j], accumulate) for i, j in rest]
+    jobs = [_executor().submit(kernel, a[i:j], b, out[i:j], accumulate) for i, j in rest]
     kernel(a[first[0] : first[1]], b, out[first[0] : first[1]], accumulate)
     for job in jobs:
         job.result()
     return out
+
+
+def _loop(fn: Any, args: tuple, B: int, W_h: np.ndarray) -> None:
+    """Run a compiled time loop over all hidden units, or, when a step is large enough, on
+    two threads that each own a slice of the units and meet once per step (``_sync.py``)."""
+    GH, H = W_h.shape
+    if _threads < 2 or H < 32 or B * GH * H < SPLIT_MIN_MACS:
+        fn(*args, 0, H, _ONE_PARTY, 0)
+        return
+    cut = max(16, round(H / 32) * 16)  # whole 64-byte vectors on the first side
+    sync = np.zeros(3, np.int64)
+    job = _executor().submit(_other_party, fn, args, cut, H, sync)
+    try:
+        fn(*args, 0, cut, sync, 0)
+    except BaseException:
+        sync[2] = 1  # abort: the other party stops waiting
+        job.exception()
+        raise
+    job.result()
+
+
+def _other_party(fn: Any, args: tuple, lo: int, hi: int, sync: np.ndarray) -> None:
+    try:
+        fn(*args, lo, hi, sync, 1)
+    except BaseException:
+        sync[2] = 1
+        raise
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_threads - 1, thread_name_prefix="rnnkit")
+    return _pool
 
 
 set_backend(os.environ.get("RNNKIT_BACKEND", "auto"))

@@ -2,7 +2,7 @@
 
 Forward, per step ``t`` and unmasked row ``b``::
 
-    hz = h_prev @ W_h.T                  # in the loop (hand GEMM) or by BLAS outside it
+    hz = h_prev @ W_h.T                  # the micro-kernel of _gemm.py
     h = σ(xz[t] + hz)                    # hs[t] = h; a masked row carries h_prev
 
 Backward, given ``dh = ∂L/∂h_t`` (plus ``dhs[t]`` when the layer emits sequences)::
@@ -20,52 +20,60 @@ import numpy as np
 
 from ._gemm import matmul
 from ._jit import act_inplace, dact_mul, jit
+from ._sync import barrier
 
 
 @jit
-def fwd_step(t, hz, xz, h0, hs, mask, has_mask, code):
+def fwd_step(t, lo, hi, hz, xz, h0, hs, mask, has_mask, code):
+    """Step ``t`` for the hidden units ``lo:hi``."""
     h_prev = h0 if t == 0 else hs[t - 1]
-    B, H = hz.shape
-    for b in range(B):
+    for b in range(hz.shape[0]):
         if has_mask and not mask[t, b]:
-            hs[t, b, :] = h_prev[b, :]
+            hs[t, b, lo:hi] = h_prev[b, lo:hi]
             continue
-        x, z, h = xz[t, b], hz[b], hs[t, b]  # 1-D rows: the loop below vectorizes
-        for j in range(H):
+        # 1-D views and a loop from 0: it vectorizes (3-D indexing, or an index that might be
+        # negative, does not)
+        x, z, h = xz[t, b, lo:hi], hz[b, lo:hi], hs[t, b, lo:hi]
+        for j in range(hi - lo):
             h[j] = x[j] + z[j]
         act_inplace(h, code)  # a row at a time: branch-free, vectorized
 
 
 @jit
-def bwd_step(t, dh, hs, dhs, has_seq, dxz, mask, has_mask, code):
+def bwd_step(t, lo, hi, dh, hs, dhs, has_seq, dxz, mask, has_mask, code):
     """Writes ``dxz[t]`` and leaves in ``dh`` the part of ``∂L/∂h_{t-1}`` that does not go
-    through ``W_h`` (the carried gradient of a masked row, else 0)."""
+    through ``W_h`` (the carried gradient of a masked row, else 0), for the units ``lo:hi``."""
     zero = dh.dtype.type(0)
-    B, H = dh.shape
-    for b in range(B):
-        d = dh[b]  # 1-D rows throughout: loops over them vectorize, 3-D indexing does not
+    for b in range(dh.shape[0]):
+        d = dh[b, lo:hi]  # 1-D views, loops from 0: they vectorize
         if has_seq:
-            d += dhs[t, b]
+            s = dhs[t, b, lo:hi]
+            for j in range(hi - lo):
+                d[j] += s[j]
+        da = dxz[t, b, lo:hi]
         if has_mask and not mask[t, b]:
-            dxz[t, b, :] = zero
+            da[:] = zero
             continue
-        da, h = dxz[t, b], hs[t, b]
-        for j in range(H):
+        for j in range(hi - lo):
             da[j] = d[j]
-        dact_mul(h, da, code)
+        dact_mul(hs[t, b, lo:hi], da, code)
         d[:] = zero
 
 
 @jit
-def forward_loop(xz, WhT, h0, hs, mask, has_mask, code):
+def forward_loop(xz, WhT, h0, hs, mask, has_mask, code, lo, hi, sync, party):
     hz = np.empty((hs.shape[1], hs.shape[2]), hs.dtype)
     for t in range(hs.shape[0]):
-        matmul(h0 if t == 0 else hs[t - 1], WhT, hz, False)
-        fwd_step(t, hz, xz, h0, hs, mask, has_mask, code)
+        matmul(h0 if t == 0 else hs[t - 1], WhT[:, lo:hi], hz[:, lo:hi], False)
+        fwd_step(t, lo, hi, hz, xz, h0, hs, mask, has_mask, code)
+        if not barrier(sync, party, t):
+            return
 
 
 @jit
-def backward_loop(W_h, dh, hs, dhs, has_seq, dxz, mask, has_mask, code):
+def backward_loop(W_h, dh, hs, dhs, has_seq, dxz, mask, has_mask, code, lo, hi, sync, party):
     for t in range(hs.shape[0] - 1, -1, -1):
-        bwd_step(t, dh, hs, dhs, has_seq, dxz, mask, has_mask, code)
-        matmul(dxz[t], W_h, dh, True)
+        bwd_step(t, lo, hi, dh, hs, dhs, has_seq, dxz, mask, has_mask, code)
+        if not barrier(sync, party, hs.shape[0] - 1 - t):
+            return
+        matmul(dxz[t], W_h[:, lo:hi], dh[:, lo:hi], True)

@@ -2,7 +2,7 @@
 
 Forward, per step ``t`` and unmasked row ``b``, γ the gate and φ the cell activation::
 
-    z = xz[t] + h_prev @ W_h.T                       # (4H,); the GEMM in or outside the loop
+    z = xz[t] + h_prev @ W_h.T                       # (4H,); the micro-kernel of _gemm.py
     i, f, g, o = γ(z_i), γ(z_f), φ(z_g), γ(z_o)      # stored in gates[t]
     c = f * c_prev + i * g;  tc = φ(c);  h = o * tc  # stored in cs[t], tcs[t], hs[t]
 
@@ -23,82 +23,114 @@ import numpy as np
 
 from ._gemm import matmul
 from ._jit import act_inplace, act_into, dact_mul, jit
+from ._sync import barrier
 
 
 @jit
-def fwd_step(t, hz, xz, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg):
+def fwd_step(t, lo, hi, hz, xz, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg):
+    """Step ``t`` for the hidden units ``lo:hi`` (their four gate columns)."""
     h_prev = h0 if t == 0 else hs[t - 1]
     c_prev = c0 if t == 0 else cs[t - 1]
-    B, H = hs.shape[1], hs.shape[2]
-    for b in range(B):
+    H, n = hs.shape[2], hi - lo
+    for b in range(hs.shape[1]):
         if has_mask and not mask[t, b]:
-            hs[t, b, :] = h_prev[b, :]
-            cs[t, b, :] = c_prev[b, :]
+            hs[t, b, lo:hi] = h_prev[b, lo:hi]
+            cs[t, b, lo:hi] = c_prev[b, lo:hi]
             continue
-        # 1-D rows, one array written per loop, activations a row at a time: such loops
-        # vectorize (3-D indexing, arrays that might alias, or a test per element do not)
-        x, z, gt, cp = xz[t, b], hz[b], gates[t, b], c_prev[b]
-        hr, cr, tr = hs[t, b], cs[t, b], tcs[t, b]
-        for k in range(4 * H):
-            gt[k] = x[k] + z[k]
-        act_inplace(gt[: 2 * H], cg)
-        act_inplace(gt[2 * H : 3 * H], ca)
-        act_inplace(gt[3 * H :], cg)
-        for j in range(H):
-            cr[j] = gt[H + j] * cp[j] + gt[j] * gt[2 * H + j]
-        act_into(cr, tr, ca)
-        for j in range(H):
-            hr[j] = gt[3 * H + j] * tr[j]
+        # 1-D views of this row's units and loops from 0 over them: such loops vectorize
+        # (3-D indexing, an index that might be negative, or a test per element do not)
+        x, z, gt = xz[t, b], hz[b], gates[t, b]
+        for k in range(4):
+            xk, zk, gk = x[k * H + lo : k * H + hi], z[k * H + lo : k * H + hi], \
+                gt[k * H + lo : k * H + hi]
+            for j in range(n):
+                gk[j] = xk[j] + zk[j]
+        i, f, g, o = (gt[lo:hi], gt[H + lo : H + hi], gt[2 * H + lo : 2 * H + hi],
+                      gt[3 * H + lo : 3 * H + hi])
+        act_inplace(i, cg)
+        act_inplace(f, cg)
+        act_inplace(g, ca)
+        act_inplace(o, cg)
+        cp, c, tc, h = c_prev[b, lo:hi], cs[t, b, lo:hi], tcs[t, b, lo:hi], hs[t, b, lo:hi]
+        for j in range(n):
+            c[j] = f[j] * cp[j] + i[j] * g[j]
+        act_into(c, tc, ca)
+        for j in range(n):
+            h[j] = o[j] * tc[j]
 
 
 @jit
-def bwd_step(t, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has_mask, ca, cg):
+def bwd_step(t, lo, hi, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has_mask, ca, cg):
     """Writes ``dxz[t]``; leaves in ``dh`` the carried part of ``∂L/∂h_{t-1}`` (0 unless
-    masked) and in ``dc`` all of ``∂L/∂c_{t-1}``."""
+    masked) and in ``dc`` all of ``∂L/∂c_{t-1}``; for the units ``lo:hi``."""
     zero = dh.dtype.type(0)
     c_prev = c0 if t == 0 else cs[t - 1]
-    B, H = dh.shape
-    for b in range(B):
-        d, dcr = dh[b], dc[b]  # 1-D rows: loops over them vectorize
+    H, n = dh.shape[1], hi - lo
+    for b in range(dh.shape[0]):
+        d, dcr = dh[b, lo:hi], dc[b, lo:hi]  # 1-D views, loops from 0: they vectorize
         if has_seq:
-            d += dhs[t, b]
+            s = dhs[t, b, lo:hi]
+            for j in range(n):
+                d[j] += s[j]
+        dz = dxz[t, b]
+        di, df, dg, do = (dz[lo:hi], dz[H + lo : H + hi], dz[2 * H + lo : 2 * H + hi],
+                          dz[3 * H + lo : 3 * H + hi])
         if has_mask and not mask[t, b]:
-            dxz[t, b, :] = zero
+            di[:] = zero
+            df[:] = zero
+            dg[:] = zero
+            do[:] = zero
             continue
-        gt, dz, tr, cp = gates[t, b], dxz[t, b], tcs[t, b], c_prev[b]
-        s = dz[:H]  # scratch for dh * o * φ'(c) before dz_i is written
-        for j in range(H):
-            s[j] = d[j] * gt[3 * H + j]
-        dact_mul(tr, s, ca)
-        for j in range(H):
-            dcr[j] = dcr[j] + s[j]
-        for j in range(H):
-            dz[j] = dcr[j] * gt[2 * H + j]
-        dact_mul(gt[:H], dz[:H], cg)
-        for j in range(H):
-            dz[H + j] = dcr[j] * cp[j]
-        dact_mul(gt[H : 2 * H], dz[H : 2 * H], cg)
-        for j in range(H):
-            dz[2 * H + j] = dcr[j] * gt[j]
-        dact_mul(gt[2 * H : 3 * H], dz[2 * H : 3 * H], ca)
-        for j in range(H):  # do = dh * tc
-            dz[3 * H + j] = d[j] * tr[j]
-        dact_mul(gt[3 * H :], dz[3 * H :], cg)
-        for j in range(H):
-            dcr[j] = dcr[j] * gt[H + j]
+        gt, tc, cp = gates[t, b], tcs[t, b, lo:hi], c_prev[b, lo:hi]
+        i, f, g, o = (gt[lo:hi], gt[H + lo : H + hi], gt[2 * H + lo : 2 * H + hi],
+                      gt[3 * H + lo : 3 * H + hi])
+        for j in range(n):  # di as scratch for dh * o * φ'(c) until dz_i is written
+            di[j] = d[j] * o[j]
+        dact_mul(tc, di, ca)
+        for j in range(n):
+            dcr[j] = dcr[j] + di[j]
+        for j in range(n):
+            di[j] = dcr[j] * g[j]
+        dact_mul(i, di, cg)
+        for j in range(n):
+            df[j] = dcr[j] * cp[j]
+        dact_mul(f, df, cg)
+        for j in range(n):
+            dg[j] = dcr[j] * i[j]
+        dact_mul(g, dg, ca)
+        for j in range(n):  # do = dh * tc
+            do[j] = d[j] * tc[j]
+        dact_mul(o, do, cg)
+        for j in range(n):
+            dcr[j] = dcr[j] * f[j]
         d[:] = zero
 
 
 @jit
-def forward_loop(xz, WhT, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg):
-    hz = np.empty((hs.shape[1], WhT.shape[1]), hs.dtype)
+def forward_loop(xz, WhT, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, lo, hi, sync,
+                 party):
+    H = hs.shape[2]
+    hz = np.empty((hs.shape[1], 4 * H), hs.dtype)
     for t in range(hs.shape[0]):
-        matmul(h0 if t == 0 else hs[t - 1], WhT, hz, False)
-        fwd_step(t, hz, xz, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg)
+        h_prev = h0 if t == 0 else hs[t - 1]
+        if hi - lo == H:
+            matmul(h_prev, WhT, hz, False)
+        else:
+            for k in range(4):
+                matmul(h_prev, WhT[:, k * H + lo : k * H + hi], hz[:, k * H + lo : k * H + hi],
+                       False)
+        fwd_step(t, lo, hi, hz, xz, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg)
+        if not barrier(sync, party, t):
+            return
 
 
 @jit
-def backward_loop(W_h, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has_mask, ca, cg):
-    for t in range(cs.shape[0] - 1, -1, -1):
-        bwd_step(t, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has_mask, ca, cg)
-        matmul(dxz[t], W_h, dh, True)
+def backward_loop(W_h, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has_mask, ca, cg,
+                  lo, hi, sync, party):
+    T = cs.shape[0]
+    for t in range(T - 1, -1, -1):
+        bwd_step(t, lo, hi, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has_mask, ca,
+                 cg)
+        if not barrier(sync, party, T - 1 - t):
+            return
+        matmul(dxz[t], W_h[:, lo:hi], dh[:, lo:hi], True)
