@@ -179,7 +179,7 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
 PARALLEL_MIN_FLOPS = 20e6
 #: multiply-adds per step of the recurrence (B·G·H·H) from which the time loop is split over
 #: two threads (measured on 2 cores, docs/benchmarks.md)
-SPLIT_MIN_MACS = 2_000_000
+SPLIT_MIN_MACS = 8_000_000
 _ONE_PARTY = np.zeros(1, np.int64)
 _threads = 1  # set at the end of this module
 _pool: ThreadPoolExecutor | None = None
@@ -251,7 +251,9 @@ def _loop(fn: Any, args: tuple, B: int, W_h: np.ndarray) -> None:
     """Run a compiled time loop over all hidden units, or, when a step is large enough, on
     two threads that each own a slice of the units and meet once per step (``_sync.py``)."""
     GH, H = W_h.shape
-    if _threads < 2 or H < 32 or B * GH * H < SPLIT_MIN_MACS:
+    from ._sync import SPLIT_SUPPORTED
+
+    if _threads < 2 or H < 32 or B * GH * H < SPLIT_MIN_MACS or not SPLIT_SUPPORTED:
         fn(*args, 0, H, _ONE_PARTY, 0)
         return
     cut = max(16, round(H / 32) * 16)  # whole 64-byte vectors on the first side

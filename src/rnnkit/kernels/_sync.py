@@ -14,6 +14,7 @@ so that a waiting thread never waits forever.
 from __future__ import annotations
 
 import platform
+import sys
 
 import numba
 from llvmlite import ir
@@ -22,6 +23,12 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+#: polls with a ``pause`` before each further poll gives the CPU away (``sched_yield``): if
+#: both threads share one CPU (before the scheduler spreads them, or with other work on the
+#: machine), pure spinning would hold the CPU the other thread needs for a whole time slice
+SPINS = 2000
+#: the loops split only where the C library's ``sched_yield`` exists (POSIX)
+SPLIT_SUPPORTED = sys.platform != "win32"
 
 
 def _slot(context, builder, arrty, arr, index):
@@ -67,6 +74,21 @@ def _pause(typingctx):
     return sig, codegen
 
 
+@intrinsic
+def _yield_cpu(typingctx):
+    sig = types.void()
+
+    def codegen(context, builder, signature, args):
+        if SPLIT_SUPPORTED:
+            fn = cgutils.get_or_insert_function(builder.module,
+                                                ir.FunctionType(ir.IntType(32), []),
+                                                "sched_yield")
+            builder.call(fn, [])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
 def barrier(sync, party, step):
     """Publish that ``party`` (0 or 1) finished ``step``, then wait for the other party;
@@ -74,8 +96,13 @@ def barrier(sync, party, step):
     if sync.shape[0] < 3:
         return True
     _store_release(sync, party, step + 1)
+    polls = 0
     while _load_acquire(sync, 1 - party) <= step:
         if _load_acquire(sync, 2) != 0:
             return False
-        _pause()
+        polls += 1
+        if polls < SPINS:
+            _pause()
+        else:
+            _yield_cpu()
     return True

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._gemm import matmul
-from ._jit import act_inplace, dact_mul, jit
+from ._jit import _nonneg, act_inplace, dact_mul, jit
 from ._sync import barrier
 
 
@@ -32,37 +32,35 @@ def fwd_step(t, lo, hi, hz, xz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mas
     """Step ``t`` for the hidden units ``lo:hi`` (their three gate columns)."""
     one = xz.dtype.type(1)
     h_prev = h0 if t == 0 else hs[t - 1]
-    H, n = hs.shape[2], hi - lo
-    bn = b_hn[lo:hi] if has_bhn else b_hn
+    H, n, lo = _nonneg(hs.shape[2], hi - lo, lo)
+    bn = b_hn[lo:] if has_bhn else b_hn
     for b in range(hs.shape[1]):
         if has_mask and not mask[t, b]:
             hs[t, b, lo:hi] = h_prev[b, lo:hi]
             continue
-        # 1-D views of this row's units and loops from 0 over them: such loops vectorize
-        # (3-D indexing, an index that might be negative, or many arrays that might alias,
-        # do not)
-        x, z, gt = xz[t, b], hz[b], gates[t, b]
-        r, u, nn = gt[lo:hi], gt[H + lo : H + hi], gt[2 * H + lo : 2 * H + hi]
-        xr, xu, xn = x[lo:hi], x[H + lo : H + hi], x[2 * H + lo : 2 * H + hi]
-        zr, zu, zn = z[lo:hi], z[H + lo : H + hi], z[2 * H + lo : 2 * H + hi]
+        # 1-D views that start at unit lo, indices k*H + j with j from 0 (gate k of unit
+        # lo + j): such loops vectorize (3-D indexing, an index that might be negative, or
+        # many arrays that might alias, do not)
+        x, z, gt = xz[t, b, lo:], hz[b, lo:], gates[t, b, lo:]
         hp, h, hn = h_prev[b, lo:hi], hs[t, b, lo:hi], hzn[t, b, lo:hi]
-        for j in range(n):
-            r[j] = xr[j] + zr[j]
-        for j in range(n):
-            u[j] = xu[j] + zu[j]
-        act_inplace(r, cg)
-        act_inplace(u, cg)
+        for k in range(2):
+            o = k * H
+            for j in range(n):
+                gt[o + j] = x[o + j] + z[o + j]
+        act_inplace(gt[:n], cg)  # r
+        act_inplace(gt[H : H + n], cg)  # u
         if has_bhn:
             for j in range(n):
-                hn[j] = zn[j] + bn[j]
+                hn[j] = z[2 * H + j] + bn[j]
         else:
             for j in range(n):
-                hn[j] = zn[j]
+                hn[j] = z[2 * H + j]
         for j in range(n):
-            nn[j] = xn[j] + r[j] * hn[j]
-        act_inplace(nn, ca)
+            gt[2 * H + j] = x[2 * H + j] + gt[j] * hn[j]
+        act_inplace(gt[2 * H : 2 * H + n], ca)  # n
         for j in range(n):
-            h[j] = (one - u[j]) * nn[j] + u[j] * hp[j]
+            u = gt[H + j]
+            h[j] = (one - u) * gt[2 * H + j] + u * hp[j]
 
 
 @jit
@@ -73,39 +71,37 @@ def bwd_step(t, lo, hi, dh, h0, hs, gates, hzn, dhs, has_seq, dxz, dhz, mask, ha
     ``lo:hi``."""
     one, zero = dh.dtype.type(1), dh.dtype.type(0)
     h_prev = h0 if t == 0 else hs[t - 1]
-    H, n = dh.shape[1], hi - lo
+    H, n, lo = _nonneg(dh.shape[1], hi - lo, lo)
     for b in range(dh.shape[0]):
-        d = dh[b, lo:hi]  # 1-D views, loops from 0: they vectorize
+        d = dh[b, lo:hi]  # views from unit lo, loops from 0: they vectorize
         if has_seq:
             s = dhs[t, b, lo:hi]
             for j in range(n):
                 d[j] += s[j]
-        dx, dz = dxz[t, b], dhz[t, b]
-        dxr, dxu, dxn = dx[lo:hi], dx[H + lo : H + hi], dx[2 * H + lo : 2 * H + hi]
-        dzr, dzu, dzn = dz[lo:hi], dz[H + lo : H + hi], dz[2 * H + lo : 2 * H + hi]
+        dx, dz = dxz[t, b, lo:], dhz[t, b, lo:]  # gate k of unit lo + j at k*H + j
         if has_mask and not mask[t, b]:
-            for v in (dxr, dxu, dxn, dzr, dzu, dzn):
-                v[:] = zero
+            for k in range(3):
+                dx[k * H : k * H + n] = zero
+                dz[k * H : k * H + n] = zero
             continue
-        gt, hn, hp = gates[t, b], hzn[t, b, lo:hi], h_prev[b, lo:hi]
-        r, u, nn = gt[lo:hi], gt[H + lo : H + hi], gt[2 * H + lo : 2 * H + hi]
+        gt, hn, hp = gates[t, b, lo:], hzn[t, b, lo:hi], h_prev[b, lo:hi]
         for j in range(n):  # dan
-            dxn[j] = d[j] * (one - u[j])
-        dact_mul(nn, dxn, ca)
+            dx[2 * H + j] = d[j] * (one - gt[H + j])
+        dact_mul(gt[2 * H : 2 * H + n], dx[2 * H : 2 * H + n], ca)
         for j in range(n):  # dar
-            dxr[j] = dxn[j] * hn[j]
-        dact_mul(r, dxr, cg)
+            dx[j] = dx[2 * H + j] * hn[j]
+        dact_mul(gt[:n], dx[:n], cg)
         for j in range(n):  # dau
-            dxu[j] = d[j] * (hp[j] - nn[j])
-        dact_mul(u, dxu, cg)
+            dx[H + j] = d[j] * (hp[j] - gt[2 * H + j])
+        dact_mul(gt[H : H + n], dx[H : H + n], cg)
+        for k in range(2):
+            o = k * H
+            for j in range(n):
+                dz[o + j] = dx[o + j]
         for j in range(n):
-            dzr[j] = dxr[j]
+            dz[2 * H + j] = dx[2 * H + j] * gt[j]
         for j in range(n):
-            dzu[j] = dxu[j]
-        for j in range(n):
-            dzn[j] = dxn[j] * r[j]
-        for j in range(n):
-            d[j] = d[j] * u[j]
+            d[j] = d[j] * gt[H + j]
 
 
 @jit

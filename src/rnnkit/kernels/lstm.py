@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._gemm import matmul
-from ._jit import act_inplace, act_into, dact_mul, jit
+from ._jit import _nonneg, act_inplace, act_into, dact_mul, jit
 from ._sync import barrier
 
 
@@ -31,32 +31,30 @@ def fwd_step(t, lo, hi, hz, xz, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, 
     """Step ``t`` for the hidden units ``lo:hi`` (their four gate columns)."""
     h_prev = h0 if t == 0 else hs[t - 1]
     c_prev = c0 if t == 0 else cs[t - 1]
-    H, n = hs.shape[2], hi - lo
+    H, n, lo = _nonneg(hs.shape[2], hi - lo, lo)
     for b in range(hs.shape[1]):
         if has_mask and not mask[t, b]:
             hs[t, b, lo:hi] = h_prev[b, lo:hi]
             cs[t, b, lo:hi] = c_prev[b, lo:hi]
             continue
-        # 1-D views of this row's units and loops from 0 over them: such loops vectorize
-        # (3-D indexing, an index that might be negative, or a test per element do not)
-        x, z, gt = xz[t, b], hz[b], gates[t, b]
-        for k in range(4):
-            xk, zk, gk = x[k * H + lo : k * H + hi], z[k * H + lo : k * H + hi], \
-                gt[k * H + lo : k * H + hi]
-            for j in range(n):
-                gk[j] = xk[j] + zk[j]
-        i, f, g, o = (gt[lo:hi], gt[H + lo : H + hi], gt[2 * H + lo : 2 * H + hi],
-                      gt[3 * H + lo : 3 * H + hi])
-        act_inplace(i, cg)
-        act_inplace(f, cg)
-        act_inplace(g, ca)
-        act_inplace(o, cg)
+        # 1-D views that start at unit lo, indices k*H + j with j from 0 (gate k of unit
+        # lo + j): such loops vectorize (3-D indexing, an index that might be negative, or
+        # a test per element do not)
+        x, z, gt = xz[t, b, lo:], hz[b, lo:], gates[t, b, lo:]
         cp, c, tc, h = c_prev[b, lo:hi], cs[t, b, lo:hi], tcs[t, b, lo:hi], hs[t, b, lo:hi]
+        for k in range(4):
+            o = k * H
+            for j in range(n):
+                gt[o + j] = x[o + j] + z[o + j]
+        act_inplace(gt[:n], cg)  # i
+        act_inplace(gt[H : H + n], cg)  # f
+        act_inplace(gt[2 * H : 2 * H + n], ca)  # g
+        act_inplace(gt[3 * H : 3 * H + n], cg)  # o
         for j in range(n):
-            c[j] = f[j] * cp[j] + i[j] * g[j]
+            c[j] = gt[H + j] * cp[j] + gt[j] * gt[2 * H + j]
         act_into(c, tc, ca)
         for j in range(n):
-            h[j] = o[j] * tc[j]
+            h[j] = gt[3 * H + j] * tc[j]
 
 
 @jit
@@ -65,44 +63,39 @@ def bwd_step(t, lo, hi, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has
     masked) and in ``dc`` all of ``∂L/∂c_{t-1}``; for the units ``lo:hi``."""
     zero = dh.dtype.type(0)
     c_prev = c0 if t == 0 else cs[t - 1]
-    H, n = dh.shape[1], hi - lo
+    H, n, lo = _nonneg(dh.shape[1], hi - lo, lo)
     for b in range(dh.shape[0]):
-        d, dcr = dh[b, lo:hi], dc[b, lo:hi]  # 1-D views, loops from 0: they vectorize
+        d, dcr = dh[b, lo:hi], dc[b, lo:hi]  # views from unit lo, loops from 0: vectorized
         if has_seq:
             s = dhs[t, b, lo:hi]
             for j in range(n):
                 d[j] += s[j]
-        dz = dxz[t, b]
-        di, df, dg, do = (dz[lo:hi], dz[H + lo : H + hi], dz[2 * H + lo : 2 * H + hi],
-                          dz[3 * H + lo : 3 * H + hi])
+        dz = dxz[t, b, lo:]  # gate k of unit lo + j at k*H + j, as in gt
         if has_mask and not mask[t, b]:
-            di[:] = zero
-            df[:] = zero
-            dg[:] = zero
-            do[:] = zero
+            for k in range(4):
+                dz[k * H : k * H + n] = zero
             continue
-        gt, tc, cp = gates[t, b], tcs[t, b, lo:hi], c_prev[b, lo:hi]
-        i, f, g, o = (gt[lo:hi], gt[H + lo : H + hi], gt[2 * H + lo : 2 * H + hi],
-                      gt[3 * H + lo : 3 * H + hi])
-        for j in range(n):  # di as scratch for dh * o * φ'(c) until dz_i is written
-            di[j] = d[j] * o[j]
+        gt, tc, cp = gates[t, b, lo:], tcs[t, b, lo:hi], c_prev[b, lo:hi]
+        di = dz[:n]  # scratch for dh * o * φ'(c) until dz_i is written
+        for j in range(n):
+            di[j] = d[j] * gt[3 * H + j]
         dact_mul(tc, di, ca)
         for j in range(n):
             dcr[j] = dcr[j] + di[j]
         for j in range(n):
-            di[j] = dcr[j] * g[j]
-        dact_mul(i, di, cg)
+            dz[j] = dcr[j] * gt[2 * H + j]
+        dact_mul(gt[:n], dz[:n], cg)
         for j in range(n):
-            df[j] = dcr[j] * cp[j]
-        dact_mul(f, df, cg)
+            dz[H + j] = dcr[j] * cp[j]
+        dact_mul(gt[H : H + n], dz[H : H + n], cg)
         for j in range(n):
-            dg[j] = dcr[j] * i[j]
-        dact_mul(g, dg, ca)
+            dz[2 * H + j] = dcr[j] * gt[j]
+        dact_mul(gt[2 * H : 2 * H + n], dz[2 * H : 2 * H + n], ca)
         for j in range(n):  # do = dh * tc
-            do[j] = d[j] * tc[j]
-        dact_mul(o, do, cg)
+            dz[3 * H + j] = d[j] * tc[j]
+        dact_mul(gt[3 * H : 3 * H + n], dz[3 * H : 3 * H + n], cg)
         for j in range(n):
-            dcr[j] = dcr[j] * f[j]
+            dcr[j] = dcr[j] * gt[H + j]
         d[:] = zero
 
 
