@@ -111,12 +111,15 @@ def test_micro_kernel_matmul(M, K, N, dtype):
     ref = a.astype(np.float64) @ b.astype(np.float64)
     tol = 1e-5 if dtype == np.float32 else 1e-13
     atol = tol * max(1.0, np.abs(ref).max(initial=0.0))
+    bias, none = rng.standard_normal(N).astype(dtype), np.empty(0, dtype)
     for a_in in (a, np.asfortranarray(a), np.ascontiguousarray(a.T).T, a[:, ::1]):
         c = c0.copy()
-        matmul(a_in, b, c, False)
+        matmul(a_in, b, c, False, none)
         np.testing.assert_allclose(c, ref, rtol=tol, atol=atol)
+        matmul(a_in, b, c, False, bias)
+        np.testing.assert_allclose(c, ref + bias, rtol=tol, atol=atol)
         c = np.pad(c0, ((0, 1), (0, 1)), constant_values=7.0)  # cells beyond c stay untouched
-        matmul(a_in, b, c[:M, :N], True)
+        matmul(a_in, b, c[:M, :N], True, bias)  # the bias only where c starts afresh
         np.testing.assert_allclose(c[:M, :N], c0 + ref, rtol=tol, atol=atol)
         assert np.all(c[M, :] == 7.0) and np.all(c[:, N] == 7.0)
 
@@ -239,6 +242,12 @@ def test_large_products_split_over_threads(threads, dtype, monkeypatch):
         np.testing.assert_allclose(out, want, rtol=tol, atol=tol)
         np.testing.assert_allclose(kernels.matmul(b.T, a), b.T.astype(np.float64) @ a,
                                    rtol=tol, atol=tol)
+        bias = rng.standard_normal(77).astype(dtype)
+        np.testing.assert_allclose(kernels.matmul(b.T, a, bias=bias), b.T @ a + bias, rtol=tol,
+                                   atol=tol)
+        x, w = b.T[:1], a[:, ::-1]  # one row, and rows of b that are not contiguous
+        np.testing.assert_allclose(kernels.matmul(x, w, bias=bias), x @ w + bias, rtol=tol,
+                                   atol=tol)
     finally:
         kernels.set_num_threads(old)
 

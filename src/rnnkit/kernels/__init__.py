@@ -214,34 +214,41 @@ def _default_threads() -> int:
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
-           accumulate: bool = False) -> np.ndarray:
-    """``a @ b`` for 2-D float arrays of one dtype, into ``out`` (``out += a @ b`` when
-    ``accumulate``): by the micro-kernel of ``_gemm.py``, split by rows over the threads when
-    the product is large; by ``np.matmul`` under the ``"numpy"`` backend or without numba.
-    ``a`` may be any view (a transpose is read in place); ``b`` is copied if its rows are
-    not contiguous."""
+           accumulate: bool = False, bias: np.ndarray | None = None) -> np.ndarray:
+    """``a @ b (+ bias)`` for 2-D float arrays of one dtype, into ``out`` (``out += a @ b``
+    when ``accumulate``; ``bias`` only without it): by the micro-kernel of ``_gemm.py``, split
+    by rows over the threads when the product is large; by NumPy under the ``"numpy"``
+    backend or without numba. ``a`` may be any view (a transpose is read in place); ``b`` is
+    copied if its rows are not contiguous, unless ``a`` has a single row (one streamed step:
+    the copy would cost more than the product, so NumPy multiplies)."""
     dt = a.dtype
-    if out is None:
-        out = np.empty((a.shape[0], b.shape[1]), dt)
-    if _backend == "numpy" or dt not in (np.float32, np.float64) or b.dtype != dt \
-            or out.dtype != dt or not out.flags.c_contiguous or _load() is None:
-        if accumulate:
+    if _backend == "numpy" or (a.shape[0] == 1 and b.strides[1] != b.itemsize) \
+            or dt not in (np.float32, np.float64) or b.dtype != dt or _load() is None \
+            or (out is not None and (out.dtype != dt or not out.flags.c_contiguous)):
+        if out is None:
+            out = np.matmul(a, b)
+        elif accumulate:
             out += a @ b
         else:
             np.matmul(a, b, out=out)
+        if bias is not None and not accumulate:
+            out += bias
         return out
     from ._gemm import matmul as kernel
 
+    if out is None:
+        out = np.empty((a.shape[0], b.shape[1]), dt)
     b = b if b.strides[1] == b.itemsize else np.ascontiguousarray(b)
+    bias = _dummies(dt)[0][:0] if bias is None else np.ascontiguousarray(bias, dt)
     M, K = a.shape
     parts = min(_threads, M // 16) if 2.0 * M * K * b.shape[1] >= PARALLEL_MIN_FLOPS else 1
     if parts <= 1:
-        kernel(a, b, out, accumulate)
+        kernel(a, b, out, accumulate, bias)
         return out
     cuts = [M * q // parts // 8 * 8 for q in range(parts)] + [M]
     first, *rest = itertools.pairwise(cuts)
-    jobs = [_executor().submit(kernel, a[i:j], b, out[i:j], accumulate) for i, j in rest]
-    kernel(a[first[0] : first[1]], b, out[first[0] : first[1]], accumulate)
+    jobs = [_executor().submit(kernel, a[i:j], b, out[i:j], accumulate, bias) for i, j in rest]
+    kernel(a[first[0] : first[1]], b, out[first[0] : first[1]], accumulate, bias)
     for job in jobs:
         job.result()
     return out

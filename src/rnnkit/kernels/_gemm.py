@@ -160,22 +160,30 @@ KC, MC = 256, 128
 
 
 @_njit
-def matmul(a, b, c, accumulate):
-    """``c = a @ b`` (or ``c += a @ b`` when ``accumulate``) for ``a (M, K)``, ``b (K, N)``,
-    ``c (M, N)``; ``b`` and ``c`` with unit stride along rows, ``a`` any strides, ``c`` not
-    overlapping ``a`` or ``b``."""
+def matmul(a, b, c, accumulate, bias):
+    """``c = a @ b + bias`` (or ``c += a @ b`` when ``accumulate``) for ``a (M, K)``,
+    ``b (K, N)``, ``c (M, N)`` and ``bias (N,)`` or empty for none; ``b`` and ``c`` with unit
+    stride along rows, ``a`` any strides, ``c`` not overlapping ``a`` or ``b``."""
     M, N = c.shape
     K = a.shape[1]
     if N > 1 and ((b.shape[0] > 0 and b.strides[1] != b.itemsize)
                   or (M > 0 and c.strides[1] != c.itemsize)):
         raise ValueError("matmul: b and c need unit stride along their rows")
-    if K == 0:
-        _block(a, b, c, accumulate)
+    with_bias = bias.shape[0] > 0 and not accumulate
+    if K == 0 and not accumulate:  # no products: c is the bias, or 0
+        for i in range(M):
+            if with_bias:
+                c[i, :] = bias
+            else:
+                c[i, :] = 0
     for k0 in range(0, K, KC):
         k1 = min(K, k0 + KC)
         for i0 in range(0, M, MC):
             i1 = min(M, i0 + MC)
-            _block(a[i0:i1, k0:k1], b[k0:k1], c[i0:i1], accumulate or k0 > 0)
+            if k0 == 0 and with_bias:  # while this block of c is in cache anyway
+                for i in range(i0, i1):
+                    c[i, :] = bias
+            _block(a[i0:i1, k0:k1], b[k0:k1], c[i0:i1], accumulate or k0 > 0 or with_bias)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")

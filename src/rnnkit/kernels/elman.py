@@ -62,9 +62,10 @@ def bwd_step(t, lo, hi, dh, hs, dhs, has_seq, dxz, mask, has_mask, code):
 
 @jit
 def forward_loop(xz, WhT, h0, hs, mask, has_mask, code, lo, hi, sync, party):
+    none = np.empty(0, xz.dtype)  # no bias
     hz = np.empty((hs.shape[1], hs.shape[2]), hs.dtype)
     for t in range(hs.shape[0]):
-        matmul(h0 if t == 0 else hs[t - 1], WhT[:, lo:hi], hz[:, lo:hi], False)
+        matmul(h0 if t == 0 else hs[t - 1], WhT[:, lo:hi], hz[:, lo:hi], False, none)
         fwd_step(t, lo, hi, hz, xz, h0, hs, mask, has_mask, code)
         if not barrier(sync, party, t):
             return
@@ -72,8 +73,9 @@ def forward_loop(xz, WhT, h0, hs, mask, has_mask, code, lo, hi, sync, party):
 
 @jit
 def backward_loop(W_h, dh, hs, dhs, has_seq, dxz, mask, has_mask, code, lo, hi, sync, party):
+    none = np.empty(0, W_h.dtype)  # no bias
     for t in range(hs.shape[0] - 1, -1, -1):
         bwd_step(t, lo, hi, dh, hs, dhs, has_seq, dxz, mask, has_mask, code)
         if not barrier(sync, party, hs.shape[0] - 1 - t):
             return
-        matmul(dxz[t], W_h[:, lo:hi], dh[:, lo:hi], True)
+        matmul(dxz[t], W_h[:, lo:hi], dh[:, lo:hi], True, none)

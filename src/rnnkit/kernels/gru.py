@@ -107,16 +107,17 @@ def bwd_step(t, lo, hi, dh, h0, hs, gates, hzn, dhs, has_seq, dxz, dhz, mask, ha
 @jit
 def forward_loop(xz, WhT, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg, lo, hi,
                  sync, party):
+    none = np.empty(0, xz.dtype)  # no bias
     H = hs.shape[2]
     hz = np.empty((hs.shape[1], 3 * H), hs.dtype)
     for t in range(hs.shape[0]):
         h_prev = h0 if t == 0 else hs[t - 1]
         if hi - lo == H:
-            matmul(h_prev, WhT, hz, False)
+            matmul(h_prev, WhT, hz, False, none)
         else:
             for k in range(3):
                 matmul(h_prev, WhT[:, k * H + lo : k * H + hi], hz[:, k * H + lo : k * H + hi],
-                       False)
+                       False, none)
         fwd_step(t, lo, hi, hz, xz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg)
         if not barrier(sync, party, t):
             return
@@ -125,10 +126,11 @@ def forward_loop(xz, WhT, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca,
 @jit
 def backward_loop(W_h, dh, h0, hs, gates, hzn, dhs, has_seq, dxz, dhz, mask, has_mask, ca, cg,
                   lo, hi, sync, party):
+    none = np.empty(0, W_h.dtype)  # no bias
     T = hs.shape[0]
     for t in range(T - 1, -1, -1):
         bwd_step(t, lo, hi, dh, h0, hs, gates, hzn, dhs, has_seq, dxz, dhz, mask, has_mask, ca,
                  cg)
         if not barrier(sync, party, T - 1 - t):
             return
-        matmul(dhz[t], W_h[:, lo:hi], dh[:, lo:hi], True)
+        matmul(dhz[t], W_h[:, lo:hi], dh[:, lo:hi], True, none)

@@ -102,16 +102,17 @@ def bwd_step(t, lo, hi, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has
 @jit
 def forward_loop(xz, WhT, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, lo, hi, sync,
                  party):
+    none = np.empty(0, xz.dtype)  # no bias
     H = hs.shape[2]
     hz = np.empty((hs.shape[1], 4 * H), hs.dtype)
     for t in range(hs.shape[0]):
         h_prev = h0 if t == 0 else hs[t - 1]
         if hi - lo == H:
-            matmul(h_prev, WhT, hz, False)
+            matmul(h_prev, WhT, hz, False, none)
         else:
             for k in range(4):
                 matmul(h_prev, WhT[:, k * H + lo : k * H + hi], hz[:, k * H + lo : k * H + hi],
-                       False)
+                       False, none)
         fwd_step(t, lo, hi, hz, xz, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg)
         if not barrier(sync, party, t):
             return
@@ -120,10 +121,11 @@ def forward_loop(xz, WhT, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, lo
 @jit
 def backward_loop(W_h, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has_mask, ca, cg,
                   lo, hi, sync, party):
+    none = np.empty(0, W_h.dtype)  # no bias
     T = cs.shape[0]
     for t in range(T - 1, -1, -1):
         bwd_step(t, lo, hi, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has_mask, ca,
                  cg)
         if not barrier(sync, party, T - 1 - t):
             return
-        matmul(dxz[t], W_h[:, lo:hi], dh[:, lo:hi], True)
+        matmul(dxz[t], W_h[:, lo:hi], dh[:, lo:hi], True, none)

@@ -187,9 +187,8 @@ class Recurrent(Layer):
             s0 = self.initial_state(B, sfx, x.dtype) if state is None else tuple(state[k])
             # every step's input projection at once, as one 2-D GEMM (a 3-D matmul would
             # run T small ones)
-            xz = kernels.matmul(xd.reshape(T * B, -1), p["W_x"].T).reshape(T, B, -1)
-            if self.bias:
-                xz += p["b"]
+            xz = kernels.matmul(xd.reshape(T * B, -1), p["W_x"].T,
+                                bias=p["b"] if self.bias else None).reshape(T, B, -1)
             hs, caches, s = self._forward_direction(p, xz, s0, mask, m)
             runs.append((xd, s0, hs, caches))
             finals.append(s)
