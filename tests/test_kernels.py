@@ -275,4 +275,25 @@ def test_split_loop_stops_when_the_other_thread_fails(monkeypatch):
         elman.forward_loop(*a)  # waits at the first step's barrier until the abort
 
     with pytest.raises(RuntimeError, match="worker failed"):
-        kernels._loop(fails_on_the_worker, args, B, W_h)
+        kernels._loop(fails_on_the_worker, lambda lo, hi: args, B, W_h)
+
+
+@pytest.mark.parametrize("T", [1, 2, 7])
+@pytest.mark.parametrize("cell,units", [("rnn", 40), ("lstm", 5), ("lstm", 40), ("gru", 40)])
+@pytest.mark.parametrize("split", [False, True])
+def test_predict_without_tape_equals_reference(cell, units, T, split, monkeypatch):
+    # predict keeps no tape: one- and two-step buffers for the gates and cell states
+    if split:
+        monkeypatch.setattr(kernels, "SPLIT_MIN_MACS", 0)
+        monkeypatch.setattr(kernels, "_threads", 2)
+    layer = CELLS[cell](units, return_sequences=True, return_state=True, bidirectional=True)
+    model = rk.Sequential([layer], seed=3, dtype="float64")
+    X = data(B=13, T=T)
+    lengths = np.random.default_rng(T).integers(1, T + 1, size=13)
+    kernels.set_backend("numpy")
+    want, want_state = model.predict(X, lengths)
+    kernels.set_backend("numba")
+    got, got_state = model.predict(X, lengths)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    for g, w in zip(np.ravel(got_state[0]), np.ravel(want_state[0])):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)

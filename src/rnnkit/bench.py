@@ -156,7 +156,7 @@ def make_case(cell: str, mode: str, size: tuple, dtype: str, with_torch: bool):
         def ours():
             state = None
             for _ in range(STREAM_STEPS):
-                _, _, state = layer.forward(x_t, None, state)
+                _, _, state = layer.forward(x_t, None, state, train=False)
     return ours, (_torch_case(cell, mode, model, X, R) if with_torch else None)
 
 

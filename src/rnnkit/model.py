@@ -151,14 +151,18 @@ class Sequential:
     def predict(self, X: Any, lengths: Any = None, initial_state: dict | None = None):
         """The last layer's raw output (logits for a classifier), as ``forward`` returns it."""
         x, mask, single = self.prepare(X, lengths)
-        out, _, finals = self.run(x, mask, self._internal_states(initial_state, x.shape[1]))
+        out, _, finals = self.run(x, mask, self._internal_states(initial_state, x.shape[1]),
+                                  train=False)
         return self._finish(out, finals, single)
 
-    def run(self, x: np.ndarray, mask: np.ndarray | None, states: list | None = None):
-        """Time-major forward: ``(out, tape, final states per layer)``."""
+    def run(self, x: np.ndarray, mask: np.ndarray | None, states: list | None = None,
+            train: bool = True):
+        """Time-major forward: ``(out, tape, final states per layer)``; with ``train=False``
+        the tape is not good for ``backprop`` (layers keep only what the forward needs)."""
         tape, finals = [], []
         for i, layer in enumerate(self.layers):
-            x, cache, final = layer.forward(x, mask, None if states is None else states[i])
+            x, cache, final = layer.forward(x, mask, None if states is None else states[i],
+                                            train=train)
             tape.append(cache)
             finals.append(final)
         return x, tape, finals

@@ -36,6 +36,6 @@ class Stream:
         xb = x[None] if single else x
         X = xb[:, None]  # (B, 1, D) or ids (B, 1)
         x_tm, _, _ = model.prepare(X)
-        out, _, self.states = model.run(x_tm, None, self.states)
+        out, _, self.states = model.run(x_tm, None, self.states, train=False)
         out = out[0] if out.ndim == 3 else out  # (B, F)
         return out[0] if single else out

@@ -221,7 +221,7 @@ def evaluate_data(model: Sequential, data: Data, loss: Any, metrics: dict) -> di
     outs, masks, ys = [], [], []
     for _, block in data.blocks():
         x, mask, y = block.tensors(model)
-        out, _, _ = model.run(x, mask)
+        out, _, _ = model.run(x, mask, train=False)
         out_bf, mask_bf = _batch_first(out, mask)
         outs.append(out_bf)
         masks.append(mask_bf)

@@ -105,10 +105,13 @@ def _codes(cell: Any) -> tuple[int, int] | None:
 
 
 def forward(cell: Any, p: dict[str, np.ndarray], xz: np.ndarray, s0: tuple,
-            mask: np.ndarray | None) -> tuple[np.ndarray, Tape, tuple] | None:
+            mask: np.ndarray | None, train: bool = True
+            ) -> tuple[np.ndarray, Tape | None, tuple] | None:
     """Run one direction: ``xz (T, B, G*H)`` (input projection and bias added), initial state
     ``s0`` and ``mask (T, B)`` → ``(hs (T, B, H), tape, final state)``, or ``None`` when the
-    reference NumPy loop must run."""
+    reference NumPy loop must run. ``train=False``: no tape (``None``); the gates and cell
+    states go through buffers of one or two steps, which stay in cache, instead of arrays
+    over all steps."""
     if _backend == "numpy":
         return None
     kind, dt = _KIND.get(type(cell)), xz.dtype
@@ -125,24 +128,30 @@ def forward(cell: Any, p: dict[str, np.ndarray], xz: np.ndarray, s0: tuple,
     mod, (ca, cg) = mods[kind], codes
     h0 = np.ascontiguousarray(s0[0], dt)
     hs = np.empty((T, B, H), dt)
+    steps, cells = (T, T) if train else (1, min(T, 2))  # steps the buffers hold
+    gates = np.empty((steps, B, xz.shape[2]), dt)
     if kind == "elman":
         args, arrays = (xz, h0, hs, m, has_mask, ca), ()
     elif kind == "lstm":
         c0 = np.ascontiguousarray(s0[1], dt)
-        cs, tcs, gates = np.empty_like(hs), np.empty_like(hs), np.empty_like(xz)
+        cs, tcs = np.empty((cells, B, H), dt), np.empty((steps, B, H), dt)
         args, arrays = (xz, h0, c0, hs, cs, tcs, gates, m, has_mask, ca, cg), (c0, cs, tcs,
                                                                                gates)
     else:
         b_hn = p.get("b_hn", _dummies(dt)[0])
-        gates, hzn = np.empty_like(xz), np.empty_like(hs)
+        hzn = np.empty((steps, B, H), dt)
         args = (xz, h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg)
         arrays = (h0, gates, hzn)
     if T == 1:  # streaming: the step alone, without copying W_h.T
         mod.fwd_step(0, 0, H, h0 @ W_h.T, *args)
     else:
-        _loop(mod.forward_loop, (args[0], np.ascontiguousarray(W_h.T), *args[1:]), B, W_h)
-    final = (hs[-1].copy(),) if kind != "lstm" else (hs[-1].copy(), arrays[1][-1].copy())
-    return hs, Tape(kind, arrays, codes), final
+        def loop_args(lo: int, hi: int) -> tuple:  # this slice's rows of each gate of W_h
+            WhT = W_h.T if hi - lo == H else W_h.reshape(-1, H, H)[:, lo:hi].reshape(-1, H).T
+            return args[0], np.ascontiguousarray(WhT), *args[1:]
+
+        _loop(mod.forward_loop, loop_args, B, W_h)
+    final = (hs[-1].copy(),) if kind != "lstm" else (hs[-1].copy(), cs[(T - 1) % cells].copy())
+    return hs, Tape(kind, arrays, codes) if train else None, final
 
 
 def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarray | None,
@@ -170,7 +179,7 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
         h0, gates, hzn = tape.arrays
         dhz = np.empty_like(dxz)
         args = (dh, h0, hs, gates, hzn, dhs_a, has_seq, dxz, dhz, m, has_mask, ca, cg)
-    _loop(mod.backward_loop, (W_h, *args), B, W_h)
+    _loop(mod.backward_loop, lambda lo, hi: (W_h, *args), B, W_h)
     return dxz, dhz, d_s0
 
 
@@ -254,20 +263,21 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
     return out
 
 
-def _loop(fn: Any, args: tuple, B: int, W_h: np.ndarray) -> None:
+def _loop(fn: Any, args_for: Any, B: int, W_h: np.ndarray) -> None:
     """Run a compiled time loop over all hidden units, or, when a step is large enough, on
-    two threads that each own a slice of the units and meet once per step (``_sync.py``)."""
-    GH, H = W_h.shape
+    two threads that each own a slice of the units and meet once per step (``_sync.py``).
+    ``args_for(lo, hi)`` gives the loop's arguments for the units ``lo:hi``."""
     from ._sync import SPLIT_SUPPORTED
 
+    GH, H = W_h.shape
     if _threads < 2 or H < 32 or B * GH * H < SPLIT_MIN_MACS or not SPLIT_SUPPORTED:
-        fn(*args, 0, H, _ONE_PARTY, 0)
+        fn(*args_for(0, H), 0, H, _ONE_PARTY, 0)
         return
     cut = max(16, round(H / 32) * 16)  # whole 64-byte vectors on the first side
     sync = np.zeros(3, np.int64)
-    job = _executor().submit(_other_party, fn, args, cut, H, sync)
+    job = _executor().submit(_other_party, fn, args_for(cut, H), cut, H, sync)
     try:
-        fn(*args, 0, cut, sync, 0)
+        fn(*args_for(0, cut), 0, cut, sync, 0)
     except BaseException:
         sync[2] = 1  # abort: the other party stops waiting
         job.exception()

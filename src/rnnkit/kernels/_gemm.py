@@ -30,7 +30,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 #: vectors per row of a tile, by rows per tile (a tile holds at most 24 accumulators)
-TILES = {8: 3, 4: 4, 2: 8, 1: 8}
+TILES = {8: 3, 4: 4, 2: 8, 1: 16}
 _VECTOR_BYTES = 64
 _OPAQUE = llvm.llvm_version_info[0] >= 15  # pointer suffix of the masked intrinsics
 
@@ -201,7 +201,7 @@ def _block(a, b, c, accumulate):
 def _rows(a, b, c, i0, i1, mr, accumulate):
     N = c.shape[1]
     vw = _VECTOR_BYTES // c.itemsize
-    per = 3 if mr == 8 else 4 if mr == 4 else 8  # TILES[mr]
+    per = 3 if mr == 8 else 4 if mr == 4 else 8 if mr == 2 else 16  # TILES[mr]
     nvec = (N + vw - 1) // vw
     for v0 in range(0, nvec, per):  # column blocks outer: that block of b stays in L1
         nv = min(per, nvec - v0)

@@ -33,7 +33,7 @@ def fwd_step(t, lo, hi, hz, xz, h0, hs, mask, has_mask, code):
             continue
         # 1-D views and a loop from 0: it vectorizes (3-D indexing, or an index that might be
         # negative, does not)
-        x, z, h = xz[t, b, lo:hi], hz[b, lo:hi], hs[t, b, lo:hi]
+        x, z, h = xz[t, b, lo:hi], hz[b], hs[t, b, lo:hi]  # hz: this slice's own
         for j in range(hi - lo):
             h[j] = x[j] + z[j]
         act_inplace(h, code)  # a row at a time: branch-free, vectorized
@@ -63,9 +63,9 @@ def bwd_step(t, lo, hi, dh, hs, dhs, has_seq, dxz, mask, has_mask, code):
 @jit
 def forward_loop(xz, WhT, h0, hs, mask, has_mask, code, lo, hi, sync, party):
     none = np.empty(0, xz.dtype)  # no bias
-    hz = np.empty((hs.shape[1], hs.shape[2]), hs.dtype)
+    hz = np.empty((hs.shape[1], WhT.shape[1]), hs.dtype)
     for t in range(hs.shape[0]):
-        matmul(h0 if t == 0 else hs[t - 1], WhT[:, lo:hi], hz[:, lo:hi], False, none)
+        matmul(h0 if t == 0 else hs[t - 1], WhT, hz, False, none)
         fwd_step(t, lo, hi, hz, xz, h0, hs, mask, has_mask, code)
         if not barrier(sync, party, t):
             return

@@ -32,6 +32,7 @@ def fwd_step(t, lo, hi, hz, xz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mas
     """Step ``t`` for the hidden units ``lo:hi`` (their three gate columns)."""
     one = xz.dtype.type(1)
     h_prev = h0 if t == 0 else hs[t - 1]
+    tg = t % gates.shape[0]  # gates and hzn hold all steps for a backward, or just this one
     H, n, lo = _nonneg(hs.shape[2], hi - lo, lo)
     bn = b_hn[lo:] if has_bhn else b_hn
     for b in range(hs.shape[1]):
@@ -41,20 +42,20 @@ def fwd_step(t, lo, hi, hz, xz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mas
         # 1-D views that start at unit lo, indices k*H + j with j from 0 (gate k of unit
         # lo + j): such loops vectorize (3-D indexing, an index that might be negative, or
         # many arrays that might alias, do not)
-        x, z, gt = xz[t, b, lo:], hz[b, lo:], gates[t, b, lo:]
-        hp, h, hn = h_prev[b, lo:hi], hs[t, b, lo:hi], hzn[t, b, lo:hi]
+        x, z, gt = xz[t, b, lo:], hz[b], gates[tg, b, lo:]  # hz: this slice's own
+        hp, h, hn = h_prev[b, lo:hi], hs[t, b, lo:hi], hzn[tg, b, lo:hi]
         for k in range(2):
-            o = k * H
+            o, q = k * H, k * n
             for j in range(n):
-                gt[o + j] = x[o + j] + z[o + j]
+                gt[o + j] = x[o + j] + z[q + j]
         act_inplace(gt[:n], cg)  # r
         act_inplace(gt[H : H + n], cg)  # u
         if has_bhn:
             for j in range(n):
-                hn[j] = z[2 * H + j] + bn[j]
+                hn[j] = z[2 * n + j] + bn[j]
         else:
             for j in range(n):
-                hn[j] = z[2 * H + j]
+                hn[j] = z[2 * n + j]
         for j in range(n):
             gt[2 * H + j] = x[2 * H + j] + gt[j] * hn[j]
         act_inplace(gt[2 * H : 2 * H + n], ca)  # n
@@ -108,16 +109,9 @@ def bwd_step(t, lo, hi, dh, h0, hs, gates, hzn, dhs, has_seq, dxz, dhz, mask, ha
 def forward_loop(xz, WhT, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg, lo, hi,
                  sync, party):
     none = np.empty(0, xz.dtype)  # no bias
-    H = hs.shape[2]
-    hz = np.empty((hs.shape[1], 3 * H), hs.dtype)
+    hz = np.empty((hs.shape[1], WhT.shape[1]), hs.dtype)
     for t in range(hs.shape[0]):
-        h_prev = h0 if t == 0 else hs[t - 1]
-        if hi - lo == H:
-            matmul(h_prev, WhT, hz, False, none)
-        else:
-            for k in range(3):
-                matmul(h_prev, WhT[:, k * H + lo : k * H + hi], hz[:, k * H + lo : k * H + hi],
-                       False, none)
+        matmul(h0 if t == 0 else hs[t - 1], WhT, hz, False, none)
         fwd_step(t, lo, hi, hz, xz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg)
         if not barrier(sync, party, t):
             return

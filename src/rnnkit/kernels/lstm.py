@@ -30,22 +30,24 @@ from ._sync import barrier
 def fwd_step(t, lo, hi, hz, xz, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg):
     """Step ``t`` for the hidden units ``lo:hi`` (their four gate columns)."""
     h_prev = h0 if t == 0 else hs[t - 1]
-    c_prev = c0 if t == 0 else cs[t - 1]
+    # cs, tcs and gates hold all steps for a backward, or are buffers of 2, 1, 1 steps
+    tk, tg = t % cs.shape[0], t % gates.shape[0]
+    c_prev = c0 if t == 0 else cs[(t - 1) % cs.shape[0]]
     H, n, lo = _nonneg(hs.shape[2], hi - lo, lo)
     for b in range(hs.shape[1]):
         if has_mask and not mask[t, b]:
             hs[t, b, lo:hi] = h_prev[b, lo:hi]
-            cs[t, b, lo:hi] = c_prev[b, lo:hi]
+            cs[tk, b, lo:hi] = c_prev[b, lo:hi]
             continue
         # 1-D views that start at unit lo, indices k*H + j with j from 0 (gate k of unit
         # lo + j): such loops vectorize (3-D indexing, an index that might be negative, or
         # a test per element do not)
-        x, z, gt = xz[t, b, lo:], hz[b, lo:], gates[t, b, lo:]
-        cp, c, tc, h = c_prev[b, lo:hi], cs[t, b, lo:hi], tcs[t, b, lo:hi], hs[t, b, lo:hi]
+        x, z, gt = xz[t, b, lo:], hz[b], gates[tg, b, lo:]  # hz: this slice's own
+        cp, c, tc, h = c_prev[b, lo:hi], cs[tk, b, lo:hi], tcs[tg, b, lo:hi], hs[t, b, lo:hi]
         for k in range(4):
-            o = k * H
+            o, q = k * H, k * n
             for j in range(n):
-                gt[o + j] = x[o + j] + z[o + j]
+                gt[o + j] = x[o + j] + z[q + j]
         act_inplace(gt[:n], cg)  # i
         act_inplace(gt[H : H + n], cg)  # f
         act_inplace(gt[2 * H : 2 * H + n], ca)  # g
@@ -103,16 +105,9 @@ def bwd_step(t, lo, hi, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has
 def forward_loop(xz, WhT, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, lo, hi, sync,
                  party):
     none = np.empty(0, xz.dtype)  # no bias
-    H = hs.shape[2]
-    hz = np.empty((hs.shape[1], 4 * H), hs.dtype)
+    hz = np.empty((hs.shape[1], WhT.shape[1]), hs.dtype)
     for t in range(hs.shape[0]):
-        h_prev = h0 if t == 0 else hs[t - 1]
-        if hi - lo == H:
-            matmul(h_prev, WhT, hz, False, none)
-        else:
-            for k in range(4):
-                matmul(h_prev, WhT[:, k * H + lo : k * H + hi], hz[:, k * H + lo : k * H + hi],
-                       False, none)
+        matmul(h0 if t == 0 else hs[t - 1], WhT, hz, False, none)
         fwd_step(t, lo, hi, hz, xz, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg)
         if not barrier(sync, party, t):
             return

@@ -41,7 +41,10 @@ class Layer:
     def build(self, input_size: int, rng: np.random.Generator, dtype: np.dtype) -> int:
         raise NotImplementedError
 
-    def forward(self, x: np.ndarray, mask: np.ndarray | None = None, state: Any = None):
+    def forward(self, x: np.ndarray, mask: np.ndarray | None = None, state: Any = None,
+                train: bool = True):
+        """``x`` time-major → ``(out, cache, final state)``; ``train=False`` says no backward
+        will follow, so the layer may skip keeping what only the backward needs."""
         raise NotImplementedError
 
     def backward(self, dout: np.ndarray, cache: Any) -> np.ndarray | None:

@@ -59,7 +59,8 @@ class Dense(Layer):
         self.input_size = input_size
         return self.units
 
-    def forward(self, x: np.ndarray, mask: np.ndarray | None = None, state: Any = None):
+    def forward(self, x: np.ndarray, mask: np.ndarray | None = None, state: Any = None,
+                train: bool = True):
         a = x @ self.params["W"].T
         if self.bias:
             a += self.params["b"]

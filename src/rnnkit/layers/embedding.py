@@ -31,7 +31,8 @@ class Embedding(Layer):
         self.input_size = 1
         return self.dim
 
-    def forward(self, x: np.ndarray, mask: np.ndarray | None = None, state: Any = None):
+    def forward(self, x: np.ndarray, mask: np.ndarray | None = None, state: Any = None,
+                train: bool = True):
         if x.size and (x.min() < 0 or x.max() >= self.vocab_size):
             bad = np.argwhere((x < 0) | (x >= self.vocab_size))[0]
             raise ValueError(

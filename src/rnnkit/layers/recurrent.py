@@ -174,7 +174,8 @@ class Recurrent(Layer):
         return tuple(state)
 
     # --- the time loop --------------------------------------------------------------------
-    def forward(self, x: np.ndarray, mask: np.ndarray | None = None, state: Any = None):
+    def forward(self, x: np.ndarray, mask: np.ndarray | None = None, state: Any = None,
+                train: bool = True):
         """``x (T, B, D)`` → ``(out, cache, final_state)``; ``final_state`` is a list over
         directions of state tuples, and ``state`` (same form) replaces the initial state."""
         T, B = x.shape[:2]
@@ -189,7 +190,7 @@ class Recurrent(Layer):
             # run T small ones)
             xz = kernels.matmul(xd.reshape(T * B, -1), p["W_x"].T,
                                 bias=p["b"] if self.bias else None).reshape(T, B, -1)
-            hs, caches, s = self._forward_direction(p, xz, s0, mask, m)
+            hs, caches, s = self._forward_direction(p, xz, s0, mask, m, train)
             runs.append((xd, s0, hs, caches))
             finals.append(s)
         seqs = [hs if k == 0 else reverse_padded(hs, lengths) for k, (_, _, hs, _) in
@@ -200,7 +201,8 @@ class Recurrent(Layer):
         h_out = h_seq if self.return_sequences else np.concatenate([f[0] for f in finals], -1)
         y, rcache = h_out, None
         if self.output == "y":
-            y, rcache, _ = self.readout.forward(h_out, mask if h_out.ndim == 3 else None)
+            y, rcache, _ = self.readout.forward(h_out, mask if h_out.ndim == 3 else None,
+                                                train=train)
         return y, (runs, mask, lengths, rcache), finals
 
     def backward(self, dout: np.ndarray, cache: Any) -> np.ndarray:
@@ -227,10 +229,10 @@ class Recurrent(Layer):
                     self.grads[key + sfx] += d.sum(axis=0)
         return dx
 
-    def _forward_direction(self, p, xz, s0, mask, m):
+    def _forward_direction(self, p, xz, s0, mask, m, train=True):
         """One direction over time → ``(hs (T, B, H), caches, final state)``: the compiled
         kernel when one applies (``rnnkit.kernels``), else the reference loop over the cell."""
-        fast = kernels.forward(self.cell, p, xz, s0, mask)
+        fast = kernels.forward(self.cell, p, xz, s0, mask, train)
         if fast is not None:
             return fast
         hs = np.empty((*xz.shape[:2], self.hidden), xz.dtype)
