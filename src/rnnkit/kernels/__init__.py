@@ -143,7 +143,7 @@ def forward(cell: Any, p: dict[str, np.ndarray], xz: np.ndarray, s0: tuple,
         args = (xz, h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg)
         arrays = (h0, gates, hzn)
     if T == 1:  # streaming: the step alone, without copying W_h.T
-        mod.fwd_step(0, 0, H, h0 @ W_h.T, *args)
+        mod.fwd_step(0, 0, H, W_h.dot(h0[0])[None] if B == 1 else h0 @ W_h.T, *args)
     else:
         def loop_args(lo: int, hi: int) -> tuple:  # this slice's rows of each gate of W_h
             WhT = W_h.T if hi - lo == H else W_h.reshape(-1, H, H)[:, lo:hi].reshape(-1, H).T
@@ -188,7 +188,7 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
 PARALLEL_MIN_FLOPS = 20e6
 #: multiply-adds per step of the recurrence (B·G·H·H) from which the time loop is split over
 #: two threads (measured on 2 cores, docs/benchmarks.md)
-SPLIT_MIN_MACS = 8_000_000
+SPLIT_MIN_MACS = 2_000_000
 _ONE_PARTY = np.zeros(1, np.int64)
 _threads = 1  # set at the end of this module
 _pool: ThreadPoolExecutor | None = None
@@ -231,6 +231,13 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
     copied if its rows are not contiguous, unless ``a`` has a single row (one streamed step:
     the copy would cost more than the product, so NumPy multiplies)."""
     dt = a.dtype
+    if a.shape[0] == 1 and out is None and not accumulate and b.strides[0] == b.itemsize:
+        # one row (a streamed step) times a transposed weight: NumPy's matrix-vector product
+        # reads the weight in place, in half the time of a matmul by the transpose
+        row = b.T.dot(a[0])
+        if bias is not None:
+            row += bias
+        return row[None]
     if _backend == "numpy" or (a.shape[0] == 1 and b.strides[1] != b.itemsize) \
             or dt not in (np.float32, np.float64) or b.dtype != dt or _load() is None \
             or (out is not None and (out.dtype != dt or not out.flags.c_contiguous)):
