@@ -22,10 +22,12 @@ product, whichever is faster (the most a product of these FLOPs gets on this mac
 counts only the FLOPs above, so elementwise work and the sequential dependency make 100%
 unreachable). The limit is measured per (cell, size)
 and reported in the JSON (``limit_gflops``).
-Peak memory of a train step: a fresh subprocess per side, the growth of its peak resident set
-(``VmHWM`` over ``VmRSS`` before the step, from /proc; Linux only) over one step after a small
-warm-up and after the case's own setup (tracemalloc cannot see torch's
-allocator; the same method is used for both sides); rnnkit's tracemalloc peak is also given.
+Peak memory of a train step: a fresh subprocess per side (glibc's ``MALLOC_MMAP_THRESHOLD_``
+fixed at 128 KiB, so that freed arrays leave the resident set) runs one step of the case (so
+that compiled code and worker threads exist), resets its peak resident set
+(``/proc/self/clear_refs``), and reports the growth of the peak (``VmHWM``) over the resident
+set (``VmRSS``) during a second step (Linux only; tracemalloc cannot see torch's allocator,
+so the same method is used for both sides); rnnkit's tracemalloc peak is also given.
 Timings alternate blocks: ``reps`` rounds of [pause, one untimed call, 3 timed calls of
 rnnkit; pause, the same for torch], medians over all timed calls. The pause matters: both
 libraries keep worker threads spinning for a while after a call (OpenMP in torch, OpenBLAS in
@@ -203,10 +205,11 @@ def kb(field):
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(field))
 side, cell, B, T, D, H, dtype = sys.argv[1:]
 size = (int(B), int(T), int(D), int(H))
-warm = make_case(cell, "train", (1, 2, 1, 2), dtype, side == "torch")
-(warm[0] if side == "rnnkit" else warm[1])()
 ours, theirs = make_case(cell, "train", size, dtype, side == "torch")
 fn = ours if side == "rnnkit" else theirs
+fn()  # compiled code, worker threads and allocator pools exist before the measured step
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # resets the peak (VmHWM) to the current resident set
 rss = kb("VmRSS:")
 fn()
 print((kb("VmHWM:") - rss) / 1024)
@@ -216,7 +219,10 @@ print((kb("VmHWM:") - rss) / 1024)
 def peak_memory_mb(side: str, cell: str, size: tuple, dtype: str) -> float | None:
     """Growth of the peak resident set over one train step, in a fresh process (MB)."""
     args = [sys.executable, "-c", _MEMORY_SCRIPT, side, cell, *map(str, size), dtype]
-    res = subprocess.run(args, capture_output=True, text=True, check=False)
+    # a fixed mmap threshold: freed arrays leave the resident set, so the second step's peak
+    # is its own working memory (glibc would otherwise keep the first step's memory resident)
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
+    res = subprocess.run(args, capture_output=True, text=True, check=False, env=env)
     return max(0.0, float(res.stdout.strip())) if res.returncode == 0 else None
 
 

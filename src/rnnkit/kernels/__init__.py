@@ -8,11 +8,17 @@ back to :func:`backward`. Both compute exactly the cells' equations (see ``elman
 ``lstm.py``, ``gru.py``); only the rounding order of the sums may differ.
 
 The whole time loop runs in one compiled call per direction, forward and backward, with
-every product done by the register-blocked micro-kernel of ``_gemm.py`` (measured faster than
-NumPy's BLAS at every size of the benchmark, B=1 to 64, H=32 to 512, see
-docs/benchmarks.md). One exception: a one-step forward (streaming) multiplies by ``W_h.T``
-with ``np.matmul`` and runs the compiled step, because the loop would first copy ``W_h.T``
-into the layout the micro-kernel reads, which costs more than the step.
+every product done by the register-blocked micro-kernel of ``_gemm.py`` (faster than NumPy's
+BLAS at every size of the benchmark, B=1 to 64, H=32 to 512: docs/benchmarks.md). When a
+step is large (``SPLIT_MIN_MACS``), two threads run the loop, each over half of the hidden
+units, meeting once per step (``_sync.py``). Without a backward to follow (``train=False``:
+predict, evaluate, streaming) the gates and cell states go through one- and two-step buffers
+instead of a tape over all steps. A one-step forward (streaming) multiplies by ``W_h`` with
+NumPy's matrix-vector product and runs the compiled step alone: the loop would first copy
+``W_h.T`` into the micro-kernel's layout, which costs more than the step.
+
+:func:`matmul` is the layer's product for everything outside the loop (input projections
+with their bias, weight gradients, ``dX``), split over threads when large.
 
 Backend: :func:`set_backend` or the environment variable ``RNNKIT_BACKEND``, read at import:
 ``"auto"`` (default: numba when importable), ``"numpy"`` (always the reference loop),
@@ -188,7 +194,7 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
 PARALLEL_MIN_FLOPS = 20e6
 #: multiply-adds per step of the recurrence (B·G·H·H) from which the time loop is split over
 #: two threads (measured on 2 cores, docs/benchmarks.md)
-SPLIT_MIN_MACS = 2_000_000
+SPLIT_MIN_MACS = 8_000_000
 _ONE_PARTY = np.zeros(1, np.int64)
 _threads = 1  # set at the end of this module
 _pool: ThreadPoolExecutor | None = None

@@ -252,10 +252,11 @@ class Recurrent(Layer):
         else:
             dxz, dhz, d_state = self._backward_loop(p, caches, dhs, d_state, mask)
         # Everything but the recurrence is batched over time: one GEMM per weight gradient.
-        h_prev = np.concatenate([s0[0][None], hs[:-1]], axis=0)  # (T, B, H)
         dxz2, dhz2 = dxz.reshape(T * B, -1), dhz.reshape(T * B, -1)
         kernels.matmul(dxz2.T, xd.reshape(T * B, -1), g["W_x"], accumulate=True)
-        kernels.matmul(dhz2.T, h_prev.reshape(T * B, -1), g["W_h"], accumulate=True)
+        # h_{t-1} is s0 at t = 0 and hs[t-1] after: two products, no copy of hs
+        kernels.matmul(dhz2[B:].T, hs[:-1].reshape(-1, self.hidden), g["W_h"], accumulate=True)
+        kernels.matmul(dhz[0].T, s0[0], g["W_h"], accumulate=True)
         if self.bias:
             g["b"] += dxz2.sum(axis=0)
         if "b_hn" in g:
