@@ -95,7 +95,9 @@ _DUMMY: dict[np.dtype, tuple[np.ndarray, np.ndarray]] = {}
 
 def _dummies(dt: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     if dt not in _DUMMY:
-        _DUMMY[dt] = (np.zeros(1, dt), np.zeros((1, 1, 1), dt))
+        # the second stands for "no dhs" and is strided like a time-major view of a
+        # batch-first gradient, so that both compile to one kernel
+        _DUMMY[dt] = (np.zeros(1, dt), np.zeros((1, 1, 2), dt)[:, :, ::2])
     return _DUMMY[dt]
 
 
@@ -169,8 +171,9 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
     W_h = np.ascontiguousarray(p["W_h"])
     T, B, GH = hs.shape[0], hs.shape[1], W_h.shape[0]
     m, has_mask = (_NO_MASK, False) if mask is None else (np.ascontiguousarray(mask), True)
-    dhs_a, has_seq = (_dummies(dt)[1], False) if dhs is None else (
-        np.ascontiguousarray(dhs, dt), True)
+    # dhs is read in place: usually a time-major view of the batch-first dY, whose copy would
+    # be the largest array of the backward but for the tape
+    dhs_a, has_seq = (_dummies(dt)[1], False) if dhs is None else (np.asarray(dhs, dt), True)
     dh = np.array(d_state[0], dt, order="C")  # updated in place, step by step
     dxz = np.empty((T, B, GH), dt)
     dhz, d_s0 = dxz, (dh,)
