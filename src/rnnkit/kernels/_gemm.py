@@ -104,19 +104,22 @@ def _emit_tile(context, builder, fl, vw, mr, nv, pa, sa0, sa1, pb, ldb, pc, ldc,
             vstore(builder.load(accs[r][v]), at(row, const(v * vw)), v == nv - 1)
 
 
-@intrinsic
+@intrinsic(prefer_literal=True)
 def _tile(typingctx, a, b, c, i0, j0, mr, nv, tail, accumulate):
     """One tile: rows ``i0 : i0+mr`` and columns ``j0 : j0 + (nv-1)·vw + tail`` of ``c``
-    (+)= those rows of ``a`` times those columns of ``b``. ``mr`` and ``nv`` as in
-    :data:`TILES`. ``b`` and ``c`` need unit stride along their rows, ``a`` any strides."""
+    (+)= those rows of ``a`` times those columns of ``b``. ``mr`` is a constant of the
+    calling code (a key of :data:`TILES`: only its tiles are generated), ``nv`` is up to
+    ``TILES[mr]``. ``b`` and ``c`` need unit stride along their rows, ``a`` any strides."""
     if not (isinstance(a, types.Array) and a.ndim == b.ndim == c.ndim == 2
-            and a.dtype == b.dtype == c.dtype and a.dtype in (types.float32, types.float64)):
+            and a.dtype == b.dtype == c.dtype and a.dtype in (types.float32, types.float64)
+            and isinstance(mr, types.IntegerLiteral) and mr.literal_value in TILES):
         return None
-    sig = types.void(a, b, c, types.int64, types.int64, types.int64, types.int64, types.int64,
+    m = mr.literal_value
+    sig = types.void(a, b, c, types.int64, types.int64, mr, types.int64, types.int64,
                      types.boolean)
 
     def codegen(context, builder, signature, args):
-        a_, b_, c_, i0_, j0_, mr_, nv_, tail_, acc_ = args
+        a_, b_, c_, i0_, j0_, _, nv_, tail_, acc_ = args
         aty, bty, cty = signature.args[:3]
         fl = context.get_value_type(aty.dtype)
         size = aty.dtype.bitwidth // 8
@@ -137,12 +140,10 @@ def _tile(typingctx, a, b, c, i0, j0, mr, nv, tail, accumulate):
         pc = builder.gep(C.data, [builder.add(builder.mul(i0_, ldc), j0_)])
         accumulate = builder.icmp_unsigned("!=", acc_, ir.Constant(acc_.type, 0))
         end = builder.append_basic_block("tile.end")
-        cases = [(m, n) for m, top in TILES.items() for n in range(1, top + 1)]
-        switch = builder.switch(builder.add(builder.mul(mr_, ir.Constant(mr_.type, 16)), nv_),
-                                end)
-        for m, n in cases:
+        switch = builder.switch(nv_, end)
+        for n in range(1, TILES[m] + 1):
             block = builder.append_basic_block(f"tile.{m}x{n}")
-            switch.add_case(ir.Constant(mr_.type, m * 16 + n), block)
+            switch.add_case(ir.Constant(nv_.type, n), block)
             builder.position_at_end(block)
             _emit_tile(context, builder, fl, vw, m, n, pa, sa0, sa1, pb, ldb, pc, ldc, k_len,
                        tail_, accumulate)
@@ -188,7 +189,7 @@ def matmul(a, b, c, accumulate, bias):
             _block(a[i0:i1, k0:k1], b[k0:k1], c[i0:i1], accumulate or k0 > 0 or with_bias)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@_njit
 def _block(a, b, c, accumulate):
     M = c.shape[0]
     i = M - M % 8
@@ -199,7 +200,7 @@ def _block(a, b, c, accumulate):
             i += mr
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@_njit
 def _rows(a, b, c, i0, i1, mr, accumulate):
     N = c.shape[1]
     vw = _VECTOR_BYTES // c.itemsize
@@ -208,5 +209,13 @@ def _rows(a, b, c, i0, i1, mr, accumulate):
     for v0 in range(0, nvec, per):  # column blocks outer: that block of b stays in L1
         nv = min(per, nvec - v0)
         tail = min(vw, N - (v0 + nv - 1) * vw)
-        for i in range(i0, i1, mr):
-            _tile(a, b, c, i, v0 * vw, mr, nv, tail, accumulate)
+        j = v0 * vw
+        for i in range(i0, i1, mr):  # _tile's row count must be a constant
+            if mr == 8:
+                _tile(a, b, c, i, j, 8, nv, tail, accumulate)
+            elif mr == 4:
+                _tile(a, b, c, i, j, 4, nv, tail, accumulate)
+            elif mr == 2:
+                _tile(a, b, c, i, j, 2, nv, tail, accumulate)
+            else:
+                _tile(a, b, c, i, j, 1, nv, tail, accumulate)
