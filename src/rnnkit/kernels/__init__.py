@@ -192,8 +192,10 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
     return dxz, dhz, d_s0
 
 
-#: products of at least this many FLOPs are split over the threads (measured on 2 cores: below
-#: it the hand-off costs more than the second core gives)
+#: products of at least this many FLOPs run on the micro-kernel, split over the threads (on 2
+#: cores, below it the hand-off costs more than the second core gives); smaller ones by NumPy,
+#: which is as fast there and saves compiling the micro-kernel for their operands' layouts
+#: (seconds each, on the first run of a small job)
 PARALLEL_MIN_FLOPS = 20e6
 #: multiply-adds per step of the recurrence (B·G·H·H) from which the time loop is split over
 #: two threads (measured on 2 cores, docs/benchmarks.md)
@@ -247,7 +249,8 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
         if bias is not None:
             row += bias
         return row[None]
-    if _backend == "numpy" or (a.shape[0] == 1 and b.strides[1] != b.itemsize) \
+    flops = 2.0 * a.shape[0] * a.shape[1] * b.shape[1]
+    if _backend == "numpy" or flops < PARALLEL_MIN_FLOPS \
             or dt not in (np.float32, np.float64) or b.dtype != dt or _load() is None \
             or (out is not None and (out.dtype != dt or not out.flags.c_contiguous)):
         if out is None:
@@ -265,8 +268,8 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
         out = np.empty((a.shape[0], b.shape[1]), dt)
     b = b if b.strides[1] == b.itemsize else np.ascontiguousarray(b)
     bias = _dummies(dt)[0][:0] if bias is None else np.ascontiguousarray(bias, dt)
-    M, K = a.shape
-    parts = min(_threads, M // 16) if 2.0 * M * K * b.shape[1] >= PARALLEL_MIN_FLOPS else 1
+    M = a.shape[0]
+    parts = min(_threads, M // 16)
     if parts <= 1:
         kernel(a, b, out, accumulate, bias)
         return out

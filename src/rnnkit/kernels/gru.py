@@ -111,7 +111,8 @@ def forward_loop(xz, WhT, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca,
     none = np.empty(0, xz.dtype)  # no bias
     hz = np.empty((hs.shape[1], WhT.shape[1]), hs.dtype)
     for t in range(hs.shape[0]):
-        matmul(h0 if t == 0 else hs[t - 1], WhT, hz, False, none)
+        # [:, :] types b and c as the backward's column slices: one compiled product
+        matmul(h0 if t == 0 else hs[t - 1], WhT[:, :], hz[:, :], False, none)
         fwd_step(t, lo, hi, hz, xz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg)
         if not barrier(sync, party, t):
             return
