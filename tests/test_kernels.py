@@ -297,3 +297,26 @@ def test_predict_without_tape_equals_reference(cell, units, T, split, monkeypatc
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
     for g, w in zip(np.ravel(got_state[0]), np.ravel(want_state[0])):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_split_loop_runs_in_a_forked_child():
+    # the parent's pool threads do not survive a fork; the child must not wait on them
+    code = """
+import os, signal, sys, numpy as np, rnnkit as rk
+from rnnkit import kernels
+kernels.SPLIT_MIN_MACS, kernels.PARALLEL_MIN_FLOPS = 0, 0
+kernels.set_num_threads(2)
+m = rk.Sequential([rk.GRU(40, return_sequences=True)], seed=0)
+X = np.random.default_rng(0).standard_normal((4, 6, 3))
+want = m.predict(X)
+pid = os.fork()
+if pid == 0:
+    signal.alarm(60)  # a hung child ends itself (SIGALRM's default action) instead of spinning
+    os._exit(0 if np.allclose(m.predict(X), want) else 3)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "RNNKIT_BACKEND": "numba"})
+    assert res.returncode == 0, res.stderr

@@ -203,6 +203,7 @@ SPLIT_MIN_MACS = 8_000_000
 _ONE_PARTY = np.zeros(1, np.int64)
 _threads = 1  # set at the end of this module
 _pool: ThreadPoolExecutor | None = None
+_pool_pid = 0
 
 
 def set_num_threads(n: int) -> None:
@@ -313,9 +314,11 @@ def _other_party(fn: Any, args: tuple, lo: int, hi: int, sync: np.ndarray) -> No
 
 
 def _executor() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(_threads - 1, thread_name_prefix="rnnkit")
+    global _pool, _pool_pid
+    if _pool is None or _pool_pid != os.getpid():
+        # a forked child inherits the pool but not its threads: its jobs would never start
+        _pool, _pool_pid = ThreadPoolExecutor(_threads - 1, thread_name_prefix="rnnkit"), \
+            os.getpid()
     return _pool
 
 
