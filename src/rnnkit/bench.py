@@ -236,13 +236,14 @@ def tracemalloc_peak_mb(cell: str, size: tuple, dtype: str) -> float:
     return peak / 2**20
 
 
-def run_case(cell, mode, name, dtype, reps, with_torch, memory) -> dict[str, Any]:
+def run_case(cell, mode, name, dtype, reps, with_torch, memory,
+             warm_s: float = 0.2) -> dict[str, Any]:
     size = SIZES[name]
     ours, theirs = make_case(cell, mode, size, dtype, with_torch)
-    for fn in (ours, theirs):  # warm-up: caches, allocator, clocks; >= 3 calls and 0.2 s
+    for fn in (ours, theirs):  # warm-up: caches, allocator, clocks; >= 3 calls and warm_s
         if fn is not None:
             n, start = 0, time.perf_counter()
-            while n < 3 or time.perf_counter() - start < 0.2:
+            while n < 3 or time.perf_counter() - start < warm_s:
                 fn()
                 n += 1
     limit = case_limit(cell, size, dtype)
@@ -294,12 +295,13 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="rnnkit bench", description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="tiny, small, long and stream only")
+    ap.add_argument("--quick", action="store_true",
+                    help="tiny, small, long and stream only, 2 repetitions: under a minute")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
     ap.add_argument("--cells", default="rnn,lstm,gru")
     ap.add_argument("--modes", default="train,infer,stream")
     ap.add_argument("--sizes", default=None, help="comma list of " + ",".join(SIZES))
-    ap.add_argument("--reps", type=int, default=None, help="repetitions (default 7; quick 3)")
+    ap.add_argument("--reps", type=int, default=None, help="repetitions (default 7; quick 2)")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
@@ -309,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         if c not in GATES:
             ap.error(f"--cells: unknown cell {c!r}; expected rnn, lstm, gru")
     sizes = args.sizes.split(",") if args.sizes else list(QUICK if args.quick else SIZES)
-    reps = args.reps or (3 if args.quick else 7)
+    reps = args.reps or (2 if args.quick else 7)
     with_torch = not args.no_torch
     threads = blas_threads()
     if with_torch:
@@ -329,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
             for name in (["stream"] if mode == "stream" else sizes):
                 size_name = "small" if name == "stream" else name
                 row = run_case(cell, mode, size_name, args.dtype, reps, with_torch,
-                               memory=not args.no_memory and not args.quick)
+                               memory=not args.no_memory and not args.quick,
+                               warm_s=0.05 if args.quick else 0.2)
                 if mode == "stream":
                     row["size"] = "stream"
                 rows.append(row)
