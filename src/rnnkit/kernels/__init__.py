@@ -137,17 +137,17 @@ def forward(cell: Any, p: dict[str, np.ndarray], xz: np.ndarray, s0: tuple,
     h0 = np.ascontiguousarray(s0[0], dt)
     hs = np.empty((T, B, H), dt)
     steps, cells = (T, T) if train else (1, min(T, 2))  # steps the buffers hold
-    gates = np.empty((steps, B, xz.shape[2]), dt)
     if kind == "elman":
         args, arrays = (xz, h0, hs, m, has_mask, ca), ()
     elif kind == "lstm":
+        gates = np.empty((steps, B, xz.shape[2]), dt)
         c0 = np.ascontiguousarray(s0[1], dt)
         cs, tcs = np.empty((cells, B, H), dt), np.empty((steps, B, H), dt)
         args, arrays = (xz, h0, c0, hs, cs, tcs, gates, m, has_mask, ca, cg), (c0, cs, tcs,
                                                                                gates)
     else:
         b_hn = p.get("b_hn", _dummies(dt)[0])
-        hzn = np.empty((steps, B, H), dt)
+        gates, hzn = np.empty((steps, B, xz.shape[2]), dt), np.empty((steps, B, H), dt)
         args = (xz, h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg)
         arrays = (h0, gates, hzn)
     if T == 1:  # streaming: the step alone, without copying W_h.T

@@ -193,9 +193,8 @@ class Recurrent(Layer):
             hs, caches, s = self._forward_direction(p, xz, s0, mask, m, train)
             runs.append((xd, s0, hs, caches))
             finals.append(s)
-        seqs = [hs if k == 0 else reverse_padded(hs, lengths) for k, (_, _, hs, _) in
-                enumerate(runs)]
-        h_seq = np.concatenate(seqs, axis=-1) if len(seqs) > 1 else seqs[0]
+        h_seq = runs[0][2] if len(runs) == 1 else np.concatenate(
+            [runs[0][2], reverse_padded(runs[1][2], lengths)], axis=-1)
         if m is not None:
             h_seq = h_seq * m
         h_out = h_seq if self.return_sequences else np.concatenate([f[0] for f in finals], -1)
