@@ -176,7 +176,7 @@ def _ov_sigmoid1(x):
 
 
 @_inline
-def _nonneg(a, b, c):
+def nonneg(a, b, c):
     """``a, b, c`` as they are, known to LLVM to be >= 0 (sizes are): an index built from them
     then cannot be negative, so NumPy's wraparound test drops out and the loops using it
     vectorize (measured 2.5x on the LSTM step)."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._gemm import matmul
-from ._jit import _nonneg, act_inplace, dact_mul, jit
+from ._jit import act_inplace, dact_mul, jit, nonneg
 from ._sync import barrier
 
 
@@ -33,7 +33,7 @@ def fwd_step(t, lo, hi, hz, xz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mas
     one = xz.dtype.type(1)
     h_prev = h0 if t == 0 else hs[t - 1]
     tg = t % gates.shape[0]  # gates and hzn hold all steps for a backward, or just this one
-    H, n, lo = _nonneg(hs.shape[2], hi - lo, lo)
+    H, n, lo = nonneg(hs.shape[2], hi - lo, lo)
     bn = b_hn[lo:] if has_bhn else b_hn
     for b in range(hs.shape[1]):
         if has_mask and not mask[t, b]:
@@ -72,7 +72,7 @@ def bwd_step(t, lo, hi, dh, h0, hs, gates, hzn, dhs, has_seq, dxz, dhz, mask, ha
     ``lo:hi``."""
     one, zero = dh.dtype.type(1), dh.dtype.type(0)
     h_prev = h0 if t == 0 else hs[t - 1]
-    H, n, lo = _nonneg(dh.shape[1], hi - lo, lo)
+    H, n, lo = nonneg(dh.shape[1], hi - lo, lo)
     for b in range(dh.shape[0]):
         d = dh[b, lo:hi]  # views from unit lo, loops from 0: they vectorize
         if has_seq:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._gemm import matmul
-from ._jit import _nonneg, act_inplace, act_into, dact_mul, jit
+from ._jit import act_inplace, act_into, dact_mul, jit, nonneg
 from ._sync import barrier
 
 
@@ -33,7 +33,7 @@ def fwd_step(t, lo, hi, hz, xz, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, 
     # cs, tcs and gates hold all steps for a backward, or are buffers of 2, 1, 1 steps
     tk, tg = t % cs.shape[0], t % gates.shape[0]
     c_prev = c0 if t == 0 else cs[(t - 1) % cs.shape[0]]
-    H, n, lo = _nonneg(hs.shape[2], hi - lo, lo)
+    H, n, lo = nonneg(hs.shape[2], hi - lo, lo)
     for b in range(hs.shape[1]):
         if has_mask and not mask[t, b]:
             hs[t, b, lo:hi] = h_prev[b, lo:hi]
@@ -65,7 +65,7 @@ def bwd_step(t, lo, hi, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has
     masked) and in ``dc`` all of ``∂L/∂c_{t-1}``; for the units ``lo:hi``."""
     zero = dh.dtype.type(0)
     c_prev = c0 if t == 0 else cs[t - 1]
-    H, n, lo = _nonneg(dh.shape[1], hi - lo, lo)
+    H, n, lo = nonneg(dh.shape[1], hi - lo, lo)
     for b in range(dh.shape[0]):
         d, dcr = dh[b, lo:hi], dc[b, lo:hi]  # views from unit lo, loops from 0: vectorized
         if has_seq:
