@@ -151,7 +151,7 @@ def forward(cell: Any, p: dict[str, np.ndarray], xz: np.ndarray, s0: tuple,
         args = (xz, h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg)
         arrays = (h0, gates, hzn)
     if T == 1:  # streaming: the step alone, without copying W_h.T
-        mod.fwd_step(0, 0, H, W_h.dot(h0[0])[None] if B == 1 else h0 @ W_h.T, *args)
+        mod.fwd_step(0, 0, H, matmul(h0, W_h.T), *args)
     else:
         def loop_args(lo: int, hi: int) -> tuple:  # this slice's rows of each gate of W_h
             WhT = W_h.T if hi - lo == H else W_h.reshape(-1, H, H)[:, lo:hi].reshape(-1, H).T
@@ -207,10 +207,11 @@ _pool_pid = 0
 
 
 def set_num_threads(n: int) -> None:
-    """Threads for the large products (input projections, weight gradients). Default: the
+    """Threads for the large products (input projections, weight gradients) and the large
+    time loops (two of them at most: each step ends in a barrier). Default: the
     environment's ``RNNKIT_NUM_THREADS``, else ``OPENBLAS_NUM_THREADS`` or ``OMP_NUM_THREADS``
     (so that a limit set for NumPy's BLAS holds here too), else the CPUs this process may
-    use. The time loop itself is sequential and runs on one thread."""
+    use."""
     global _threads, _pool
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: n must be an integer >= 1, got {n!r}")
@@ -221,7 +222,7 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
-    """The thread count for the large products."""
+    """The thread count set by :func:`set_num_threads` or its default."""
     return _threads
 
 
@@ -237,11 +238,10 @@ def _default_threads() -> int:
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
            accumulate: bool = False, bias: np.ndarray | None = None) -> np.ndarray:
     """``a @ b (+ bias)`` for 2-D float arrays of one dtype, into ``out`` (``out += a @ b``
-    when ``accumulate``; ``bias`` only without it): by the micro-kernel of ``_gemm.py``, split
-    by rows over the threads when the product is large; by NumPy under the ``"numpy"``
-    backend or without numba. ``a`` may be any view (a transpose is read in place); ``b`` is
-    copied if its rows are not contiguous, unless ``a`` has a single row (one streamed step:
-    the copy would cost more than the product, so NumPy multiplies)."""
+    when ``accumulate``; ``bias`` only without it). Products of ``PARALLEL_MIN_FLOPS`` or
+    more run on the micro-kernel of ``_gemm.py``, split by rows over the threads; smaller
+    ones, and all under the ``"numpy"`` backend or without numba, by NumPy. ``a`` may be any
+    view (a transpose is read in place); ``b`` is copied if its rows are not contiguous."""
     dt = a.dtype
     if a.shape[0] == 1 and out is None and not accumulate and b.strides[0] == b.itemsize:
         # one row (a streamed step) times a transposed weight: NumPy's matrix-vector product

@@ -59,34 +59,26 @@ def _load_acquire(typingctx, sync, index):
     return sig, codegen
 
 
-@intrinsic
-def _pause(typingctx):
-    sig = types.void()
+def _call_without_arguments(symbol: str, returns: ir.Type, enabled: bool):
+    """An intrinsic that calls the external function ``symbol()`` (nothing where not
+    ``enabled``) and ignores what it returns."""
 
-    def codegen(context, builder, signature, args):
-        if _X86:
-            fn = cgutils.get_or_insert_function(builder.module,
-                                                ir.FunctionType(ir.VoidType(), []),
-                                                "llvm.x86.sse2.pause")
-            builder.call(fn, [])
-        return context.get_dummy_value()
+    @intrinsic
+    def call(typingctx):
+        def codegen(context, builder, signature, args):
+            if enabled:
+                fn = cgutils.get_or_insert_function(builder.module,
+                                                    ir.FunctionType(returns, []), symbol)
+                builder.call(fn, [])
+            return context.get_dummy_value()
 
-    return sig, codegen
+        return types.void(), codegen
+
+    return call
 
 
-@intrinsic
-def _yield_cpu(typingctx):
-    sig = types.void()
-
-    def codegen(context, builder, signature, args):
-        if SPLIT_SUPPORTED:
-            fn = cgutils.get_or_insert_function(builder.module,
-                                                ir.FunctionType(ir.IntType(32), []),
-                                                "sched_yield")
-            builder.call(fn, [])
-        return context.get_dummy_value()
-
-    return sig, codegen
+_pause = _call_without_arguments("llvm.x86.sse2.pause", ir.VoidType(), _X86)
+_yield_cpu = _call_without_arguments("sched_yield", ir.IntType(32), SPLIT_SUPPORTED)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

@@ -64,9 +64,9 @@ def bwd_step(t, lo, hi, dh, hs, dhs, has_seq, dxz, mask, has_mask, code):
 def forward_loop(xz, WhT, h0, hs, mask, has_mask, code, lo, hi, sync, party):
     none = np.empty(0, xz.dtype)  # no bias
     hz = np.empty((hs.shape[1], WhT.shape[1]), hs.dtype)
+    w, z = WhT[:, :], hz[:, :]  # typed as the backward's column slices: one compiled product
     for t in range(hs.shape[0]):
-        # [:, :] types b and c as the backward's column slices: one compiled product
-        matmul(h0 if t == 0 else hs[t - 1], WhT[:, :], hz[:, :], False, none)
+        matmul(h0 if t == 0 else hs[t - 1], w, z, False, none)
         fwd_step(t, lo, hi, hz, xz, h0, hs, mask, has_mask, code)
         if not barrier(sync, party, t):
             return
@@ -75,8 +75,9 @@ def forward_loop(xz, WhT, h0, hs, mask, has_mask, code, lo, hi, sync, party):
 @jit
 def backward_loop(W_h, dh, hs, dhs, has_seq, dxz, mask, has_mask, code, lo, hi, sync, party):
     none = np.empty(0, W_h.dtype)  # no bias
+    w, d = W_h[:, lo:hi], dh[:, lo:hi]  # this slice's columns
     for t in range(hs.shape[0] - 1, -1, -1):
         bwd_step(t, lo, hi, dh, hs, dhs, has_seq, dxz, mask, has_mask, code)
         if not barrier(sync, party, hs.shape[0] - 1 - t):
             return
-        matmul(dxz[t], W_h[:, lo:hi], dh[:, lo:hi], True, none)
+        matmul(dxz[t], w, d, True, none)

@@ -106,9 +106,9 @@ def forward_loop(xz, WhT, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, lo
                  party):
     none = np.empty(0, xz.dtype)  # no bias
     hz = np.empty((hs.shape[1], WhT.shape[1]), hs.dtype)
+    w, z = WhT[:, :], hz[:, :]  # typed as the backward's column slices: one compiled product
     for t in range(hs.shape[0]):
-        # [:, :] types b and c as the backward's column slices: one compiled product
-        matmul(h0 if t == 0 else hs[t - 1], WhT[:, :], hz[:, :], False, none)
+        matmul(h0 if t == 0 else hs[t - 1], w, z, False, none)
         fwd_step(t, lo, hi, hz, xz, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg)
         if not barrier(sync, party, t):
             return
@@ -118,10 +118,11 @@ def forward_loop(xz, WhT, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, lo
 def backward_loop(W_h, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has_mask, ca, cg,
                   lo, hi, sync, party):
     none = np.empty(0, W_h.dtype)  # no bias
+    w, d = W_h[:, lo:hi], dh[:, lo:hi]  # this slice's columns
     T = cs.shape[0]
     for t in range(T - 1, -1, -1):
         bwd_step(t, lo, hi, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has_mask, ca,
                  cg)
         if not barrier(sync, party, T - 1 - t):
             return
-        matmul(dxz[t], W_h[:, lo:hi], dh[:, lo:hi], True, none)
+        matmul(dxz[t], w, d, True, none)
