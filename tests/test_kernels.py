@@ -89,11 +89,12 @@ def test_compiled_loop_equals_numpy(cell, bias, masked, bidi, dtype, seq):
 @pytest.mark.parametrize("cell,units", [("rnn", 5), ("rnn", 40), ("lstm", 5), ("lstm", 40),
                                         ("gru", 5), ("gru", 40)])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("split", [False, True])
-def test_every_tile_of_the_product(cell, units, B, dtype, split, monkeypatch):
-    if split:  # the time loop on two threads, units 0:16 and 16:40 (units=5 cannot split)
-        monkeypatch.setattr(kernels, "SPLIT_MIN_MACS", 0)
-        monkeypatch.setattr(kernels, "_threads", 2)
+@pytest.mark.parametrize("threads", [1, 3])
+def test_every_tile_of_the_product(cell, units, B, dtype, threads, monkeypatch):
+    # 3 threads: the time loops run on parts of the batch, at least 4 rows each: B = 8 in
+    # 2 parts, 13 and 16 in 3
+    monkeypatch.setattr(kernels, "SPLIT_MIN_MACS", 0)
+    monkeypatch.setattr(kernels, "_threads", threads)
     model = build(cell, dtype, units=units)
     lengths = np.random.default_rng(B).integers(1, 8, size=B)
     compare(model, dtype, data(B=B), lengths)
@@ -258,31 +259,33 @@ def test_set_num_threads_checks_its_argument():
             kernels.set_num_threads(bad)
 
 
-def test_split_loop_stops_when_the_other_thread_fails(monkeypatch):
+def test_split_loop_waits_for_and_reports_a_failed_part(monkeypatch):
     from rnnkit.kernels import elman
 
     monkeypatch.setattr(kernels, "_threads", 2)
     monkeypatch.setattr(kernels, "SPLIT_MIN_MACS", 0)
-    T, B, H = 50, 2, 32
-    xz, h0 = np.zeros((T, B, H)), np.zeros((B, H))
-    W_h = np.zeros((H, H))
-    args = (xz, np.ascontiguousarray(W_h.T), h0, np.empty((T, B, H)), np.ones((1, 1), bool),
-            False, 0)
+    T, B, H = 50, 8, 32
+    W_h = np.eye(H) * 0.5
+    hs = np.zeros((T, B, H))
+    args = (np.ones((T, B, H)), np.ascontiguousarray(W_h.T), np.zeros((B, H)), hs,
+            np.ones((1, 1), bool), False, 0)
 
     def fails_on_the_worker(*a):
-        if a[-1] == 1:
+        if a[-2] != 0:
             raise RuntimeError("worker failed")
-        elman.forward_loop(*a)  # waits at the first step's barrier until the abort
+        elman.forward_loop(*a)
 
     with pytest.raises(RuntimeError, match="worker failed"):
-        kernels._loop(fails_on_the_worker, lambda lo, hi: args, B, W_h)
+        kernels._loop(fails_on_the_worker, args, T, B, W_h)
+    assert np.all(hs[:, :4] > 0) and np.all(hs[:, 4:] == 0)  # the first part ran to its end
 
 
 @pytest.mark.parametrize("T", [1, 2, 7])
 @pytest.mark.parametrize("cell,units", [("rnn", 40), ("lstm", 5), ("lstm", 40), ("gru", 40)])
 @pytest.mark.parametrize("split", [False, True])
 def test_predict_without_tape_equals_reference(cell, units, T, split, monkeypatch):
-    # predict keeps no tape: one- and two-step buffers for the gates and cell states
+    # predict keeps no tape: one- and two-step buffers for the gates and cell states; split:
+    # rows 0:6 and 6:13 on two threads
     if split:
         monkeypatch.setattr(kernels, "SPLIT_MIN_MACS", 0)
         monkeypatch.setattr(kernels, "_threads", 2)
@@ -308,7 +311,7 @@ from rnnkit import kernels
 kernels.SPLIT_MIN_MACS, kernels.PARALLEL_MIN_FLOPS = 0, 0
 kernels.set_num_threads(2)
 m = rk.Sequential([rk.GRU(40, return_sequences=True)], seed=0)
-X = np.random.default_rng(0).standard_normal((4, 6, 3))
+X = np.random.default_rng(0).standard_normal((8, 6, 3))  # two parts of 4 rows
 want = m.predict(X)
 pid = os.fork()
 if pid == 0:

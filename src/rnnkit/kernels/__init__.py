@@ -10,12 +10,12 @@ back to :func:`backward`. Both compute exactly the cells' equations (see ``elman
 The whole time loop runs in one compiled call per direction, forward and backward, with
 every product done by the register-blocked micro-kernel of ``_gemm.py`` (faster than NumPy's
 BLAS at every size of the benchmark, B=1 to 64, H=32 to 512: docs/benchmarks.md). When a
-step is large (``SPLIT_MIN_MACS``), two threads run the loop, each over half of the hidden
-units, meeting once per step (``_sync.py``). Without a backward to follow (``train=False``:
-predict, evaluate, streaming) the gates and cell states go through one- and two-step buffers
-instead of a tape over all steps. A one-step forward (streaming) multiplies by ``W_h`` with
-NumPy's matrix-vector product and runs the compiled step alone: the loop would first copy
-``W_h.T`` into the micro-kernel's layout, which costs more than the step.
+loop is large (``SPLIT_MIN_MACS``), the threads run it on parts of the batch: the rows are
+independent sequences, so the parts never wait for each other. Without a backward to follow
+(``train=False``: predict, evaluate, streaming) the gates and cell states go through one- and
+two-step buffers instead of a tape over all steps. A one-step forward (streaming) multiplies
+by ``W_h`` with NumPy's matrix-vector product and runs the compiled step alone: the loop would
+first copy ``W_h.T`` into the micro-kernel's layout, which costs more than the step.
 
 :func:`matmul` is the layer's product for everything outside the loop (input projections
 with their bias, weight gradients, ``dX``), split over threads when large.
@@ -27,10 +27,12 @@ Backend: :func:`set_backend` or the environment variable ``RNNKIT_BACKEND``, rea
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import importlib
 import itertools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
@@ -151,13 +153,9 @@ def forward(cell: Any, p: dict[str, np.ndarray], xz: np.ndarray, s0: tuple,
         args = (xz, h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg)
         arrays = (h0, gates, hzn)
     if T == 1:  # streaming: the step alone, without copying W_h.T
-        mod.fwd_step(0, 0, H, matmul(h0, W_h.T), *args)
+        mod.fwd_step(0, 0, B, matmul(h0, W_h.T), *args)
     else:
-        def loop_args(lo: int, hi: int) -> tuple:  # this slice's rows of each gate of W_h
-            WhT = W_h.T if hi - lo == H else W_h.reshape(-1, H, H)[:, lo:hi].reshape(-1, H).T
-            return args[0], np.ascontiguousarray(WhT), *args[1:]
-
-        _loop(mod.forward_loop, loop_args, B, W_h)
+        _loop(mod.forward_loop, (args[0], np.ascontiguousarray(W_h.T), *args[1:]), T, B, W_h)
     final = (hs[-1].copy(),) if kind != "lstm" else (hs[-1].copy(), cs[(T - 1) % cells].copy())
     return hs, Tape(kind, arrays, codes) if train else None, final
 
@@ -188,27 +186,26 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
         h0, gates, hzn = tape.arrays
         dhz = np.empty_like(dxz)
         args = (dh, h0, hs, gates, hzn, dhs_a, has_seq, dxz, dhz, m, has_mask, ca, cg)
-    _loop(mod.backward_loop, lambda lo, hi: (W_h, *args), B, W_h)
+    _loop(mod.backward_loop, (W_h, *args), T, B, W_h)
     return dxz, dhz, d_s0
 
 
-#: products of at least this many FLOPs run on the micro-kernel, split over the threads (on 2
-#: cores, below it the hand-off costs more than the second core gives); smaller ones by NumPy,
-#: which is as fast there and saves compiling the micro-kernel for their operands' layouts
-#: (seconds each, on the first run of a small job)
+#: products of at least this many FLOPs are split over the threads (on 2 cores, below it the
+#: hand-off costs more than the second core gives)
 PARALLEL_MIN_FLOPS = 20e6
-#: multiply-adds per step of the recurrence (B·G·H·H) from which the time loop is split over
-#: two threads (measured on 2 cores, docs/benchmarks.md)
-SPLIT_MIN_MACS = 8_000_000
-_ONE_PARTY = np.zeros(1, np.int64)
+#: multiply-adds of a whole recurrence (T·B·G·H·H) from which its time loop is split over the
+#: threads, by batch rows, at least 4 rows each (measured on 2 cores, docs/benchmarks.md)
+SPLIT_MIN_MACS = 30_000_000
 _threads = 1  # set at the end of this module
 _pool: ThreadPoolExecutor | None = None
 _pool_pid = 0
+_pool_cpus: set[int] = set()  # the CPUs this process may use, where it can choose (Linux)
+_worker = threading.local()
 
 
 def set_num_threads(n: int) -> None:
     """Threads for the large products (input projections, weight gradients) and the large
-    time loops (two of them at most: each step ends in a barrier). Default: the
+    time loops (each thread takes a part of the batch). Default: the
     environment's ``RNNKIT_NUM_THREADS``, else ``OPENBLAS_NUM_THREADS`` or ``OMP_NUM_THREADS``
     (so that a limit set for NumPy's BLAS holds here too), else the CPUs this process may
     use."""
@@ -238,10 +235,12 @@ def _default_threads() -> int:
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
            accumulate: bool = False, bias: np.ndarray | None = None) -> np.ndarray:
     """``a @ b (+ bias)`` for 2-D float arrays of one dtype, into ``out`` (``out += a @ b``
-    when ``accumulate``; ``bias`` only without it). Products of ``PARALLEL_MIN_FLOPS`` or
-    more run on the micro-kernel of ``_gemm.py``, split by rows over the threads; smaller
-    ones, and all under the ``"numpy"`` backend or without numba, by NumPy. ``a`` may be any
-    view (a transpose is read in place); ``b`` is copied if its rows are not contiguous."""
+    when ``accumulate``; ``bias`` only without it), on the micro-kernel of ``_gemm.py``, split
+    by rows over the threads from ``PARALLEL_MIN_FLOPS``. Small products too: NumPy's
+    OpenBLAS would wake its own threads, which spin for tens of milliseconds after each call
+    on the core that a split time loop needs (measured: such loops 2-10x slower). NumPy
+    computes it under the ``"numpy"`` backend or without numba. ``a`` may be any view (a
+    transpose is read in place); ``b`` is copied if its rows are not contiguous."""
     dt = a.dtype
     if a.shape[0] == 1 and out is None and not accumulate and b.strides[0] == b.itemsize:
         # one row (a streamed step) times a transposed weight: NumPy's matrix-vector product
@@ -250,9 +249,8 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
         if bias is not None:
             row += bias
         return row[None]
-    flops = 2.0 * a.shape[0] * a.shape[1] * b.shape[1]
-    if _backend == "numpy" or flops < PARALLEL_MIN_FLOPS \
-            or dt not in (np.float32, np.float64) or b.dtype != dt or _load() is None \
+    if _backend == "numpy" or dt not in (np.float32, np.float64) or b.dtype != dt \
+            or _load() is None \
             or (out is not None and (out.dtype != dt or not out.flags.c_contiguous)):
         if out is None:
             out = np.matmul(a, b)
@@ -270,57 +268,84 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
     b = b if b.strides[1] == b.itemsize else np.ascontiguousarray(b)
     bias = _dummies(dt)[0][:0] if bias is None else np.ascontiguousarray(bias, dt)
     M = a.shape[0]
-    parts = min(_threads, M // 16)
+    parts = min(_threads, M // 16) if 2.0 * M * a.shape[1] * b.shape[1] >= PARALLEL_MIN_FLOPS \
+        else 1
     if parts <= 1:
         kernel(a, b, out, accumulate, bias)
-        return out
-    cuts = [M * q // parts // 8 * 8 for q in range(parts)] + [M]
-    first, *rest = itertools.pairwise(cuts)
-    jobs = [_executor().submit(kernel, a[i:j], b, out[i:j], accumulate, bias) for i, j in rest]
-    kernel(a[first[0] : first[1]], b, out[first[0] : first[1]], accumulate, bias)
-    for job in jobs:
-        job.result()
+    else:
+        cuts = [M * q // parts // 8 * 8 for q in range(parts)] + [M]
+        _run_parts(kernel, [(a[i:j], b, out[i:j], accumulate, bias)
+                            for i, j in itertools.pairwise(cuts)])
     return out
 
 
-def _loop(fn: Any, args_for: Any, B: int, W_h: np.ndarray) -> None:
-    """Run a compiled time loop over all hidden units, or, when a step is large enough, on
-    two threads that each own a slice of the units and meet once per step (``_sync.py``).
-    ``args_for(lo, hi)`` gives the loop's arguments for the units ``lo:hi``."""
-    from ._sync import SPLIT_SUPPORTED
-
-    GH, H = W_h.shape
-    if _threads < 2 or H < 32 or B * GH * H < SPLIT_MIN_MACS or not SPLIT_SUPPORTED:
-        fn(*args_for(0, H), 0, H, _ONE_PARTY, 0)
-        return
-    cut = max(16, round(H / 32) * 16)  # whole 64-byte vectors on the first side
-    sync = np.zeros(3, np.int64)
-    job = _executor().submit(_other_party, fn, args_for(cut, H), cut, H, sync)
-    try:
-        fn(*args_for(0, cut), 0, cut, sync, 0)
-    except BaseException:
-        sync[2] = 1  # abort: the other party stops waiting
-        job.exception()
-        raise
-    job.result()
+def _loop(fn: Any, args: tuple, T: int, B: int, W_h: np.ndarray) -> None:
+    """Run a compiled time loop over the batch rows: in one call, or, when the loop is large
+    enough, in parts of the batch on the threads. Rows are independent sequences, so the
+    parts never wait for each other: each runs its whole loop, reading the shared weights."""
+    parts = min(_threads, B // 4) if T * B * W_h.size >= SPLIT_MIN_MACS else 1
+    if parts <= 1:
+        fn(*args, 0, B)
+    else:
+        cuts = [B * q // parts for q in range(parts + 1)]
+        _run_parts(fn, [(*args, b0, b1) for b0, b1 in itertools.pairwise(cuts)])
 
 
-def _other_party(fn: Any, args: tuple, lo: int, hi: int, sync: np.ndarray) -> None:
-    try:
-        fn(*args, lo, hi, sync, 1)
-    except BaseException:
-        sync[2] = 1
-        raise
+def _run_parts(fn: Any, calls: list[tuple]) -> None:
+    """``fn(*args)`` for each ``args`` of ``calls``, side by side: the first on this thread,
+    the others on the pool's; returns when all have ended (re-raising the first error).
 
-
-def _executor() -> ThreadPoolExecutor:
-    global _pool, _pool_pid
+    Where the OS allows (Linux), this thread stays on its CPU for the call and the pool's
+    threads keep off it. A thread that sleeps (a pool thread between jobs, or this one
+    waiting for the GIL) is woken where the scheduler sees fit, and on a small machine that is
+    often the CPU of the thread that woke it: the parts then run one after the other (measured
+    on 2 cores, LSTM medium loop: 2.1-2.5 ms side by side, 3.6-5.3 ms in long runs of calls
+    that shared a CPU)."""
+    global _pool, _pool_pid, _pool_cpus
     if _pool is None or _pool_pid != os.getpid():
         # a forked child inherits the pool but not its threads: its jobs would never start
         _pool, _pool_pid = ThreadPoolExecutor(_threads - 1, thread_name_prefix="rnnkit"), \
             os.getpid()
-    return _pool
+        _pool_cpus = os.sched_getaffinity(0) if _sched_getcpu is not None else set()
+    here = _sched_getcpu() if len(_pool_cpus) > 1 else -1
+    if here in _pool_cpus:
+        mask = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {here})
+    else:
+        here, mask = -1, None
+    try:
+        jobs = [_pool.submit(_away_from, here, fn, args) for args in calls[1:]]
+        try:
+            fn(*calls[0])
+        finally:
+            for job in jobs:
+                job.exception()
+    finally:
+        if mask is not None:
+            os.sched_setaffinity(0, mask)
+    for job in jobs:
+        job.result()
 
 
+def _away_from(cpu: int, fn: Any, args: tuple) -> None:
+    """Run ``fn(*args)`` on a pool thread kept off ``cpu`` (-1: anywhere)."""
+    if getattr(_worker, "avoids", -1) != cpu:
+        os.sched_setaffinity(0, _pool_cpus - {cpu} if cpu >= 0 else _pool_cpus)
+        _worker.avoids = cpu
+    fn(*args)
+
+
+def _libc_sched_getcpu() -> Any:
+    if not hasattr(os, "sched_setaffinity"):  # Linux only
+        return None
+    try:
+        fn = ctypes.CDLL(None).sched_getcpu
+    except (OSError, AttributeError):
+        return None
+    fn.restype, fn.argtypes = ctypes.c_int, []
+    return fn
+
+
+_sched_getcpu = _libc_sched_getcpu()
 set_backend(os.environ.get("RNNKIT_BACKEND", "auto"))
 _threads = _default_threads()

@@ -1,11 +1,12 @@
-"""Shared pieces of the compiled kernels: jit options, activations, small matrix products.
+"""Shared pieces of the compiled kernels: jit options, activations, a size known to be >= 0.
 
 Only imported when the numba backend runs (``rnnkit.kernels`` imports it lazily), so that
 ``import rnnkit`` never needs numba.
 
 Every kernel is compiled with ``fastmath=False`` (results are exact to rounding, no
 reassociation), ``cache=True`` (compiled code is kept on disk, so only the very first run pays
-the compile time) and no ``parallel`` (the BLAS owns the threads; no oversubscription).
+the compile time) and no ``parallel`` (``rnnkit.kernels`` runs parts of the batch on its own
+threads; no oversubscription).
 Constants are made in the arrays' own dtype (``one = x.dtype.type(1)``) because a bare
 ``1.0`` literal would silently upcast float32 arithmetic to float64.
 
@@ -176,11 +177,11 @@ def _ov_sigmoid1(x):
 
 
 @_inline
-def nonneg(a, b, c):
-    """``a, b, c`` as they are, known to LLVM to be >= 0 (sizes are): an index built from them
-    then cannot be negative, so NumPy's wraparound test drops out and the loops using it
-    vectorize (measured 2.5x on the LSTM step)."""
-    return max(a, 0), max(b, 0), max(c, 0)
+def nonneg(n):
+    """``n`` as it is, known to LLVM to be >= 0 (a size is): an index built from it then
+    cannot be negative, so NumPy's wraparound test drops out and the loops using it vectorize
+    (measured 2.5x on the LSTM step)."""
+    return max(n, 0)
 
 
 @jit
@@ -230,66 +231,3 @@ def dact_mul(y, d, code):
     elif code == RELU:
         for k in range(y.shape[0]):
             d[k] = d[k] if y[k] > zero else zero
-
-
-@jit
-def matmul_into(a, wT, out):
-    """``out = a @ wT`` for ``a (B, K)`` and a C-contiguous ``wT (K, N)``.
-
-    Rows of axpys over contiguous ``N`` (independent outputs: vectorizes without
-    reassociating any sum), four rows of ``a`` per pass so that each row of ``wT`` is loaded
-    once for four FMAs.
-    """
-    B, K = a.shape
-    N = wT.shape[1]
-    i = 0
-    while i + 4 <= B:
-        o0, o1, o2, o3 = out[i], out[i + 1], out[i + 2], out[i + 3]
-        _rows4(a[i], a[i + 1], a[i + 2], a[i + 3], wT, o0, o1, o2, o3, K, N)
-        i += 4
-    while i < B:
-        o = out[i]
-        o[:] = 0
-        ai = a[i]
-        for k in range(K):
-            aik, w = ai[k], wT[k]
-            for j in range(N):
-                o[j] += aik * w[j]
-        i += 1
-
-
-@_inline
-def _rows4(a0, a1, a2, a3, wT, o0, o1, o2, o3, K, N):
-    w = wT[0]
-    x0, x1, x2, x3 = a0[0], a1[0], a2[0], a3[0]
-    for j in range(N):
-        wj = w[j]
-        o0[j] = x0 * wj
-        o1[j] = x1 * wj
-        o2[j] = x2 * wj
-        o3[j] = x3 * wj
-    for k in range(1, K):
-        w = wT[k]
-        x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
-        for j in range(N):
-            wj = w[j]
-            o0[j] += x0 * wj
-            o1[j] += x1 * wj
-            o2[j] += x2 * wj
-            o3[j] += x3 * wj
-
-
-@jit
-def matmul_add(a, w, out):
-    """``out += a @ w`` for ``a (B, K)``, ``w (K, N)``; zero entries of ``a`` are skipped
-    (masked rows of a gradient are all zero)."""
-    B, K = a.shape
-    N = w.shape[1]
-    for i in range(B):
-        o, ai = out[i], a[i]
-        for k in range(K):
-            aik = ai[k]
-            if aik != 0:
-                wk = w[k]
-                for j in range(N):
-                    o[j] += aik * wk[j]

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import kernels
 from ..functional import get_activation, softmax
 from ..init import get_init
 from .base import Layer, check_positive_int
@@ -61,9 +62,9 @@ class Dense(Layer):
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None, state: Any = None,
                 train: bool = True):
-        a = x @ self.params["W"].T
-        if self.bias:
-            a += self.params["b"]
+        a = kernels.matmul(x.reshape(-1, x.shape[-1]), self.params["W"].T,
+                           bias=self.params["b"] if self.bias else None).reshape(
+            *x.shape[:-1], self.units)
         y = softmax(a) if self.act is None else self.act.f(a)
         if mask is not None and y.ndim == 3:
             y = y * mask[..., None]
@@ -78,10 +79,10 @@ class Dense(Layer):
         else:
             da = dout * self.act.df(a, y)
         da2 = da.reshape(-1, self.units)
-        self.grads["W"] += da2.T @ x.reshape(-1, x.shape[-1])
+        kernels.matmul(da2.T, x.reshape(-1, x.shape[-1]), self.grads["W"], accumulate=True)
         if self.bias:
             self.grads["b"] += da2.sum(axis=0)
-        return da @ self.params["W"]
+        return kernels.matmul(da2, self.params["W"]).reshape(*da.shape[:-1], -1)
 
     def get_config(self) -> dict[str, Any]:
         return {"units": self.units, "activation": self.activation, "bias": self.bias,
