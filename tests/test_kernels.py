@@ -267,8 +267,8 @@ def test_split_loop_waits_for_and_reports_a_failed_part(monkeypatch):
     T, B, H = 50, 8, 32
     W_h = np.eye(H) * 0.5
     hs = np.zeros((T, B, H))
-    args = (np.ones((T, B, H)), np.ascontiguousarray(W_h.T), np.zeros((B, H)), hs,
-            np.ones((1, 1), bool), False, 0)
+    args = (np.ones((T, B, 1)), np.ones((1, H)), np.zeros(H), np.ascontiguousarray(W_h.T),
+            np.zeros((B, H)), hs, np.ones((1, 1), bool), False, 0)
 
     def fails_on_the_worker(*a):
         if a[-2] != 0:
@@ -323,3 +323,31 @@ sys.exit(os.waitstatus_to_exitcode(status))
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, env={**os.environ, "RNNKIT_BACKEND": "numba"})
     assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_reused_arrays_hold_nothing_from_the_last_step(cell):
+    # a training step leaves its tape and dxz for reuse; the next step, masked and with other
+    # data, must overwrite or ignore all of it
+    model = build(cell, "float64", bidi=True)
+    kernels.release_buffers()
+    X1, X2 = 5.0 * data(B=4, seed=1), data(B=4, seed=2)
+    lengths = [7, 3, 1, 5]
+    R = np.random.default_rng(2).standard_normal(np.shape(model.predict(X2, lengths)))
+    want = run(model, "numpy", X2, lengths, R)
+    run(model, "numba", X1, None, 3.0 * R)
+    assert kernels._spare  # the first step's arrays wait for reuse
+    got = run(model, "numba", X2, lengths, R)
+    for g, w in zip((got[0], got[1], *got[2].values()), (want[0], want[1], *want[2].values())):
+        assert_close(g, w, "float64", "after reuse")
+
+
+def test_a_tape_serves_one_backward():
+    layer = rk.LSTM(6, return_sequences=True)
+    rk.Sequential([layer], seed=0).build(3)
+    kernels.set_backend("numba")
+    x = data(B=2, T=5, D=3).swapaxes(0, 1).astype(np.float32)
+    out, cache, _ = layer.forward(x)
+    layer.backward(np.ones_like(out), cache)
+    with pytest.raises(RuntimeError, match="tape was used by a backward already"):
+        layer.backward(np.ones_like(out), cache)

@@ -82,13 +82,41 @@ def _load() -> dict[str, ModuleType] | None:
 
 
 class Tape:
-    """What a compiled forward keeps for its backward: the kernel's name, its arrays and the
+    """What a compiled forward keeps for its backward: the kernel's name, its arrays (the
+    last ``own`` of them made by the forward, for reuse once the backward has run) and the
     activation codes."""
 
-    __slots__ = ("arrays", "codes", "kind")
+    __slots__ = ("arrays", "codes", "kind", "own")
 
-    def __init__(self, kind: str, arrays: tuple, codes: tuple[int, int]) -> None:
-        self.kind, self.arrays, self.codes = kind, arrays, codes
+    def __init__(self, kind: str, arrays: tuple, codes: tuple[int, int], own: int) -> None:
+        self.kind, self.arrays, self.codes, self.own = kind, arrays, codes, own
+
+
+#: arrays of finished backward passes (tapes, dxz), by (shape, dtype), for the next call: a
+#: fresh array is mapped page by page as it is first written, which cost 25% of an LSTM
+#: medium training step (measured), the kernel's zeroing of every page included
+_spare: dict[tuple, list[np.ndarray]] = {}
+#: arrays kept per (shape, dtype): two directions of two stacked layers
+SPARE_PER_SHAPE = 4
+
+
+def _take(shape: tuple, dt: np.dtype) -> np.ndarray:
+    free = _spare.get((shape, np.dtype(dt)))
+    return free.pop() if free else np.empty(shape, dt)
+
+
+def recycle(*arrays: np.ndarray) -> None:
+    """Hand arrays that nothing else refers to any more (a backward's ``dxz``, ``dhz``) back
+    for reuse by the next forward or backward of the same shape."""
+    for a in {id(a): a for a in arrays}.values():
+        free = _spare.setdefault((a.shape, a.dtype), [])
+        if len(free) < SPARE_PER_SHAPE:
+            free.append(a)
+
+
+def release_buffers() -> None:
+    """Free the arrays kept for reuse (at most those of the last training step)."""
+    _spare.clear()
 
 
 _NO_MASK = np.ones((1, 1), dtype=bool)
@@ -114,57 +142,69 @@ def _codes(cell: Any) -> tuple[int, int] | None:
     return _codes_of((cell.act.name, getattr(cell, "gate", cell.act).name))
 
 
-def forward(cell: Any, p: dict[str, np.ndarray], xz: np.ndarray, s0: tuple,
+def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
             mask: np.ndarray | None, train: bool = True
             ) -> tuple[np.ndarray, Tape | None, tuple] | None:
-    """Run one direction: ``xz (T, B, G*H)`` (input projection and bias added), initial state
-    ``s0`` and ``mask (T, B)`` → ``(hs (T, B, H), tape, final state)``, or ``None`` when the
-    reference NumPy loop must run. ``train=False``: no tape (``None``); the gates and cell
-    states go through buffers of one or two steps, which stay in cache, instead of arrays
-    over all steps."""
+    """Run one direction: inputs ``x (T, B, D)``, initial state ``s0`` and ``mask (T, B)`` →
+    ``(hs (T, B, H), tape, final state)``, or ``None`` when the reference NumPy loop must run.
+    The input projection ``x_t @ W_x.T + b`` is made step by step inside the loop, into the
+    buffer of the step's product: an array of it over all steps would be written and read
+    back once more (52 MB for the large LSTM case). ``train=False``: no tape (``None``); the
+    gates and cell states go through buffers of one or two steps, which stay in cache,
+    instead of arrays over all steps."""
     if _backend == "numpy":
         return None
-    kind, dt = _KIND.get(type(cell)), xz.dtype
+    kind, dt = _KIND.get(type(cell)), x.dtype
     if kind is None or dt not in (np.float32, np.float64):
         return None
     codes = _codes(cell)
     mods = _load()
     W_h = p["W_h"]
-    if mods is None or codes is None or W_h.dtype != dt or p.get("b_hn", W_h).dtype != dt:
+    if mods is None or codes is None or any(v.dtype != dt for v in p.values()):
         return None
-    T, B, _ = xz.shape
-    H = W_h.shape[1]
+    (T, B, _), H = x.shape, W_h.shape[1]
     m, has_mask = (_NO_MASK, False) if mask is None else (np.ascontiguousarray(mask), True)
     mod, (ca, cg) = mods[kind], codes
     h0 = np.ascontiguousarray(s0[0], dt)
     hs = np.empty((T, B, H), dt)
     steps, cells = (T, T) if train else (1, min(T, 2))  # steps the buffers hold
     if kind == "elman":
-        args, arrays = (xz, h0, hs, m, has_mask, ca), ()
+        args, arrays, own = (h0, hs, m, has_mask, ca), (), 0
     elif kind == "lstm":
-        gates = np.empty((steps, B, xz.shape[2]), dt)
+        gates = _take((steps, B, W_h.shape[0]), dt)
         c0 = np.ascontiguousarray(s0[1], dt)
-        cs, tcs = np.empty((cells, B, H), dt), np.empty((steps, B, H), dt)
-        args, arrays = (xz, h0, c0, hs, cs, tcs, gates, m, has_mask, ca, cg), (c0, cs, tcs,
-                                                                               gates)
+        cs, tcs = _take((cells, B, H), dt), _take((steps, B, H), dt)
+        args, arrays, own = (h0, c0, hs, cs, tcs, gates, m, has_mask, ca, cg), (
+            c0, cs, tcs, gates), 3
     else:
         b_hn = p.get("b_hn", _dummies(dt)[0])
-        gates, hzn = np.empty((steps, B, xz.shape[2]), dt), np.empty((steps, B, H), dt)
-        args = (xz, h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg)
-        arrays = (h0, gates, hzn)
-    if T == 1:  # streaming: the step alone, without copying W_h.T
-        mod.fwd_step(0, 0, B, matmul(h0, W_h.T), *args)
+        gates, hzn = _take((steps, B, W_h.shape[0]), dt), _take((steps, B, H), dt)
+        args = (h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg)
+        arrays, own = (h0, gates, hzn), 2
+    b = p.get("b", _dummies(dt)[0][:0])  # empty: no bias
+    if T == 1:  # streaming: the step alone, without copying the weights' transposes
+        xz, hz = matmul(x[0], p["W_x"].T, bias=b if b.size else None), matmul(h0, W_h.T)
+        mod.fwd_step(0, 0, B, *((xz, hz) if kind == "gru" else (xz + hz,)), *args)
     else:
-        _loop(mod.forward_loop, (args[0], np.ascontiguousarray(W_h.T), *args[1:]), T, B, W_h)
+        weights = (np.ascontiguousarray(x, dt), np.ascontiguousarray(p["W_x"].T), b,
+                   np.ascontiguousarray(W_h.T))
+        _loop(mod.forward_loop, weights + args, T, B, W_h)
     final = (hs[-1].copy(),) if kind != "lstm" else (hs[-1].copy(), cs[(T - 1) % cells].copy())
-    return hs, Tape(kind, arrays, codes) if train else None, final
+    if not train:
+        recycle(*arrays[len(arrays) - own :])
+    return hs, Tape(kind, arrays, codes, own) if train else None, final
 
 
 def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarray | None,
              d_state: tuple, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, tuple]:
     """Backpropagate one direction through time from a :class:`Tape`: ``dhs (T, B, H)`` (or
     ``None``) is the gradient of the emitted states, ``d_state`` that of the final state.
-    Returns ``(dxz, dhz, d_s0)`` as the reference loop does (``dhz is dxz`` but for the GRU)."""
+    Returns ``(dxz, dhz, d_s0)`` as the reference loop does (``dhz is dxz`` but for the GRU;
+    the caller may :func:`recycle` them once done). A tape serves one backward: its arrays are
+    then reused."""
+    if tape.arrays is None:
+        raise RuntimeError("backward: this forward's tape was used by a backward already; run "
+                           "the forward again")
     mod, (ca, cg), dt = _load()[tape.kind], tape.codes, hs.dtype
     W_h = np.ascontiguousarray(p["W_h"])
     T, B, GH = hs.shape[0], hs.shape[1], W_h.shape[0]
@@ -173,7 +213,7 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
     # be the largest array of the backward but for the tape
     dhs_a, has_seq = (_dummies(dt)[1], False) if dhs is None else (np.asarray(dhs, dt), True)
     dh = np.array(d_state[0], dt, order="C")  # updated in place, step by step
-    dxz = np.empty((T, B, GH), dt)
+    dxz = _take((T, B, GH), dt)
     dhz, d_s0 = dxz, (dh,)
     if tape.kind == "elman":
         args = (dh, hs, dhs_a, has_seq, dxz, m, has_mask, ca)
@@ -184,9 +224,11 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
             dh, dc)
     else:
         h0, gates, hzn = tape.arrays
-        dhz = np.empty_like(dxz)
+        dhz = _take((T, B, GH), dt)
         args = (dh, h0, hs, gates, hzn, dhs_a, has_seq, dxz, dhz, m, has_mask, ca, cg)
     _loop(mod.backward_loop, (W_h, *args), T, B, W_h)
+    recycle(*tape.arrays[len(tape.arrays) - tape.own :])
+    tape.arrays = None
     return dxz, dhz, d_s0
 
 

@@ -178,7 +178,7 @@ class Recurrent(Layer):
                 train: bool = True):
         """``x (T, B, D)`` → ``(out, cache, final_state)``; ``final_state`` is a list over
         directions of state tuples, and ``state`` (same form) replaces the initial state."""
-        T, B = x.shape[:2]
+        B = x.shape[1]
         lengths = None if mask is None else mask.sum(axis=0)
         m = None if mask is None else mask[..., None]  # (T, B, 1)
         runs, finals = [], []
@@ -186,11 +186,7 @@ class Recurrent(Layer):
             p = self._dir_params(sfx)
             xd = x if k == 0 else reverse_padded(x, lengths)
             s0 = self.initial_state(B, sfx, x.dtype) if state is None else tuple(state[k])
-            # every step's input projection at once, as one 2-D GEMM (a 3-D matmul would
-            # run T small ones)
-            xz = kernels.matmul(xd.reshape(T * B, -1), p["W_x"].T,
-                                bias=p["b"] if self.bias else None).reshape(T, B, -1)
-            hs, caches, s = self._forward_direction(p, xz, s0, mask, m, train)
+            hs, caches, s = self._forward_direction(p, xd, s0, mask, m, train)
             runs.append((xd, s0, hs, caches))
             finals.append(s)
         h_seq = runs[0][2] if len(runs) == 1 else np.concatenate(
@@ -228,12 +224,16 @@ class Recurrent(Layer):
                     self.grads[key + sfx] += d.sum(axis=0)
         return dx
 
-    def _forward_direction(self, p, xz, s0, mask, m, train=True):
+    def _forward_direction(self, p, x, s0, mask, m, train=True):
         """One direction over time → ``(hs (T, B, H), caches, final state)``: the compiled
         kernel when one applies (``rnnkit.kernels``), else the reference loop over the cell."""
-        fast = kernels.forward(self.cell, p, xz, s0, mask, train)
+        fast = kernels.forward(self.cell, p, x, s0, mask, train)
         if fast is not None:
             return fast
+        # every step's input projection at once, as one 2-D GEMM (a 3-D matmul would run T
+        # small ones)
+        T, B = x.shape[:2]
+        xz = kernels.matmul(x.reshape(T * B, -1), p["W_x"].T, bias=p.get("b")).reshape(T, B, -1)
         hs = np.empty((*xz.shape[:2], self.hidden), xz.dtype)
         caches, s = [], s0
         for t in range(xz.shape[0]):
@@ -246,7 +246,8 @@ class Recurrent(Layer):
     def _backward_direction(self, sfx, xd, s0, hs, caches, dhs, d_state, mask):
         p, g = self._dir_params(sfx), {k: self.grads[k + sfx] for k in self._cell_keys}
         T, B, _ = xd.shape
-        if isinstance(caches, kernels.Tape):
+        fast = isinstance(caches, kernels.Tape)
+        if fast:
             dxz, dhz, d_state = kernels.backward(caches, p, hs, dhs, d_state, mask)
         else:
             dxz, dhz, d_state = self._backward_loop(p, caches, dhs, d_state, mask)
@@ -260,7 +261,10 @@ class Recurrent(Layer):
             g["b"] += dxz2.sum(axis=0)
         if "b_hn" in g:
             g["b_hn"] += dhz2[:, 2 * self.hidden :].sum(axis=0)
-        return kernels.matmul(dxz2, p["W_x"]).reshape(T, B, -1), d_state
+        dx = kernels.matmul(dxz2, p["W_x"]).reshape(T, B, -1)
+        if fast:
+            kernels.recycle(dxz, dhz)
+        return dx, d_state
 
     def _backward_loop(self, p, caches, dhs, d_state, mask):
         """The reference BPTT loop over the cell's ``step_back`` → ``(dxz, dhz, d_s0)``."""
