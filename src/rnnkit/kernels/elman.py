@@ -2,8 +2,8 @@
 
 Forward, per step ``t`` and unmasked row ``b``::
 
-    z = x_t @ W_x.T + b + h_prev @ W_h.T   # the micro-kernel of _gemm.py, into one buffer
-    h = σ(z)                               # hs[t] = h; a masked row carries h_prev
+    hz = h_prev @ W_h.T                  # the micro-kernel of _gemm.py
+    h = σ(xz[t] + hz)                    # hs[t] = h; a masked row carries h_prev
 
 Backward, given ``dh = ∂L/∂h_t`` (plus ``dhs[t]`` when the layer emits sequences)::
 
@@ -21,18 +21,24 @@ from __future__ import annotations
 import numpy as np
 
 from ._gemm import matmul
-from ._jit import act_into, dact_mul, jit, nonneg
+from ._jit import act_inplace, dact_mul, jit, nonneg
 
 
 @jit
-def fwd_step(t, b0, b1, z, h0, hs, mask, has_mask, code):
-    """Step ``t`` for the rows ``b0:b1``; ``z`` holds their pre-activations from row 0."""
+def fwd_step(t, b0, b1, hz, xz, h0, hs, mask, has_mask, code):
+    """Step ``t`` for the rows ``b0:b1``; ``hz`` holds their ``h_prev @ W_h.T`` from row 0."""
     h_prev = h0 if t == 0 else hs[t - 1]
+    H = nonneg(hs.shape[2])
     for b in range(b0, b1):
         if has_mask and not mask[t, b]:
             hs[t, b] = h_prev[b]
-        else:
-            act_into(z[b - b0], hs[t, b], code)  # a row at a time: branch-free, vectorized
+            continue
+        # 1-D views and a loop from 0: it vectorizes (3-D indexing, or an index that might be
+        # negative, does not)
+        x, z, h = xz[t, b], hz[b - b0], hs[t, b]
+        for j in range(H):
+            h[j] = x[j] + z[j]
+        act_inplace(h, code)  # a row at a time: branch-free, vectorized
 
 
 @jit
@@ -58,13 +64,12 @@ def bwd_step(t, b0, b1, dh, hs, dhs, has_seq, dxz, mask, has_mask, code):
 
 
 @jit
-def forward_loop(x, WxT, bias, WhT, h0, hs, mask, has_mask, code, b0, b1):
-    none = bias[:0]
-    z = np.empty((b1 - b0, WhT.shape[1]), hs.dtype)
+def forward_loop(xz, WhT, h0, hs, mask, has_mask, code, b0, b1):
+    none = np.empty(0, xz.dtype)  # no bias
+    hz = np.empty((b1 - b0, WhT.shape[1]), hs.dtype)
     for t in range(hs.shape[0]):
-        matmul(x[t, b0:b1], WxT, z, False, bias)
-        matmul(h0[b0:b1] if t == 0 else hs[t - 1, b0:b1], WhT, z, True, none)
-        fwd_step(t, b0, b1, z, h0, hs, mask, has_mask, code)
+        matmul(h0[b0:b1] if t == 0 else hs[t - 1, b0:b1], WhT, hz, False, none)
+        fwd_step(t, b0, b1, hz, xz, h0, hs, mask, has_mask, code)
 
 
 @jit

@@ -3,8 +3,7 @@ gates r, z (here u), n.
 
 Forward, per step ``t`` and unmasked row ``b``, γ the gate and φ the candidate activation::
 
-    xz = x_t @ W_x.T + b;  hz = h_prev @ W_h.T       # the micro-kernel of _gemm.py
-    hz_n = hz[2H:] + b_hn
+    hz = h_prev @ W_h.T;  hz_n = hz[2H:] + b_hn      # the micro-kernel of _gemm.py
     r = γ(xz_r + hz_r);  u = γ(xz_u + hz_u)
     n = φ(xz_n + r * hz_n)
     h = (1 - u) * n + u * h_prev                     # a masked row carries h_prev
@@ -30,9 +29,8 @@ from ._jit import act_inplace, dact_mul, jit, nonneg
 
 
 @jit
-def fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg):
-    """Step ``t`` for the rows ``b0:b1``; ``xz`` and ``hz`` hold their input and hidden
-    projections from row 0."""
+def fwd_step(t, b0, b1, hz, xz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg):
+    """Step ``t`` for the rows ``b0:b1``; ``hz`` holds their ``h_prev @ W_h.T`` from row 0."""
     one = xz.dtype.type(1)
     h_prev = h0 if t == 0 else hs[t - 1]
     tg = t % gates.shape[0]  # gates and hzn hold all steps for a backward, or just this one
@@ -43,7 +41,7 @@ def fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mas
             continue
         # 1-D views, gate k of unit j at k*H + j, loops from 0: they vectorize (3-D
         # indexing, an index that might be negative, or many arrays that might alias, do not)
-        x, z, gt = xz[b - b0], hz[b - b0], gates[tg, b]
+        x, z, gt = xz[t, b], hz[b - b0], gates[tg, b]
         hp, h, hn = h_prev[b], hs[t, b], hzn[tg, b]
         for j in range(2 * H):
             gt[j] = x[j] + z[j]
@@ -100,15 +98,12 @@ def bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dxz, dhz, mask, ha
 
 
 @jit
-def forward_loop(x, WxT, bias, WhT, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg,
-                 b0, b1):
-    none = bias[:0]
-    xz = np.empty((b1 - b0, WhT.shape[1]), hs.dtype)
-    hz = np.empty_like(xz)
+def forward_loop(xz, WhT, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg, b0, b1):
+    none = np.empty(0, xz.dtype)  # no bias
+    hz = np.empty((b1 - b0, WhT.shape[1]), hs.dtype)
     for t in range(hs.shape[0]):
-        matmul(x[t, b0:b1], WxT, xz, False, bias)
         matmul(h0[b0:b1] if t == 0 else hs[t - 1, b0:b1], WhT, hz, False, none)
-        fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg)
+        fwd_step(t, b0, b1, hz, xz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg)
 
 
 @jit

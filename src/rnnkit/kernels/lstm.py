@@ -2,7 +2,7 @@
 
 Forward, per step ``t`` and unmasked row ``b``, γ the gate and φ the cell activation::
 
-    z = x_t @ W_x.T + b + h_prev @ W_h.T             # (4H,); the micro-kernel of _gemm.py
+    z = xz[t] + h_prev @ W_h.T                       # (4H,); the micro-kernel of _gemm.py
     i, f, g, o = γ(z_i), γ(z_f), φ(z_g), γ(z_o)      # stored in gates[t]
     c = f * c_prev + i * g;  tc = φ(c);  h = o * tc  # stored in cs[t], tcs[t], hs[t]
 
@@ -23,12 +23,12 @@ from __future__ import annotations
 import numpy as np
 
 from ._gemm import matmul
-from ._jit import act_into, dact_mul, jit, nonneg
+from ._jit import act_inplace, act_into, dact_mul, jit, nonneg
 
 
 @jit
-def fwd_step(t, b0, b1, z, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg):
-    """Step ``t`` for the rows ``b0:b1``; ``z`` holds their pre-activations from row 0."""
+def fwd_step(t, b0, b1, hz, xz, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg):
+    """Step ``t`` for the rows ``b0:b1``; ``hz`` holds their ``h_prev @ W_h.T`` from row 0."""
     h_prev = h0 if t == 0 else hs[t - 1]
     # cs, tcs and gates hold all steps for a backward, or are buffers of 2, 1, 1 steps
     tk, tg = t % cs.shape[0], t % gates.shape[0]
@@ -41,11 +41,13 @@ def fwd_step(t, b0, b1, z, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg):
             continue
         # 1-D views, gate k of unit j at k*H + j, loops from 0: they vectorize (3-D
         # indexing, an index that might be negative, or a test per element do not)
-        zb, gt = z[b - b0], gates[tg, b]
+        x, z, gt = xz[t, b], hz[b - b0], gates[tg, b]
         cp, c, tc, h = c_prev[b], cs[tk, b], tcs[tg, b], hs[t, b]
-        act_into(zb[: 2 * H], gt[: 2 * H], cg)  # i, f
-        act_into(zb[2 * H : 3 * H], gt[2 * H : 3 * H], ca)  # g
-        act_into(zb[3 * H :], gt[3 * H :], cg)  # o
+        for j in range(4 * H):
+            gt[j] = x[j] + z[j]
+        act_inplace(gt[: 2 * H], cg)  # i, f
+        act_inplace(gt[2 * H : 3 * H], ca)  # g
+        act_inplace(gt[3 * H :], cg)  # o
         for j in range(H):
             c[j] = gt[H + j] * cp[j] + gt[j] * gt[2 * H + j]
         act_into(c, tc, ca)
@@ -94,13 +96,12 @@ def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has
 
 
 @jit
-def forward_loop(x, WxT, bias, WhT, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, b0, b1):
-    none = bias[:0]
-    z = np.empty((b1 - b0, WhT.shape[1]), hs.dtype)
+def forward_loop(xz, WhT, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, b0, b1):
+    none = np.empty(0, xz.dtype)  # no bias
+    hz = np.empty((b1 - b0, WhT.shape[1]), hs.dtype)
     for t in range(hs.shape[0]):
-        matmul(x[t, b0:b1], WxT, z, False, bias)
-        matmul(h0[b0:b1] if t == 0 else hs[t - 1, b0:b1], WhT, z, True, none)
-        fwd_step(t, b0, b1, z, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg)
+        matmul(h0[b0:b1] if t == 0 else hs[t - 1, b0:b1], WhT, hz, False, none)
+        fwd_step(t, b0, b1, hz, xz, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg)
 
 
 @jit
