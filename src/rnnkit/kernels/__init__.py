@@ -151,7 +151,8 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
     ``(hs (T, B, H), tape, final state)``, or ``None`` when the reference NumPy loop must run.
     Every step's input projection ``x_t @ W_x.T + b`` is made first, as one product, into an
     array that the backward then reuses for ``dxz`` (made step by step inside the loop, it
-    was 5-20% slower: two products per step). ``train=False``: no tape (``None``); the gates
+    was 5-20% slower: two products per step); the GRU's, for memory, step by step (its loop
+    has the two products anyway). ``train=False``: no tape (``None``); the gates
     and cell states go through buffers of one or two steps, which stay in cache, instead of
     arrays over all steps."""
     if _backend == "numpy":
@@ -184,8 +185,13 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         args = (h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg)
         arrays, own = (h0, gates, hzn), 2
     if T == 1:  # streaming: the step alone, without copying the weights' transposes
-        xz = matmul(x[0], p["W_x"].T, bias=p.get("b"))[None]
-        mod.fwd_step(0, 0, B, matmul(h0, W_h.T), xz, *args)
+        xz, hz = matmul(x[0], p["W_x"].T, bias=p.get("b")), matmul(h0, W_h.T)
+        mod.fwd_step(0, 0, B, *((xz, hz) if kind == "gru" else (hz, xz[None])), *args)
+    elif kind == "gru":  # the projection step by step (gru.py: for memory)
+        bias = p.get("b", _dummies(dt)[0][:0])
+        weights = (np.ascontiguousarray(x, dt), np.ascontiguousarray(p["W_x"].T), bias,
+                   np.ascontiguousarray(W_h.T))
+        _loop(mod.forward_loop, weights + args, T, B, W_h)
     else:
         xz = _take((T, B, W_h.shape[0]), dt)
         matmul(x.reshape(T * B, -1), p["W_x"].T, xz.reshape(T * B, -1), bias=p.get("b"))
@@ -201,9 +207,9 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
              d_state: tuple, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, tuple]:
     """Backpropagate one direction through time from a :class:`Tape`: ``dhs (T, B, H)`` (or
     ``None``) is the gradient of the emitted states, ``d_state`` that of the final state.
-    Returns ``(dxz, dhz, d_s0)`` as the reference loop does (``dhz is dxz`` but for the GRU;
-    the caller may :func:`recycle` them once done). A tape serves one backward: its arrays are
-    then reused."""
+    Returns ``(dxz, dhz, d_s0)`` as the reference loop does, ``dhz`` as blocks of columns
+    (the caller may :func:`recycle` these arrays once done). A tape serves one backward: its
+    arrays are then reused (the GRU's gates become its ``dxz``)."""
     if tape.arrays is None:
         raise RuntimeError("backward: this forward's tape was used by a backward already; run "
                            "the forward again")
@@ -215,8 +221,9 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
     # be the largest array of the backward but for the tape
     dhs_a, has_seq = (_dummies(dt)[1], False) if dhs is None else (np.asarray(dhs, dt), True)
     dh = np.array(d_state[0], dt, order="C")  # updated in place, step by step
-    dxz = _take((T, B, GH), dt)
-    dhz, d_s0 = dxz, (dh,)
+    dxz, d_s0, spare = None, (dh,), tape.arrays[len(tape.arrays) - tape.own :]
+    if tape.kind != "gru":
+        dxz = _take((T, B, GH), dt)
     if tape.kind == "elman":
         args = (dh, hs, dhs_a, has_seq, dxz, m, has_mask, ca)
     elif tape.kind == "lstm":
@@ -225,12 +232,14 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
         args, d_s0 = (dh, dc, c0, cs, tcs, gates, dhs_a, has_seq, dxz, m, has_mask, ca, cg), (
             dh, dc)
     else:
-        h0, gates, hzn = tape.arrays
-        dhz = _take((T, B, GH), dt)
-        args = (dh, h0, hs, gates, hzn, dhs_a, has_seq, dxz, dhz, m, has_mask, ca, cg)
+        h0, dxz, hzn = tape.arrays  # gates, read step by step and overwritten with dxz
+        dhzn, spare = _take((T, B, GH // 3), dt), (hzn,)
+        args = (dh, h0, hs, dxz, hzn, dhs_a, has_seq, dhzn, m, has_mask, ca, cg)
     _loop(mod.backward_loop, (W_h, *args), T, B, W_h)
-    recycle(*tape.arrays[len(tape.arrays) - tape.own :])
+    recycle(*spare)
     tape.arrays = None
+    n = GH // 3
+    dhz = [(0, dxz[..., : 2 * n]), (2 * n, dhzn)] if tape.kind == "gru" else [(0, dxz)]
     return dxz, dhz, d_s0
 
 

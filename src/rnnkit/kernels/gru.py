@@ -3,7 +3,8 @@ gates r, z (here u), n.
 
 Forward, per step ``t`` and unmasked row ``b``, γ the gate and φ the candidate activation::
 
-    hz = h_prev @ W_h.T;  hz_n = hz[2H:] + b_hn      # the micro-kernel of _gemm.py
+    xz = x_t @ W_x.T + b;  hz = h_prev @ W_h.T       # the micro-kernel of _gemm.py
+    hz_n = hz[2H:] + b_hn
     r = γ(xz_r + hz_r);  u = γ(xz_u + hz_u)
     n = φ(xz_n + r * hz_n)
     h = (1 - u) * n + u * h_prev                     # a masked row carries h_prev
@@ -15,9 +16,11 @@ Backward, given ``dh``::
     dxz[t] = [dar, dau, dan];  dhz[t] = [dar, dau, dan * r]
     dh_prev = dh * u + dhz[t] @ W_h
 
-Tape: ``gates (T, B, 3H)`` holding r, u, n and ``hzn (T, B, H)`` besides ``hs``. The loops
-run the batch rows ``b0:b1`` (independent sequences: parts of the batch run on separate
-threads).
+Tape: ``gates (T, B, 3H)`` holding r, u, n and ``hzn (T, B, H)`` besides ``hs``. For memory
+(a training step's peak, measured against PyTorch's): the input projection is made step by
+step (no array of it over all steps), the backward writes ``dxz[t]`` over ``gates[t]`` once
+read, and keeps of ``dhz`` only its n part (the r and u parts equal ``dxz``'s). The loops run
+the batch rows ``b0:b1`` (independent sequences: parts of the batch run on separate threads).
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from ._jit import act_inplace, dact_mul, jit, nonneg
 
 
 @jit
-def fwd_step(t, b0, b1, hz, xz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg):
-    """Step ``t`` for the rows ``b0:b1``; ``hz`` holds their ``h_prev @ W_h.T`` from row 0."""
+def fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg):
+    """Step ``t`` for the rows ``b0:b1``; ``xz`` and ``hz`` hold their input and hidden
+    projections from row 0."""
     one = xz.dtype.type(1)
     h_prev = h0 if t == 0 else hs[t - 1]
     tg = t % gates.shape[0]  # gates and hzn hold all steps for a backward, or just this one
@@ -41,7 +45,7 @@ def fwd_step(t, b0, b1, hz, xz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mas
             continue
         # 1-D views, gate k of unit j at k*H + j, loops from 0: they vectorize (3-D
         # indexing, an index that might be negative, or many arrays that might alias, do not)
-        x, z, gt = xz[t, b], hz[b - b0], gates[tg, b]
+        x, z, gt = xz[b - b0], hz[b - b0], gates[tg, b]
         hp, h, hn = h_prev[b], hs[t, b], hzn[tg, b]
         for j in range(2 * H):
             gt[j] = x[j] + z[j]
@@ -61,11 +65,11 @@ def fwd_step(t, b0, b1, hz, xz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mas
 
 
 @jit
-def bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dxz, dhz, mask, has_mask, ca,
-             cg):
-    """Writes ``dxz[t]``, ``dhz[t]`` and leaves in ``dh`` the part of ``∂L/∂h_{t-1}`` that
-    does not go through ``W_h`` (``dh * u``, or all of ``dh`` on a masked row), for the rows
-    ``b0:b1``."""
+def bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_mask, ca, cg,
+             row):
+    """Writes ``dxz[t]`` over ``gates[t]`` and the n part of ``dhz[t]`` into ``dhzn[t]``, and
+    leaves in ``dh`` the part of ``∂L/∂h_{t-1}`` that does not go through ``W_h`` (``dh * u``,
+    or all of ``dh`` on a masked row), for the rows ``b0:b1``; ``row`` is scratch (3H,)."""
     one, zero = dh.dtype.type(1), dh.dtype.type(0)
     h_prev = h0 if t == 0 else hs[t - 1]
     H = nonneg(dh.shape[1])
@@ -75,12 +79,12 @@ def bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dxz, dhz, mask, ha
             s = dhs[t, b]
             for j in range(H):
                 d[j] += s[j]
-        dx, dz = dxz[t, b], dhz[t, b]  # gate k of unit j at k*H + j
+        gt, dn = gates[t, b], dhzn[t, b]  # gate k of unit j at k*H + j
         if has_mask and not mask[t, b]:
-            dx[:] = zero
-            dz[:] = zero
+            gt[:] = zero
+            dn[:] = zero
             continue
-        gt, hn, hp = gates[t, b], hzn[t, b], h_prev[b]
+        hn, hp, dx = hzn[t, b], h_prev[b], row
         for j in range(H):  # dan
             dx[2 * H + j] = d[j] * (one - gt[H + j])
         dact_mul(gt[2 * H :], dx[2 * H :], ca)
@@ -89,28 +93,35 @@ def bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dxz, dhz, mask, ha
         for j in range(H):  # dau
             dx[H + j] = d[j] * (hp[j] - gt[2 * H + j])
         dact_mul(gt[: 2 * H], dx[: 2 * H], cg)
-        for j in range(2 * H):
-            dz[j] = dx[j]
         for j in range(H):
-            dz[2 * H + j] = dx[2 * H + j] * gt[j]
+            dn[j] = dx[2 * H + j] * gt[j]
         for j in range(H):
             d[j] = d[j] * gt[H + j]
+        for j in range(3 * H):  # r, u, n are read: dxz in their place
+            gt[j] = dx[j]
 
 
 @jit
-def forward_loop(xz, WhT, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg, b0, b1):
-    none = np.empty(0, xz.dtype)  # no bias
-    hz = np.empty((b1 - b0, WhT.shape[1]), hs.dtype)
+def forward_loop(x, WxT, bias, WhT, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg,
+                 b0, b1):
+    none = bias[:0]
+    xz = np.empty((b1 - b0, WhT.shape[1]), hs.dtype)
+    hz = np.empty_like(xz)
     for t in range(hs.shape[0]):
+        matmul(x[t, b0:b1], WxT, xz, False, bias)
         matmul(h0[b0:b1] if t == 0 else hs[t - 1, b0:b1], WhT, hz, False, none)
-        fwd_step(t, b0, b1, hz, xz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg)
+        fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg)
 
 
 @jit
-def backward_loop(W_h, dh, h0, hs, gates, hzn, dhs, has_seq, dxz, dhz, mask, has_mask, ca, cg,
-                  b0, b1):
+def backward_loop(W_h, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_mask, ca, cg, b0,
+                  b1):
     none = np.empty(0, W_h.dtype)  # no bias
+    H = hs.shape[2]
+    w_ru, w_n = W_h[: 2 * H], W_h[2 * H :]
+    row = np.empty(3 * H, hs.dtype)
     for t in range(hs.shape[0] - 1, -1, -1):
-        bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dxz, dhz, mask, has_mask, ca,
-                 cg)
-        matmul(dhz[t, b0:b1], W_h, dh[b0:b1], True, none)
+        bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_mask, ca, cg,
+                 row)
+        matmul(gates[t, b0:b1, : 2 * H], w_ru, dh[b0:b1], True, none)
+        matmul(dhzn[t, b0:b1], w_n, dh[b0:b1], True, none)

@@ -252,22 +252,27 @@ class Recurrent(Layer):
         else:
             dxz, dhz, d_state = self._backward_loop(p, caches, dhs, d_state, mask)
         # Everything but the recurrence is batched over time: one GEMM per weight gradient.
-        dxz2, dhz2 = dxz.reshape(T * B, -1), dhz.reshape(T * B, -1)
+        dxz2, H = dxz.reshape(T * B, -1), self.hidden
         kernels.matmul(dxz2.T, xd.reshape(T * B, -1), g["W_x"], accumulate=True)
-        # h_{t-1} is s0 at t = 0 and hs[t-1] after: two products, no copy of hs
-        kernels.matmul(dhz2[B:].T, hs[:-1].reshape(-1, self.hidden), g["W_h"], accumulate=True)
-        kernels.matmul(dhz[0].T, s0[0], g["W_h"], accumulate=True)
+        for first, block in dhz:  # columns first: of dhz, rows first: of W_h
+            rows = g["W_h"][first : first + block.shape[-1]]
+            # h_{t-1} is s0 at t = 0 and hs[t-1] after: two products, no copy of hs
+            kernels.matmul(block[1:].reshape(-1, block.shape[-1]).T, hs[:-1].reshape(-1, H),
+                           rows, accumulate=True)
+            kernels.matmul(block[0].T, s0[0], rows, accumulate=True)
+            if "b_hn" in g and first + block.shape[-1] > 2 * H:
+                g["b_hn"] += block[..., max(0, 2 * H - first) :].sum(axis=(0, 1))
         if self.bias:
             g["b"] += dxz2.sum(axis=0)
-        if "b_hn" in g:
-            g["b_hn"] += dhz2[:, 2 * self.hidden :].sum(axis=0)
         dx = kernels.matmul(dxz2, p["W_x"]).reshape(T, B, -1)
         if fast:
-            kernels.recycle(dxz, dhz)
+            kernels.recycle(dxz, *(block.base if block.base is not None else block
+                                   for _, block in dhz))
         return dx, d_state
 
     def _backward_loop(self, p, caches, dhs, d_state, mask):
-        """The reference BPTT loop over the cell's ``step_back`` → ``(dxz, dhz, d_s0)``."""
+        """The reference BPTT loop over the cell's ``step_back`` → ``(dxz, dhz, d_s0)``, with
+        ``dhz`` as one block of columns, ``[(0, dhz)]``, as ``kernels.backward`` gives it."""
         m = None if mask is None else mask[..., None]
         T, B = len(caches), d_state[0].shape[0]
         dxz = np.empty((T, B, p["W_h"].shape[0]), d_state[0].dtype)  # (T, B, G*H)
@@ -282,7 +287,7 @@ class Recurrent(Layer):
             if dhz is not dxz:
                 dhz[t] = dhz_t
             d_state = d_prev if m is None else tuple(a + b for a, b in zip(d_prev, keep))
-        return dxz, dhz, d_state
+        return dxz, [(0, dhz)], d_state
 
     def get_config(self) -> dict[str, Any]:
         def plain(v):
