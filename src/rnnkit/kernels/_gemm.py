@@ -37,9 +37,10 @@ _VECTOR_BYTES = 64
 _OPAQUE = llvm.llvm_version_info[0] >= 15  # pointer suffix of the masked intrinsics
 
 
-def _emit_tile(context, builder, fl, vw, mr, nv, pa, sa0, sa1, pb, ldb, pc, ldc, k_len, tail,
-               accumulate):
-    """``mr × nv`` vectors of ``c`` at ``pc`` (+)= ``a (mr, k) @ b (k, nv·vw)``; the last
+def _emit_tile(context, builder, fl, vw, mr, nv, pa, sa0, sa1, pb, ldb, pc, ldc, pbias, k_len,
+               tail, start):
+    """``mr × nv`` vectors of ``c`` at ``pc`` = ``start + a (mr, k) @ b (k, nv·vw)``, where
+    ``start`` (an i64: ``START_*``) is 0, ``c`` itself or the row at ``pbias``; the last
     vector of each row has ``tail`` valid lanes."""
     i32, i64 = ir.IntType(32), ir.IntType(64)
     vty = ir.VectorType(fl, vw)
@@ -80,11 +81,15 @@ def _emit_tile(context, builder, fl, vw, mr, nv, pa, sa0, sa1, pb, ldb, pc, ldc,
 
     const = lambda q: ir.Constant(i64, q)  # noqa: E731
     accs = [[cgutils.alloca_once(builder, vty) for _ in range(nv)] for _ in range(mr)]
+    from_c = builder.icmp_signed("==", start, const(START_C))
+    from_bias = builder.icmp_signed("==", start, const(START_BIAS))
+    bias = [builder.select(from_bias, vload(at(pbias, const(v * vw)), v == nv - 1), zero)
+            for v in range(nv)]
     for r in range(mr):
         row = at(pc, builder.mul(const(r), ldc))
         for v in range(nv):
             init = vload(at(row, const(v * vw)), v == nv - 1)
-            builder.store(builder.select(accumulate, init, zero), accs[r][v])
+            builder.store(builder.select(from_c, init, bias[v]), accs[r][v])
     undef = ir.Constant(vty, ir.Undefined)
     splat = ir.Constant(ir.VectorType(i32, vw), None)
     with cgutils.for_range(builder, k_len) as loop:
@@ -104,29 +109,36 @@ def _emit_tile(context, builder, fl, vw, mr, nv, pa, sa0, sa1, pb, ldb, pc, ldc,
             vstore(builder.load(accs[r][v]), at(row, const(v * vw)), v == nv - 1)
 
 
+#: what a tile starts from: zeros, ``c`` (accumulate) or the bias row (its first block of k)
+START_ZERO, START_C, START_BIAS = 0, 1, 2
+
+
 @intrinsic(prefer_literal=True)
-def _tile(typingctx, a, b, c, i0, j0, mr, nv, tail, accumulate):
-    """One tile: rows ``i0 : i0+mr`` and columns ``j0 : j0 + (nv-1)·vw + tail`` of ``c``
-    (+)= those rows of ``a`` times those columns of ``b``. ``mr`` is a constant of the
+def _tile(typingctx, a, b, c, bias, i0, j0, mr, nv, tail, start):
+    """One tile: rows ``i0 : i0+mr`` and columns ``j0 : j0 + (nv-1)·vw + tail`` of ``c`` =
+    ``start`` + those rows of ``a`` times those columns of ``b``. ``mr`` is a constant of the
     calling code (a key of :data:`TILES`: only its tiles are generated), ``nv`` is up to
-    ``TILES[mr]``. ``b`` and ``c`` need unit stride along their rows, ``a`` any strides."""
-    if not (isinstance(a, types.Array) and a.ndim == b.ndim == c.ndim == 2
-            and a.dtype == b.dtype == c.dtype and a.dtype in (types.float32, types.float64)
+    ``TILES[mr]``. ``b`` and ``c`` need unit stride along their rows, ``a`` any strides;
+    ``bias`` is read (whatever ``start``) and needs the columns of ``c``."""
+    if not (isinstance(a, types.Array) and a.ndim == b.ndim == c.ndim == 2 and bias.ndim == 1
+            and a.dtype == b.dtype == c.dtype == bias.dtype
+            and a.dtype in (types.float32, types.float64)
             and isinstance(mr, types.IntegerLiteral) and mr.literal_value in TILES):
         return None
     m = mr.literal_value
-    sig = types.void(a, b, c, types.int64, types.int64, mr, types.int64, types.int64,
-                     types.boolean)
+    sig = types.void(a, b, c, bias, types.int64, types.int64, mr, types.int64, types.int64,
+                     types.int64)
 
     def codegen(context, builder, signature, args):
-        a_, b_, c_, i0_, j0_, _, nv_, tail_, acc_ = args
-        aty, bty, cty = signature.args[:3]
+        a_, b_, c_, bias_, i0_, j0_, _, nv_, tail_, start_ = args
+        aty, bty, cty, biasty = signature.args[:4]
         fl = context.get_value_type(aty.dtype)
         size = aty.dtype.bitwidth // 8
         vw = _VECTOR_BYTES // size
         A = context.make_array(aty)(context, builder, a_)
         B = context.make_array(bty)(context, builder, b_)
         C = context.make_array(cty)(context, builder, c_)
+        pbias = builder.gep(context.make_array(biasty)(context, builder, bias_).data, [j0_])
 
         def strides(arr):
             return [builder.sdiv(s, ir.Constant(s.type, size))
@@ -138,15 +150,14 @@ def _tile(typingctx, a, b, c, i0, j0, mr, nv, tail, accumulate):
         pa = builder.gep(A.data, [builder.mul(i0_, sa0)])
         pb = builder.gep(B.data, [j0_])
         pc = builder.gep(C.data, [builder.add(builder.mul(i0_, ldc), j0_)])
-        accumulate = builder.icmp_unsigned("!=", acc_, ir.Constant(acc_.type, 0))
         end = builder.append_basic_block("tile.end")
         switch = builder.switch(nv_, end)
         for n in range(1, TILES[m] + 1):
             block = builder.append_basic_block(f"tile.{m}x{n}")
             switch.add_case(ir.Constant(nv_.type, n), block)
             builder.position_at_end(block)
-            _emit_tile(context, builder, fl, vw, m, n, pa, sa0, sa1, pb, ldb, pc, ldc, k_len,
-                       tail_, accumulate)
+            _emit_tile(context, builder, fl, vw, m, n, pa, sa0, sa1, pb, ldb, pc, ldc, pbias,
+                       k_len, tail_, start_)
             builder.branch(end)
         builder.position_at_end(end)
         return context.get_dummy_value()
@@ -179,29 +190,30 @@ def matmul(a, b, c, accumulate, bias):
                 c[i, :] = bias
             else:
                 c[i, :] = 0
+    if M == 0 or N == 0:
+        return
+    first = START_C if accumulate else START_BIAS if with_bias else START_ZERO
+    row = bias if with_bias else c[0]  # read by every tile: valid memory of N columns
     for k0 in range(0, K, KC):
         k1 = min(K, k0 + KC)
         for i0 in range(0, M, MC):
             i1 = min(M, i0 + MC)
-            if k0 == 0 and with_bias:  # while this block of c is in cache anyway
-                for i in range(i0, i1):
-                    c[i, :] = bias
-            _block(a[i0:i1, k0:k1], b[k0:k1], c[i0:i1], accumulate or k0 > 0 or with_bias)
+            _block(a[i0:i1, k0:k1], b[k0:k1], c[i0:i1], row, first if k0 == 0 else START_C)
 
 
 @_njit
-def _block(a, b, c, accumulate):
+def _block(a, b, c, row, start):
     M = c.shape[0]
     i = M - M % 8
-    _rows(a, b, c, 0, i, 8, accumulate)
+    _rows(a, b, c, row, 0, i, 8, start)
     for mr in (4, 2, 1):
         if M - i >= mr:
-            _rows(a, b, c, i, i + mr, mr, accumulate)
+            _rows(a, b, c, row, i, i + mr, mr, start)
             i += mr
 
 
 @_njit
-def _rows(a, b, c, i0, i1, mr, accumulate):
+def _rows(a, b, c, row, i0, i1, mr, start):
     N = c.shape[1]
     vw = _VECTOR_BYTES // c.itemsize
     per = 3 if mr == 8 else 4 if mr == 4 else 8 if mr == 2 else 16  # TILES[mr]
@@ -212,10 +224,10 @@ def _rows(a, b, c, i0, i1, mr, accumulate):
         j = v0 * vw
         for i in range(i0, i1, mr):  # _tile's row count must be a constant
             if mr == 8:
-                _tile(a, b, c, i, j, 8, nv, tail, accumulate)
+                _tile(a, b, c, row, i, j, 8, nv, tail, start)
             elif mr == 4:
-                _tile(a, b, c, i, j, 4, nv, tail, accumulate)
+                _tile(a, b, c, row, i, j, 4, nv, tail, start)
             elif mr == 2:
-                _tile(a, b, c, i, j, 2, nv, tail, accumulate)
+                _tile(a, b, c, row, i, j, 2, nv, tail, start)
             else:
-                _tile(a, b, c, i, j, 1, nv, tail, accumulate)
+                _tile(a, b, c, row, i, j, 1, nv, tail, start)
