@@ -101,7 +101,7 @@ SPARE_PER_SHAPE, SPARE_BYTES = 4, 256 * 2**20
 
 
 def _take(shape: tuple, dt: np.dtype) -> np.ndarray:
-    free = _spare.get((shape, np.dtype(dt)))
+    free = _spare.get((shape, dt))
     return free.pop() if free else np.empty(shape, dt)
 
 
@@ -185,7 +185,12 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         args = (h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg)
         arrays, own = (h0, gates, hzn), 2
     if T == 1:  # streaming: the step alone, without copying the weights' transposes
-        xz, hz = matmul(x[0], p["W_x"].T, bias=p.get("b")), matmul(h0, W_h.T)
+        if B == 1:  # NumPy's matrix-vector products, with the least Python around them
+            xz, hz = p["W_x"].dot(x[0, 0])[None], W_h.dot(h0[0])[None]
+            if "b" in p:
+                xz += p["b"]
+        else:
+            xz, hz = matmul(x[0], p["W_x"].T, bias=p.get("b")), matmul(h0, W_h.T)
         mod.fwd_step(0, 0, B, *((xz, hz) if kind == "gru" else (hz, xz[None])), *args)
     elif kind == "gru":  # the projection step by step (gru.py: for memory)
         bias = p.get("b", _dummies(dt)[0][:0])
@@ -198,7 +203,7 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         _loop(mod.forward_loop, (xz, np.ascontiguousarray(W_h.T), *args), T, B, W_h)
         recycle(xz)
     final = (hs[-1].copy(),) if kind != "lstm" else (hs[-1].copy(), cs[(T - 1) % cells].copy())
-    if not train:
+    if not train and T > 1:
         recycle(*arrays[len(arrays) - own :])
     return hs, Tape(kind, arrays, codes, own) if train else None, final
 
