@@ -237,9 +237,9 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
         args, d_s0 = (dh, dc, c0, cs, tcs, gates, dhs_a, has_seq, dxz, m, has_mask, ca, cg), (
             dh, dc)
     else:
-        h0, dxz, hzn = tape.arrays  # gates, read step by step and overwritten with dxz
-        dhzn, spare = _take((T, B, GH // 3), dt), (hzn,)
-        args = (dh, h0, hs, dxz, hzn, dhs_a, has_seq, dhzn, m, has_mask, ca, cg)
+        # gates and h_n, read step by step and overwritten with dxz and dhz's n part
+        h0, dxz, dhzn = tape.arrays
+        args, spare = (dh, h0, hs, dxz, dhzn, dhs_a, has_seq, dhzn, m, has_mask, ca, cg), ()
     _loop(mod.backward_loop, (W_h, *args), T, B, W_h)
     recycle(*spare)
     tape.arrays = None

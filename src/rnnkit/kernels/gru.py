@@ -19,8 +19,9 @@ Backward, given ``dh``::
 Tape: ``gates (T, B, 3H)`` holding r, u, n and ``hzn (T, B, H)`` besides ``hs``. For memory
 (a training step's peak, measured against PyTorch's): the input projection is made step by
 step (no array of it over all steps), the backward writes ``dxz[t]`` over ``gates[t]`` once
-read, and keeps of ``dhz`` only its n part (the r and u parts equal ``dxz``'s). The loops run
-the batch rows ``b0:b1`` (independent sequences: parts of the batch run on separate threads).
+read, and keeps of ``dhz`` only its n part (the r and u parts equal ``dxz``'s), written over
+``hzn[t]`` once read (``dhzn`` may be ``hzn``). The loops run the batch rows ``b0:b1``
+(independent sequences: parts of the batch run on separate threads).
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_ma
         for j in range(H):  # dan
             dx[2 * H + j] = d[j] * (one - gt[H + j])
         dact_mul(gt[2 * H :], dx[2 * H :], ca)
-        for j in range(H):  # dar
+        for j in range(H):  # dar; hn is read here, before dn (it may be hn) is written
             dx[j] = dx[2 * H + j] * hn[j]
         for j in range(H):  # dau
             dx[H + j] = d[j] * (hp[j] - gt[2 * H + j])
