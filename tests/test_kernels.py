@@ -94,7 +94,7 @@ def test_every_tile_of_the_product(cell, units, B, dtype, threads, monkeypatch):
     # 3 threads: the time loops run on parts of the batch, at least 4 rows each: B = 8 in
     # 2 parts, 13 and 16 in 3
     monkeypatch.setattr(kernels, "SPLIT_MIN_MACS", 0)
-    monkeypatch.setattr(kernels, "_threads", threads)
+    monkeypatch.setattr(kernels._parallel, "_threads", threads)
     model = build(cell, dtype, units=units)
     lengths = np.random.default_rng(B).integers(1, 8, size=B)
     compare(model, dtype, data(B=B), lengths)
@@ -262,7 +262,7 @@ def test_set_num_threads_checks_its_argument():
 def test_split_loop_waits_for_and_reports_a_failed_part(monkeypatch):
     from rnnkit.kernels import elman
 
-    monkeypatch.setattr(kernels, "_threads", 2)
+    monkeypatch.setattr(kernels._parallel, "_threads", 2)
     monkeypatch.setattr(kernels, "SPLIT_MIN_MACS", 0)
     T, B, H = 50, 8, 32
     W_h = np.eye(H) * 0.5
@@ -288,7 +288,7 @@ def test_predict_without_tape_equals_reference(cell, units, T, split, monkeypatc
     # rows 0:6 and 6:13 on two threads
     if split:
         monkeypatch.setattr(kernels, "SPLIT_MIN_MACS", 0)
-        monkeypatch.setattr(kernels, "_threads", 2)
+        monkeypatch.setattr(kernels._parallel, "_threads", 2)
     layer = CELLS[cell](units, return_sequences=True, return_state=True, bidirectional=True)
     model = rk.Sequential([layer], seed=3, dtype="float64")
     X = data(B=13, T=T)
@@ -351,3 +351,18 @@ def test_a_tape_serves_one_backward():
     layer.backward(np.ones_like(out), cache)
     with pytest.raises(RuntimeError, match="tape was used by a backward already"):
         layer.backward(np.ones_like(out), cache)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs Linux and 2 CPUs")
+def test_parts_run_off_the_callers_cpu_and_its_mask_comes_back(monkeypatch):
+    monkeypatch.setattr(kernels._parallel, "_threads", 2)
+    before = os.sched_getaffinity(0)
+    seen = {}
+
+    def part(i):
+        seen[i] = os.sched_getaffinity(0)  # of the thread running this part
+
+    kernels._parallel.run_parts(part, [(0,), (1,)])
+    assert os.sched_getaffinity(0) == before
+    assert len(seen[0]) == 1 and seen[1] and not seen[0] & seen[1]
