@@ -366,3 +366,16 @@ def test_parts_run_off_the_callers_cpu_and_its_mask_comes_back(monkeypatch):
     kernels._parallel.run_parts(part, [(0,), (1,)])
     assert os.sched_getaffinity(0) == before
     assert len(seen[0]) == 1 and seen[1] and not seen[0] & seen[1]
+
+
+def test_arrays_kept_for_reuse_stay_within_the_budget(monkeypatch):
+    monkeypatch.setattr(kernels, "SPARE_BYTES", 3 * 8100)
+    kernels.release_buffers()
+    for T in range(1, 7):  # a new shape each time (inputs of changing lengths), ~8 kB each
+        kernels.recycle(np.empty(1000 + T))
+    assert [key[0] for key in kernels._spare] == [(1004,), (1005,), (1006,)]  # the latest
+    for _ in range(6):  # one shape: at most SPARE_PER_SHAPE arrays of it
+        kernels.recycle(np.empty(10))
+    assert len(kernels._spare[((10,), np.dtype(np.float64))]) == kernels.SPARE_PER_SHAPE
+    kernels.release_buffers()
+    assert not kernels._spare

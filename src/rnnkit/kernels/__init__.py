@@ -109,13 +109,16 @@ def _take(shape: tuple, dt: np.dtype) -> np.ndarray:
 
 def recycle(*arrays: np.ndarray) -> None:
     """Hand arrays that nothing else refers to any more (a backward's ``dxz``, ``dhz``) back
-    for reuse by the next forward or backward of the same shape."""
-    kept = sum(a.nbytes for free in _spare.values() for a in free)
+    for reuse by the next forward or backward of the same shape. Over ``SPARE_BYTES``, the
+    shapes recycled longest ago are dropped first (inputs of changing lengths)."""
     for a in {id(a): a for a in arrays}.values():
-        free = _spare.setdefault((a.shape, a.dtype), [])
-        if len(free) < SPARE_PER_SHAPE and kept + a.nbytes <= SPARE_BYTES:
-            free.append(a)
-            kept += a.nbytes
+        key = (a.shape, a.dtype)
+        free = _spare.pop(key, [])  # back in at the end: the most recent shape
+        _spare[key] = [*free, a][-SPARE_PER_SHAPE:]
+    kept = sum(a.nbytes for free in _spare.values() for a in free)
+    while kept > SPARE_BYTES:
+        key = next(iter(_spare))
+        kept -= sum(a.nbytes for a in _spare.pop(key))
 
 
 def release_buffers() -> None:
