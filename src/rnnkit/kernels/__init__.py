@@ -258,7 +258,7 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
 PARALLEL_MIN_FLOPS = 20e6
 #: multiply-adds of a whole recurrence (T·B·G·H·H) from which its time loop is split over the
 #: threads, by batch rows, at least 4 rows each (measured on 2 cores, docs/benchmarks.md)
-SPLIT_MIN_MACS = 30_000_000
+SPLIT_MIN_MACS = 16_000_000
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
            accumulate: bool = False, bias: np.ndarray | None = None) -> np.ndarray:
     """``a @ b (+ bias)`` for 2-D float arrays of one dtype, into ``out`` (``out += a @ b``
