@@ -84,14 +84,13 @@ def _load() -> dict[str, ModuleType] | None:
 
 
 class Tape:
-    """What a compiled forward keeps for its backward: the kernel's name, its arrays (the
-    last ``own`` of them made by the forward, for reuse once the backward has run) and the
+    """What a compiled forward keeps for its backward: the kernel's name, its arrays and the
     activation codes."""
 
-    __slots__ = ("arrays", "codes", "kind", "own")
+    __slots__ = ("arrays", "codes", "kind")
 
-    def __init__(self, kind: str, arrays: tuple, codes: tuple[int, int], own: int) -> None:
-        self.kind, self.arrays, self.codes, self.own = kind, arrays, codes, own
+    def __init__(self, kind: str, arrays: tuple, codes: tuple[int, int]) -> None:
+        self.kind, self.arrays, self.codes = kind, arrays, codes
 
 
 #: arrays of finished backward passes (tapes, dxz), by (shape, dtype), for the next call: a
@@ -109,9 +108,11 @@ def _take(shape: tuple, dt: np.dtype) -> np.ndarray:
 
 def recycle(*arrays: np.ndarray) -> None:
     """Hand arrays that nothing else refers to any more (a backward's ``dxz``, ``dhz``) back
-    for reuse by the next forward or backward of the same shape. Over ``SPARE_BYTES``, the
-    shapes recycled longest ago are dropped first (inputs of changing lengths)."""
-    for a in {id(a): a for a in arrays}.values():
+    for reuse by the next forward or backward of the same shape; a view stands for the array
+    it views. Over ``SPARE_BYTES``, the shapes recycled longest ago are dropped first (inputs
+    of changing lengths)."""
+    whole = (a if a.base is None else a.base for a in arrays)
+    for a in {id(a): a for a in whole}.values():
         key = (a.shape, a.dtype)
         free = _spare.pop(key, [])  # back in at the end: the most recent shape
         _spare[key] = [*free, a][-SPARE_PER_SHAPE:]
@@ -177,18 +178,17 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
     hs = np.empty((T, B, H), dt)
     steps, cells = (T, T) if train else (1, min(T, 2))  # steps the buffers hold
     if kind == "elman":
-        args, arrays, own = (h0, hs, m, has_mask, ca), (), 0
+        args, arrays = (h0, hs, m, has_mask, ca), ()
     elif kind == "lstm":
         gates = _take((steps, B, W_h.shape[0]), dt)
         c0 = np.ascontiguousarray(s0[1], dt)
         cs, tcs = _take((cells, B, H), dt), _take((steps, B, H), dt)
-        args, arrays, own = (h0, c0, hs, cs, tcs, gates, m, has_mask, ca, cg), (
-            c0, cs, tcs, gates), 3
+        args, arrays = (h0, c0, hs, cs, tcs, gates, m, has_mask, ca, cg), (c0, cs, tcs, gates)
     else:
         b_hn = p.get("b_hn", _dummies(dt)[0])
         gates, hzn = _take((steps, B, W_h.shape[0]), dt), _take((steps, B, H), dt)
         args = (h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg)
-        arrays, own = (h0, gates, hzn), 2
+        arrays = (h0, gates, hzn)
     if T == 1:  # streaming: the step alone, without copying the weights' transposes
         if B == 1:  # NumPy's matrix-vector products, with the least Python around them
             xz, hz = p["W_x"].dot(x[0, 0])[None], W_h.dot(h0[0])[None]
@@ -209,8 +209,8 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         recycle(xz)
     final = (hs[-1].copy(),) if kind != "lstm" else (hs[-1].copy(), cs[(T - 1) % cells].copy())
     if not train and T > 1:
-        recycle(*arrays[len(arrays) - own :])
-    return hs, Tape(kind, arrays, codes, own) if train else None, final
+        recycle(*arrays[1:])  # all but c0 / h0, the caller's state
+    return hs, Tape(kind, arrays, codes) if train else None, final
 
 
 def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarray | None,
@@ -231,25 +231,26 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
     # be the largest array of the backward but for the tape
     dhs_a, has_seq = (_dummies(dt)[1], False) if dhs is None else (np.asarray(dhs, dt), True)
     dh = np.array(d_state[0], dt, order="C")  # updated in place, step by step
-    dxz, d_s0, spare = None, (dh,), tape.arrays[len(tape.arrays) - tape.own :]
-    if tape.kind != "gru":
-        dxz = _take((T, B, GH), dt)
-    if tape.kind == "elman":
-        args = (dh, hs, dhs_a, has_seq, dxz, m, has_mask, ca)
-    elif tape.kind == "lstm":
-        c0, cs, tcs, gates = tape.arrays
-        dc = np.array(d_state[1], dt, order="C")
-        args, d_s0 = (dh, dc, c0, cs, tcs, gates, dhs_a, has_seq, dxz, m, has_mask, ca, cg), (
-            dh, dc)
-    else:
+    d_s0, n = (dh,), GH // 3
+    if tape.kind == "gru":
         # gates and h_n, read step by step and overwritten with dxz and dhz's n part
         h0, dxz, dhzn = tape.arrays
-        args, spare = (dh, h0, hs, dxz, dhzn, dhs_a, has_seq, dhzn, m, has_mask, ca, cg), ()
+        args = (dh, h0, hs, dxz, dhzn, dhs_a, has_seq, dhzn, m, has_mask, ca, cg)
+        dhz = [(0, dxz[..., : 2 * n]), (2 * n, dhzn)]
+    else:
+        dxz = _take((T, B, GH), dt)
+        dhz = [(0, dxz)]
+        if tape.kind == "elman":
+            args = (dh, hs, dhs_a, has_seq, dxz, m, has_mask, ca)
+        else:
+            c0, cs, tcs, gates = tape.arrays
+            dc = np.array(d_state[1], dt, order="C")
+            args = (dh, dc, c0, cs, tcs, gates, dhs_a, has_seq, dxz, m, has_mask, ca, cg)
+            d_s0 = (dh, dc)
     _loop(mod.backward_loop, (W_h, *args), T, B, W_h)
-    recycle(*spare)
+    if tape.kind == "lstm":
+        recycle(*tape.arrays[1:])  # not c0, the caller's state
     tape.arrays = None
-    n = GH // 3
-    dhz = [(0, dxz[..., : 2 * n]), (2 * n, dhzn)] if tape.kind == "gru" else [(0, dxz)]
     return dxz, dhz, d_s0
 
 
@@ -259,6 +260,8 @@ PARALLEL_MIN_FLOPS = 20e6
 #: multiply-adds of a whole recurrence (T·B·G·H·H) from which its time loop is split over the
 #: threads, by batch rows, at least 4 rows each (measured on 2 cores, docs/benchmarks.md)
 SPLIT_MIN_MACS = 16_000_000
+
+
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
            accumulate: bool = False, bias: np.ndarray | None = None) -> np.ndarray:
     """``a @ b (+ bias)`` for 2-D float arrays of one dtype, into ``out`` (``out += a @ b``
@@ -302,7 +305,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
     else:
         cuts = [M * q // parts // 8 * 8 for q in range(parts)] + [M]
         run_parts(kernel, [(a[i:j], b, out[i:j], accumulate, bias)
-                            for i, j in itertools.pairwise(cuts)])
+                           for i, j in itertools.pairwise(cuts)])
     return out
 
 

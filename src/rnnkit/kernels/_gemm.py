@@ -184,17 +184,11 @@ def matmul(a, b, c, accumulate, bias):
                   or (M > 0 and c.strides[1] != c.itemsize)):
         raise ValueError("matmul: b and c need unit stride along their rows")
     with_bias = bias.shape[0] > 0 and not accumulate
-    if K == 0 and not accumulate:  # no products: c is the bias, or 0
-        for i in range(M):
-            if with_bias:
-                c[i, :] = bias
-            else:
-                c[i, :] = 0
     if M == 0 or N == 0:
         return
     first = START_C if accumulate else START_BIAS if with_bias else START_ZERO
     row = bias if with_bias else c[0]  # read by every tile: valid memory of N columns
-    for k0 in range(0, K, KC):
+    for k0 in range(0, max(K, 1), KC):  # K = 0: one pass of tiles, c = its start
         k1 = min(K, k0 + KC)
         for i0 in range(0, M, MC):
             i1 = min(M, i0 + MC)

@@ -40,8 +40,7 @@ from numba.extending import overload
 # for warnings located in rnnkit's kernel files only.
 warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning, module=r".*rnnkit.kernels")
 
-TANH, SIGMOID, RELU, IDENTITY = 0, 1, 2, 3
-CODES = {"tanh": TANH, "sigmoid": SIGMOID, "relu": RELU, "identity": IDENTITY}
+TANH, SIGMOID, RELU, IDENTITY = 0, 1, 2, 3  # their places in rnnkit.kernels.ACTIVATIONS
 
 
 def jit(fn: Callable) -> Callable:

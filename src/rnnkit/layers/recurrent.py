@@ -266,8 +266,7 @@ class Recurrent(Layer):
             g["b"] += dxz2.sum(axis=0)
         dx = kernels.matmul(dxz2, p["W_x"]).reshape(T, B, -1)
         if fast:
-            kernels.recycle(dxz, *(block.base if block.base is not None else block
-                                   for _, block in dhz))
+            kernels.recycle(dxz, *(block for _, block in dhz))
         return dx, d_state
 
     def _backward_loop(self, p, caches, dhs, d_state, mask):
