@@ -199,14 +199,15 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         mod.fwd_step(0, 0, B, *((xz, hz) if kind == "gru" else (hz, xz[None])), *args)
     elif kind == "gru":  # the projection step by step (gru.py: for memory)
         bias = p.get("b", _dummies(dt)[0][:0])
-        weights = (np.ascontiguousarray(x, dt), np.ascontiguousarray(p["W_x"].T), bias,
-                   np.ascontiguousarray(W_h.T))
-        _loop(mod.forward_loop, weights + args, T, B, W_h)
+        WxT, WhT = _operand(p["W_x"].T), _operand(W_h.T)
+        _loop(mod.forward_loop, (np.ascontiguousarray(x, dt), WxT, bias, WhT, *args), T, B, W_h)
+        recycle(WxT, WhT)
     else:
         xz = _take((T, B, W_h.shape[0]), dt)
         matmul(x.reshape(T * B, -1), p["W_x"].T, xz.reshape(T * B, -1), bias=p.get("b"))
-        _loop(mod.forward_loop, (xz, np.ascontiguousarray(W_h.T), *args), T, B, W_h)
-        recycle(xz)
+        WhT = _operand(W_h.T)
+        _loop(mod.forward_loop, (xz, WhT, *args), T, B, W_h)
+        recycle(xz, WhT)
     final = (hs[-1].copy(),) if kind != "lstm" else (hs[-1].copy(), cs[(T - 1) % cells].copy())
     if not train and T > 1:
         recycle(*arrays[1:])  # all but c0 / h0, the caller's state
@@ -224,7 +225,7 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
         raise RuntimeError("backward: this forward's tape was used by a backward already; run "
                            "the forward again")
     mod, (ca, cg), dt = _load()[tape.kind], tape.codes, hs.dtype
-    W_h = np.ascontiguousarray(p["W_h"])
+    W_h = _operand(p["W_h"])
     T, B, GH = hs.shape[0], hs.shape[1], W_h.shape[0]
     m, has_mask = (_NO_MASK, False) if mask is None else (np.ascontiguousarray(mask), True)
     # dhs is read in place: usually a time-major view of the batch-first dY, whose copy would
@@ -248,6 +249,7 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
             args = (dh, dc, c0, cs, tcs, gates, dhs_a, has_seq, dxz, m, has_mask, ca, cg)
             d_s0 = (dh, dc)
     _loop(mod.backward_loop, (W_h, *args), T, B, W_h)
+    recycle(W_h)
     if tape.kind == "lstm":
         recycle(*tape.arrays[1:])  # not c0, the caller's state
     tape.arrays = None
@@ -295,7 +297,8 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
 
     if out is None:
         out = np.empty((a.shape[0], b.shape[1]), dt)
-    b = b if b.strides[1] == b.itemsize else np.ascontiguousarray(b)
+    copied = b.strides[1] != b.itemsize
+    b = _operand(b) if copied else b
     bias = _dummies(dt)[0][:0] if bias is None else np.ascontiguousarray(bias, dt)
     M = a.shape[0]
     large = 2.0 * M * a.shape[1] * b.shape[1] >= PARALLEL_MIN_FLOPS
@@ -306,6 +309,22 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
         cuts = [M * q // parts // 8 * 8 for q in range(parts)] + [M]
         run_parts(kernel, [(a[i:j], b, out[i:j], accumulate, bias)
                            for i, j in itertools.pairwise(cuts)])
+    if copied:
+        recycle(b)
+    return out
+
+
+def _operand(b: np.ndarray) -> np.ndarray:
+    """A copy of ``b`` laid out for the micro-kernel: unit stride along rows, and the rows
+    64 bytes longer than ``b``'s (a view of the first columns). Rows a multiple of 4 KiB apart
+    map to the same few cache sets: the micro-kernel's walk down a column block of ``b``
+    then misses the caches (LSTM H=512 step, 32 rows @ 512x2048: 31.4 ms for 100 steps,
+    26.9 ms with the padded rows). Always padded, so that the loops compile once."""
+    from ._gemm import copy_into
+
+    K, N = b.shape
+    out = _take((K, N + 64 // b.itemsize), b.dtype)[:, :N]
+    copy_into(b, out)
     return out
 
 

@@ -166,6 +166,9 @@ def _tile(typingctx, a, b, c, bias, i0, j0, mr, nv, tail, start):
 
 
 _njit = numba.njit(cache=True, nogil=True, error_model="numpy")
+#: the helpers of matmul are inlined into it: a call with array arguments costs ~0.1 µs of
+#: reference counting, which was half of a one-row product (1×32 @ 32×128: 0.27 → 0.12 µs)
+_inline = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 
 
 #: blocks of a large product: ``KC`` steps of ``k`` keep a column block of ``b`` (KC × 48
@@ -195,7 +198,7 @@ def matmul(a, b, c, accumulate, bias):
             _block(a[i0:i1, k0:k1], b[k0:k1], c[i0:i1], row, first if k0 == 0 else START_C)
 
 
-@_njit
+@_inline
 def _block(a, b, c, row, start):
     M = c.shape[0]
     i = M - M % 8
@@ -206,7 +209,7 @@ def _block(a, b, c, row, start):
             i += mr
 
 
-@_njit
+@_inline
 def _rows(a, b, c, row, i0, i1, mr, start):
     N = c.shape[1]
     vw = _VECTOR_BYTES // c.itemsize
@@ -225,3 +228,16 @@ def _rows(a, b, c, row, i0, i1, mr, start):
                 _tile(a, b, c, row, i, j, 2, nv, tail, start)
             else:
                 _tile(a, b, c, row, i, j, 1, nv, tail, start)
+
+
+@_njit
+def copy_into(src, dst):
+    """``dst[...] = src`` (2-D, same shape) in 16 × 16 blocks, so that a transposed ``src``
+    (a weight's ``.T``) is read a few cache lines at a time: a 512 × 2048 float32 transpose
+    took 2.7 ms with NumPy's copy, 0.75 ms this way."""
+    K, N = dst.shape
+    for k0 in range(0, K, 16):
+        for n0 in range(0, N, 16):
+            for k in range(k0, min(K, k0 + 16)):
+                for n in range(n0, min(N, n0 + 16)):
+                    dst[k, n] = src[k, n]
