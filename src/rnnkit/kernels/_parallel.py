@@ -1,7 +1,7 @@
 """rnnkit's threads: how many, and how a call is run in parts side by side.
 
-Pure Python (no numba): ``rnnkit.kernels`` runs compiled loops and products through
-:func:`run_parts`, one part per thread.
+``rnnkit.kernels`` runs compiled loops and products through :func:`run_parts`, one part per
+thread. numba is imported only when a call is split (the waiting helpers of ``_jit.py``).
 """
 
 from __future__ import annotations
@@ -9,11 +9,13 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
 from typing import Any
 
+import numpy as np
+
 _threads = 1  # set at the end of this module
-_pool: ThreadPoolExecutor | None = None
+_workers: list[Any] = []  # _Worker, made as run_parts needs them
 _pool_pid = 0
 _pool_cpus: set[int] = set()  # the CPUs this process may use, where it can choose (Linux)
 _worker = threading.local()
@@ -25,12 +27,11 @@ def set_num_threads(n: int) -> None:
     environment's ``RNNKIT_NUM_THREADS``, else ``OPENBLAS_NUM_THREADS`` or ``OMP_NUM_THREADS``
     (so that a limit set for NumPy's BLAS holds here too), else the CPUs this process may
     use."""
-    global _threads, _pool
+    global _threads
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: n must be an integer >= 1, got {n!r}")
-    if _pool is not None and n != _threads:
-        _pool.shutdown(wait=True)
-        _pool = None
+    if n < _threads:
+        _stop_workers()
     _threads = n
 
 
@@ -48,9 +49,77 @@ def _default_threads() -> int:
     return len(affinity(0)) if affinity else (os.cpu_count() or 1)
 
 
+#: reads of a flag while waiting, before sleeping: ~1 ms on a Zen 5 core (24 ns per read with
+#: the CPU's pause hint). Between the products and loops of one training step the threads so
+#: never sleep: waking a thread took 30-50 µs on a 2-core VM, and a split call cost 60 µs
+#: more than its longest part (12 µs with the spinning; LSTM small loop 0.35 -> 0.30 ms).
+#: A thread that takes the GIL while another holds it sleeps too, so the GIL is handed over
+#: only where the other thread is known to have let it go; SETTLE reads (~5 µs) give the
+#: caller the time to enter its own part after posting the others.
+SPINS, SETTLE = 40_000, 200
+
+
+class _Worker:
+    """A pool thread: waits for a job (spinning, then asleep), runs it, publishes that it ended.
+    ``flags[0]`` = the number of the last job posted, ``flags[8]`` = of the last one ended
+    (a cache line apart)."""
+
+    def __init__(self) -> None:
+        self.flags = np.zeros(16, np.int64)
+        self.posted, self.job, self.error, self.asleep = 0, None, None, False
+        self.wake = threading.Condition()
+        self.thread = threading.Thread(target=self._serve, name="rnnkit", daemon=True)
+        self.thread.start()
+
+    def post(self, job: tuple | None) -> None:
+        from ._jit import publish
+
+        self.job, self.error = job, None
+        self.posted += 1
+        publish(self.flags, 0, self.posted)  # with the GIL held, as is reading asleep
+        if self.asleep:
+            with self.wake:
+                self.wake.notify()
+
+    def wait(self) -> None:
+        from ._jit import spin_until
+
+        if not spin_until(self.flags, 8, self.posted, SPINS):
+            while self.flags[8] < self.posted:  # a long part: the worker will not notify
+                time.sleep(1e-4)
+
+    def _serve(self) -> None:
+        from ._jit import end_and_wait
+
+        number, waited = 0, end_and_wait(self.flags, 0, SPINS, SETTLE)
+        while True:
+            number += 1
+            if not waited:
+                with self.wake:
+                    self.asleep = True
+                    while self.flags[0] < number:
+                        self.wake.wait()
+                    self.asleep = False
+            if self.job is None:
+                return
+            try:
+                _away_from(*self.job)
+            except BaseException as e:  # re-raised on the caller's thread
+                self.error = e
+            self.job = None
+            waited = end_and_wait(self.flags, number, SPINS, SETTLE)
+
+
+def _stop_workers() -> None:
+    for w in _workers:
+        w.post(None)
+    _workers.clear()
+
+
 def run_parts(fn: Any, calls: list[tuple]) -> None:
     """``fn(*args)`` for each ``args`` of ``calls``, side by side: the first on this thread,
     the others on the pool's; returns when all have ended (re-raising the first error).
+    ``fn`` should release the GIL (numba's ``nogil``) for the parts to overlap.
 
     Where the OS allows (Linux), this thread stays on its CPU for the call and the pool's
     threads keep off it. A thread that sleeps (a pool thread between jobs, or this one
@@ -58,30 +127,35 @@ def run_parts(fn: Any, calls: list[tuple]) -> None:
     often the CPU of the thread that woke it: the parts then run one after the other (measured
     on 2 cores, LSTM medium loop: 2.1-2.5 ms side by side, 3.6-5.3 ms in long runs of calls
     that shared a CPU)."""
-    global _pool, _pool_pid, _pool_cpus
-    if _pool is None or _pool_pid != os.getpid():
-        # a forked child inherits the pool but not its threads: its jobs would never start
-        _pool, _pool_pid = ThreadPoolExecutor(_threads - 1, thread_name_prefix="rnnkit"), \
-            os.getpid()
+    global _pool_pid, _pool_cpus
+    if _pool_pid != os.getpid():
+        # a forked child inherits the workers' objects but not their threads
+        _workers.clear()
+        _pool_pid = os.getpid()
         _pool_cpus = os.sched_getaffinity(0) if _sched_getcpu is not None else set()
+    while len(_workers) < len(calls) - 1:
+        _workers.append(_Worker())
     here = _sched_getcpu() if len(_pool_cpus) > 1 else -1
     if here in _pool_cpus:
         mask = os.sched_getaffinity(0)
         os.sched_setaffinity(0, {here})
     else:
         here, mask = -1, None
+    used = _workers[: len(calls) - 1]
     try:
-        jobs = [_pool.submit(_away_from, here, fn, args) for args in calls[1:]]
+        for w, args in zip(used, calls[1:]):
+            w.post((here, fn, args))
         try:
             fn(*calls[0])
         finally:
-            for job in jobs:
-                job.exception()
+            for w in used:
+                w.wait()
     finally:
         if mask is not None:
             os.sched_setaffinity(0, mask)
-    for job in jobs:
-        job.result()
+    for w in used:
+        if w.error is not None:
+            raise w.error
 
 
 def _away_from(cpu: int, fn: Any, args: tuple) -> None:
