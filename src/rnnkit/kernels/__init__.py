@@ -258,10 +258,12 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
 
 #: products of at least this many FLOPs are split over the threads (on 2 cores, below it the
 #: hand-off costs more than the second core gives)
-PARALLEL_MIN_FLOPS = 20e6
+PARALLEL_MIN_FLOPS = 4e6
 #: multiply-adds of a whole recurrence (T·B·G·H·H) from which its time loop is split over the
-#: threads, by batch rows, at least 4 rows each (measured on 2 cores, docs/benchmarks.md)
-SPLIT_MIN_MACS = 16_000_000
+#: threads, by batch rows, at least 4 rows each (measured on 2 cores, docs/benchmarks.md:
+#: with the threads spinning between calls, from 2e6 gained 2-16% at B=8-16, H=32-64, over
+#: 8e6 and 16e6; splitting every loop lost 10-33% at B=8, H=32)
+SPLIT_MIN_MACS = 2_000_000
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
