@@ -326,9 +326,10 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 
 @pytest.mark.parametrize("cell", list(CELLS))
-def test_reused_arrays_hold_nothing_from_the_last_step(cell):
+def test_reused_arrays_hold_nothing_from_the_last_step(cell, monkeypatch):
     # a training step leaves its tape and dxz for reuse; the next step, masked and with other
     # data, must overwrite or ignore all of it
+    monkeypatch.setattr(kernels, "SPARE_MIN_BYTES", 0)  # these small arrays too
     model = build(cell, "float64", bidi=True)
     kernels.release_buffers()
     X1, X2 = 5.0 * data(B=4, seed=1), data(B=4, seed=2)
@@ -370,6 +371,7 @@ def test_parts_run_off_the_callers_cpu_and_its_mask_comes_back(monkeypatch):
 
 def test_arrays_kept_for_reuse_stay_within_the_budget(monkeypatch):
     monkeypatch.setattr(kernels, "SPARE_BYTES", 3 * 8100)
+    monkeypatch.setattr(kernels, "SPARE_MIN_BYTES", 0)
     kernels.release_buffers()
     for T in range(1, 7):  # a new shape each time (inputs of changing lengths), ~8 kB each
         kernels.recycle(np.empty(1000 + T))
@@ -379,3 +381,12 @@ def test_arrays_kept_for_reuse_stay_within_the_budget(monkeypatch):
     assert len(kernels._spare[((10,), np.dtype(np.float64))]) == kernels.SPARE_PER_SHAPE
     kernels.release_buffers()
     assert not kernels._spare
+
+
+def test_small_arrays_are_not_kept_for_reuse():
+    kernels.release_buffers()
+    small = np.empty(kernels.SPARE_MIN_BYTES // 8 - 1)
+    large = np.empty((2, kernels.SPARE_MIN_BYTES // 8))
+    kernels.recycle(small, large[0])  # a view stands for its whole array
+    assert list(kernels._spare) == [((2, kernels.SPARE_MIN_BYTES // 8), np.dtype(np.float64))]
+    kernels.release_buffers()

@@ -99,6 +99,10 @@ class Tape:
 _spare: dict[tuple, list[np.ndarray]] = {}
 #: arrays kept per (shape, dtype) (two directions of two stacked layers), and bytes in all
 SPARE_PER_SHAPE, SPARE_BYTES = 4, 256 * 2**20
+#: smaller arrays are not kept: malloc reuses their memory without new page faults (below
+#: glibc's mmap threshold), and keeping them cost more than it saved (LSTM tiny predict:
+#: ~1 µs per array)
+SPARE_MIN_BYTES = 256 * 2**10
 
 
 def _take(shape: tuple, dt: np.dtype) -> np.ndarray:
@@ -112,7 +116,7 @@ def recycle(*arrays: np.ndarray) -> None:
     it views. Over ``SPARE_BYTES``, the shapes recycled longest ago are dropped first (inputs
     of changing lengths)."""
     whole = (a if a.base is None else a.base for a in arrays)
-    for a in {id(a): a for a in whole}.values():
+    for a in {id(a): a for a in whole if a.nbytes >= SPARE_MIN_BYTES}.values():
         key = (a.shape, a.dtype)
         free = _spare.pop(key, [])  # back in at the end: the most recent shape
         _spare[key] = [*free, a][-SPARE_PER_SHAPE:]
@@ -322,11 +326,14 @@ def _operand(b: np.ndarray) -> np.ndarray:
     map to the same few cache sets: the micro-kernel's walk down a column block of ``b``
     then misses the caches (LSTM H=512 step, 32 rows @ 512x2048: 31.4 ms for 100 steps,
     26.9 ms with the padded rows). Always padded, so that the loops compile once."""
-    from ._gemm import copy_into
-
     K, N = b.shape
     out = _take((K, N + 64 // b.itemsize), b.dtype)[:, :N]
-    copy_into(b, out)
+    if b.size < 2**16:  # NumPy's copy: no dispatch to compiled code, which costs more here
+        out[...] = b
+    else:
+        from ._gemm import copy_into
+
+        copy_into(b, out)
     return out
 
 

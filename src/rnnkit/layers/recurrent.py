@@ -166,10 +166,10 @@ class Recurrent(Layer):
     def initial_state(self, batch: int, sfx: str, dtype: np.dtype) -> tuple[np.ndarray, ...]:
         state = []
         for key, option in self.initial_options().items():
-            if isinstance(option, str):
-                v = self.params[key + sfx] if option == "learned" else np.zeros(self.hidden)
-            else:
-                v = option
+            if isinstance(option, str) and option == "zeros":
+                state.append(np.zeros((batch, self.hidden), dtype))
+                continue
+            v = self.params[key + sfx] if isinstance(option, str) else option
             state.append(np.broadcast_to(v, (batch, self.hidden)).astype(dtype))
         return tuple(state)
 
