@@ -184,7 +184,7 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
     if kind == "elman":
         args, arrays = (h0, hs, m, has_mask, ca), ()
     elif kind == "lstm":
-        gates = _take((steps, B, W_h.shape[0]), dt)
+        gates = _take((T, B, W_h.shape[0]), dt)  # the input projection, then the gates
         c0 = np.ascontiguousarray(s0[1], dt)
         cs, tcs = _take((cells, B, H), dt), _take((steps, B, H), dt)
         args, arrays = (h0, c0, hs, cs, tcs, gates, m, has_mask, ca, cg), (c0, cs, tcs, gates)
@@ -200,18 +200,22 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
                 xz += p["b"]
         else:
             xz, hz = matmul(x[0], p["W_x"].T, bias=p.get("b")), matmul(h0, W_h.T)
-        mod.fwd_step(0, 0, B, *((xz, hz) if kind == "gru" else (hz, xz[None])), *args)
+        if kind == "lstm":
+            np.add(xz, hz, out=gates[0])
+            mod.fwd_step(0, 0, B, *args)
+        else:
+            mod.fwd_step(0, 0, B, *((xz, hz) if kind == "gru" else (hz, xz[None])), *args)
     elif kind == "gru":  # the projection step by step (gru.py: for memory)
         bias = p.get("b", _dummies(dt)[0][:0])
         WxT, WhT = _operand(p["W_x"].T), _operand(W_h.T)
         _loop(mod.forward_loop, (np.ascontiguousarray(x, dt), WxT, bias, WhT, *args), T, B, W_h)
         recycle(WxT, WhT)
     else:
-        xz = _take((T, B, W_h.shape[0]), dt)
+        xz = gates if kind == "lstm" else _take((T, B, W_h.shape[0]), dt)
         matmul(x.reshape(T * B, -1), p["W_x"].T, xz.reshape(T * B, -1), bias=p.get("b"))
         WhT = _operand(W_h.T)
-        _loop(mod.forward_loop, (xz, WhT, *args), T, B, W_h)
-        recycle(xz, WhT)
+        _loop(mod.forward_loop, (WhT, *args) if kind == "lstm" else (xz, WhT, *args), T, B, W_h)
+        recycle(WhT) if kind == "lstm" else recycle(xz, WhT)
     final = (hs[-1].copy(),) if kind != "lstm" else (hs[-1].copy(), cs[(T - 1) % cells].copy())
     if not train and T > 1:
         recycle(*arrays[1:])  # all but c0 / h0, the caller's state

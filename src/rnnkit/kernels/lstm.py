@@ -3,7 +3,7 @@
 Forward, per step ``t`` and unmasked row ``b``, γ the gate and φ the cell activation::
 
     z = xz[t] + h_prev @ W_h.T                       # (4H,); the micro-kernel of _gemm.py
-    i, f, g, o = γ(z_i), γ(z_f), φ(z_g), γ(z_o)      # stored in gates[t]
+    i, f, g, o = γ(z_i), γ(z_f), φ(z_g), γ(z_o)      # over xz[t], which becomes gates[t]
     c = f * c_prev + i * g;  tc = φ(c);  h = o * tc  # stored in cs[t], tcs[t], hs[t]
 
 A masked row carries ``(h_prev, c_prev)``. Backward, given ``dh`` and ``dc``::
@@ -27,11 +27,12 @@ from ._jit import act_inplace, act_into, dact_mul, jit, nonneg
 
 
 @jit
-def fwd_step(t, b0, b1, hz, xz, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg):
-    """Step ``t`` for the rows ``b0:b1``; ``hz`` holds their ``h_prev @ W_h.T`` from row 0."""
+def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg):
+    """Step ``t`` for the rows ``b0:b1``: ``gates[t]`` holds their ``z`` and is activated in
+    place."""
     h_prev = h0 if t == 0 else hs[t - 1]
-    # cs, tcs and gates hold all steps for a backward, or are buffers of 2, 1, 1 steps
-    tk, tg = t % cs.shape[0], t % gates.shape[0]
+    # cs and tcs hold all steps for a backward, or are buffers of 2 and 1 steps
+    tk, tt = t % cs.shape[0], t % tcs.shape[0]
     c_prev = c0 if t == 0 else cs[(t - 1) % cs.shape[0]]
     H = nonneg(hs.shape[2])
     for b in range(b0, b1):
@@ -41,10 +42,7 @@ def fwd_step(t, b0, b1, hz, xz, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, 
             continue
         # 1-D views, gate k of unit j at k*H + j, loops from 0: they vectorize (3-D
         # indexing, an index that might be negative, or a test per element do not)
-        x, z, gt = xz[t, b], hz[b - b0], gates[tg, b]
-        cp, c, tc, h = c_prev[b], cs[tk, b], tcs[tg, b], hs[t, b]
-        for j in range(4 * H):
-            gt[j] = x[j] + z[j]
+        gt, cp, c, tc, h = gates[t, b], c_prev[b], cs[tk, b], tcs[tt, b], hs[t, b]
         act_inplace(gt[: 2 * H], cg)  # i, f
         act_inplace(gt[2 * H : 3 * H], ca)  # g
         act_inplace(gt[3 * H :], cg)  # o
@@ -96,12 +94,13 @@ def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has
 
 
 @jit
-def forward_loop(xz, WhT, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, b0, b1):
-    none = np.empty(0, xz.dtype)  # no bias
-    hz = np.empty((b1 - b0, WhT.shape[1]), hs.dtype)
+def forward_loop(WhT, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, b0, b1):
+    """``gates`` holds the input projection ``xz`` on entry, and the gates on return."""
+    none = np.empty(0, hs.dtype)  # no bias
     for t in range(hs.shape[0]):
-        matmul(h0[b0:b1] if t == 0 else hs[t - 1, b0:b1], WhT, hz, False, none)
-        fwd_step(t, b0, b1, hz, xz, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg)
+        # z = xz + h_prev @ W_h.T, in place: no separate product and sum
+        matmul(h0[b0:b1] if t == 0 else hs[t - 1, b0:b1], WhT, gates[t, b0:b1], True, none)
+        fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg)
 
 
 @jit
