@@ -390,3 +390,28 @@ def test_small_arrays_are_not_kept_for_reuse():
     kernels.recycle(small, large[0])  # a view stands for its whole array
     assert list(kernels._spare) == [((2, kernels.SPARE_MIN_BYTES // 8), np.dtype(np.float64))]
     kernels.release_buffers()
+
+
+def test_split_calls_from_several_threads_at_once(monkeypatch):
+    # the pool's workers serve one split call at a time; a call made meanwhile by another
+    # thread runs its parts itself, and every result is right
+    import threading
+
+    monkeypatch.setattr(kernels._parallel, "_threads", 2)
+    monkeypatch.setattr(kernels, "PARALLEL_MIN_FLOPS", 0)
+    rng = np.random.default_rng(0)
+    pairs = [(rng.standard_normal((64, 40)), rng.standard_normal((40, 24))) for _ in range(4)]
+    wrong = []
+
+    def work(a, b):
+        for _ in range(50):
+            if not np.allclose(kernels.matmul(a, b), a @ b):
+                wrong.append(1)
+
+    threads = [threading.Thread(target=work, args=pair, daemon=True) for pair in pairs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a split call never returned"
+    assert not wrong
