@@ -80,11 +80,7 @@ def _emit_tile(context, builder, fl, vw, mr, nv, pa, sa0, sa1, pb, ldb, pc, ldc,
         return builder.gep(p, [builder.add(*offsets) if len(offsets) > 1 else offsets[0]])
 
     const = lambda q: ir.Constant(i64, q)  # noqa: E731
-    # a tile of fewer than 8 vectors waits on each fused multiply-add's latency: its k
-    # steps go round-robin to `sets` sets of accumulators, summed at the end
-    sets = min(4, max(1, 8 // (mr * nv)))
-    accs = [[[cgutils.alloca_once(builder, vty) for _ in range(nv)] for _ in range(mr)]
-            for _ in range(sets)]
+    accs = [[cgutils.alloca_once(builder, vty) for _ in range(nv)] for _ in range(mr)]
     from_c = builder.icmp_signed("==", start, const(START_C))
     from_bias = builder.icmp_signed("==", start, const(START_BIAS))
     bias = [builder.select(from_bias, vload(at(pbias, const(v * vw)), v == nv - 1), zero)
@@ -93,13 +89,11 @@ def _emit_tile(context, builder, fl, vw, mr, nv, pa, sa0, sa1, pb, ldb, pc, ldc,
         row = at(pc, builder.mul(const(r), ldc))
         for v in range(nv):
             init = vload(at(row, const(v * vw)), v == nv - 1)
-            builder.store(builder.select(from_c, init, bias[v]), accs[0][r][v])
-            for extra in accs[1:]:
-                builder.store(zero, extra[r][v])
+            builder.store(builder.select(from_c, init, bias[v]), accs[r][v])
     undef = ir.Constant(vty, ir.Undefined)
     splat = ir.Constant(ir.VectorType(i32, vw), None)
-
-    def step(k, acc):
+    with cgutils.for_range(builder, k_len) as loop:
+        k = loop.index
         brow = at(pb, builder.mul(k, ldb))
         bv = [vload(at(brow, const(v * vw)), v == nv - 1) for v in range(nv)]
         for r in range(mr):
@@ -107,23 +101,12 @@ def _emit_tile(context, builder, fl, vw, mr, nv, pa, sa0, sa1, pb, ldb, pc, ldc,
             sv = builder.shuffle_vector(builder.insert_element(undef, s, ir.Constant(i32, 0)),
                                         undef, splat)
             for v in range(nv):
-                builder.store(builder.call(fma, [sv, bv[v], builder.load(acc[r][v])]),
-                              acc[r][v])
-
-    rounds = builder.sdiv(k_len, const(sets))
-    with cgutils.for_range(builder, rounds) as loop:
-        for q in range(sets):
-            step(builder.add(builder.mul(loop.index, const(sets)), const(q)), accs[q])
-    with cgutils.for_range(builder, builder.sub(k_len, builder.mul(rounds, const(sets)))) \
-            as loop:
-        step(builder.add(builder.mul(rounds, const(sets)), loop.index), accs[0])
+                acc = accs[r][v]
+                builder.store(builder.call(fma, [sv, bv[v], builder.load(acc)]), acc)
     for r in range(mr):
         row = at(pc, builder.mul(const(r), ldc))
         for v in range(nv):
-            total = builder.load(accs[0][r][v])
-            for extra in accs[1:]:
-                total = builder.fadd(total, builder.load(extra[r][v]))
-            vstore(total, at(row, const(v * vw)), v == nv - 1)
+            vstore(builder.load(accs[r][v]), at(row, const(v * vw)), v == nv - 1)
 
 
 #: what a tile starts from: zeros, ``c`` (accumulate) or the bias row (its first block of k)
