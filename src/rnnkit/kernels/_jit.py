@@ -89,19 +89,10 @@ def _exp_neg64(x):
     x = max(x, -745.5)
     k = np.rint(x * _LOG2E)
     r = fma(k, -_LN2LO, fma(k, -_LN2HI, x))
-    p = fma(r, _C[13], _C[12])  # unrolled: a loop over the tuple would not vectorize
-    p = fma(r, p, _C[11])
-    p = fma(r, p, _C[10])
-    p = fma(r, p, _C[9])
-    p = fma(r, p, _C[8])
-    p = fma(r, p, _C[7])
-    p = fma(r, p, _C[6])
-    p = fma(r, p, _C[5])
-    p = fma(r, p, _C[4])
-    p = fma(r, p, _C[3])
-    p = fma(r, p, _C[2])
-    p = fma(r, p, _C[1])
-    p = fma(r, p, _C[0])
+    # Horner's rule written out: a loop over the tuple would not vectorize
+    p = fma(r, fma(r, fma(r, fma(r, _C[13], _C[12]), _C[11]), _C[10]), _C[9])
+    p = fma(r, fma(r, fma(r, fma(r, p, _C[8]), _C[7]), _C[6]), _C[5])
+    p = fma(r, fma(r, fma(r, fma(r, fma(r, p, _C[4]), _C[3]), _C[2]), _C[1]), _C[0])
     ki = np.int64(k)
     k1 = ki >> 1
     s1 = np.int64((k1 + 1023) << 52).view(np.float64)
