@@ -415,3 +415,26 @@ def test_split_calls_from_several_threads_at_once(monkeypatch):
         t.join(timeout=60)
     assert not any(t.is_alive() for t in threads), "a split call never returned"
     assert not wrong
+
+
+def test_a_worker_runs_the_latest_of_two_jobs_posted_over_each_other():
+    # as after a caller was interrupted while waiting: the worker must not lose the new job
+    import threading
+
+    worker = kernels._parallel._Worker()
+    release, ran = threading.Event(), []
+
+    def slow():
+        release.wait(10)
+        ran.append("first")
+
+    worker.post((-1, slow, ()))
+    worker.post((-1, ran.append, ("second",)))
+    release.set()
+    done = threading.Thread(target=worker.wait, daemon=True)
+    done.start()
+    done.join(timeout=30)
+    assert not done.is_alive() and ran[-1] == "second"
+    worker.post(None)  # the thread ends
+    worker.thread.join(timeout=30)
+    assert not worker.thread.is_alive()

@@ -92,23 +92,25 @@ class _Worker:
     def _serve(self) -> None:
         from ._jit import end_and_wait
 
-        number, waited = 0, end_and_wait(self.flags, 0, SPINS, SETTLE)
+        done, waited = 0, end_and_wait(self.flags, 0, SPINS, SETTLE)
         while True:
-            number += 1
             if not waited:
                 with self.wake:
                     self.asleep = True
-                    while self.flags[0] < number:
+                    while self.flags[0] <= done:
                         self.wake.wait()
                     self.asleep = False
-            if self.job is None:
+            # the latest job and its number, taken together (a caller interrupted while
+            # waiting may have posted another over one not yet started)
+            done, job, self.job = self.posted, self.job, None
+            if job is None:
                 return
             try:
-                _away_from(*self.job)
+                _away_from(*job)
             except BaseException as e:  # re-raised on the caller's thread
-                self.error = e
-            self.job = None
-            waited = end_and_wait(self.flags, number, SPINS, SETTLE)
+                self.error = (done, e)
+            del job  # its arrays are the caller's to free
+            waited = end_and_wait(self.flags, done, SPINS, SETTLE)
 
 
 def _stop_workers() -> None:
@@ -170,8 +172,8 @@ def _run_parts(fn: Any, calls: list[tuple]) -> None:
         if mask is not None:
             os.sched_setaffinity(0, mask)
     for w in used:
-        if w.error is not None:
-            raise w.error
+        if w.error is not None and w.error[0] == w.posted:
+            raise w.error[1]
 
 
 def _away_from(cpu: int, fn: Any, args: tuple) -> None:
