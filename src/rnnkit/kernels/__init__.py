@@ -12,10 +12,11 @@ every product done by the register-blocked micro-kernel of ``_gemm.py`` (faster 
 BLAS at every size of the benchmark, B=1 to 64, H=32 to 512: docs/benchmarks.md). When a
 loop is large (``SPLIT_MIN_MACS``), the threads run it on parts of the batch: the rows are
 independent sequences, so the parts never wait for each other. Without a backward to follow
-(``train=False``: predict, evaluate, streaming) the gates and cell states go through one- and
-two-step buffers instead of a tape over all steps. A one-step forward (streaming) multiplies
-by ``W_h`` with NumPy's matrix-vector product and runs the compiled step alone: the loop would
-first copy ``W_h.T`` into the micro-kernel's layout, which costs more than the step.
+(``train=False``: predict, evaluate, streaming) the cell states (and the GRU's gates) go
+through one- and two-step buffers instead of a tape over all steps. A one-step forward
+(streaming) multiplies by ``W_h`` with NumPy's matrix-vector product and runs the compiled
+step alone: the loop would first copy ``W_h.T`` into the micro-kernel's layout, which costs
+more than the step.
 
 :func:`matmul` is the layer's product for everything outside the loop (input projections
 with their bias, weight gradients, ``dX``), split over threads when large.
@@ -159,12 +160,12 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
             ) -> tuple[np.ndarray, Tape | None, tuple] | None:
     """Run one direction: inputs ``x (T, B, D)``, initial state ``s0`` and ``mask (T, B)`` →
     ``(hs (T, B, H), tape, final state)``, or ``None`` when the reference NumPy loop must run.
-    Every step's input projection ``x_t @ W_x.T + b`` is made first, as one product, into an
-    array that the backward then reuses for ``dxz`` (made step by step inside the loop, it
-    was 5-20% slower: two products per step); the GRU's, for memory, step by step (its loop
-    has the two products anyway). ``train=False``: no tape (``None``); the gates
-    and cell states go through buffers of one or two steps, which stay in cache, instead of
-    arrays over all steps."""
+    Every step's input projection ``x_t @ W_x.T + b`` is made first, as one product (made
+    step by step inside the loop, it was 5-20% slower: two products per step); the LSTM's
+    loop turns it into the gates in place. The GRU makes its projection step by step, for
+    memory (its loop has the two products anyway). ``train=False``: no tape (``None``); the
+    cell states (and the GRU's gates) go through buffers of one or two steps, which stay in
+    cache, instead of arrays over all steps."""
     if _backend == "numpy":
         return None
     kind, dt = _KIND.get(type(cell)), x.dtype
