@@ -28,11 +28,10 @@ from ._jit import act_inplace, act_into, dact_mul, jit, nonneg
 
 @jit
 def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg):
-    """Step ``t`` for the rows ``b0:b1``: ``gates[t]`` holds their ``z`` and is activated in
-    place."""
+    """Step ``t`` for the rows ``b0:b1``: their ``z`` in ``gates`` is activated in place."""
     h_prev = h0 if t == 0 else hs[t - 1]
-    # cs and tcs hold all steps for a backward, or are buffers of 2 and 1 steps
-    tk, tt = t % cs.shape[0], t % tcs.shape[0]
+    # cs, tcs and gates hold all steps for a backward, or are buffers of 2, 1 and 1 steps
+    tk, tt, tg = t % cs.shape[0], t % tcs.shape[0], t % gates.shape[0]
     c_prev = c0 if t == 0 else cs[(t - 1) % cs.shape[0]]
     H = nonneg(hs.shape[2])
     for b in range(b0, b1):
@@ -42,7 +41,7 @@ def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg):
             continue
         # 1-D views, gate k of unit j at k*H + j, loops from 0: they vectorize (3-D
         # indexing, an index that might be negative, or a test per element do not)
-        gt, cp, c, tc, h = gates[t, b], c_prev[b], cs[tk, b], tcs[tt, b], hs[t, b]
+        gt, cp, c, tc, h = gates[tg, b], c_prev[b], cs[tk, b], tcs[tt, b], hs[t, b]
         act_inplace(gt[: 2 * H], cg)  # i, f
         act_inplace(gt[2 * H : 3 * H], ca)  # g
         act_inplace(gt[3 * H :], cg)  # o
@@ -94,12 +93,17 @@ def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has
 
 
 @jit
-def forward_loop(WhT, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, b0, b1):
-    """``gates`` holds the input projection ``xz`` on entry, and the gates on return."""
+def forward_loop(x, WxT, bias, inside, WhT, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg,
+                 b0, b1):
+    """``inside``: each step makes its input projection ``x_t @ W_x.T + b`` into ``gates`` (a
+    one-step buffer without a backward); else ``gates`` holds every step's on entry. It
+    becomes ``z``, then the gates, in place."""
     none = np.empty(0, hs.dtype)  # no bias
     for t in range(hs.shape[0]):
-        # z = xz + h_prev @ W_h.T, in place: no separate product and sum
-        matmul(h0[b0:b1] if t == 0 else hs[t - 1, b0:b1], WhT, gates[t, b0:b1], True, none)
+        z = gates[t % gates.shape[0], b0:b1]
+        if inside:
+            matmul(x[t, b0:b1], WxT, z, False, bias)
+        matmul(h0[b0:b1] if t == 0 else hs[t - 1, b0:b1], WhT, z, True, none)
         fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg)
 
 
