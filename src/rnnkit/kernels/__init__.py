@@ -208,25 +208,21 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
             mod.fwd_step(0, 0, B, *args)
         else:
             mod.fwd_step(0, 0, B, *((xz, hz) if kind == "gru" else (hz, xz[None])), *args)
-    elif kind == "gru":  # the projection step by step (gru.py: for memory)
-        bias = p.get("b", _dummies(dt)[0][:0])
-        WxT, WhT = _operand(p["W_x"].T), _operand(W_h.T)
-        _loop(mod.forward_loop, (np.ascontiguousarray(x, dt), WxT, bias, WhT, *args), T, B, W_h)
-        recycle(WxT, WhT)
-    elif kind == "lstm":
-        WxT, WhT = _operand(p["W_x"].T), _operand(W_h.T)
-        if not inside:
-            matmul(x.reshape(T * B, -1), WxT, gates.reshape(T * B, -1), bias=p.get("b"))
-        bias = p.get("b", _dummies(dt)[0][:0])
-        _loop(mod.forward_loop, (np.ascontiguousarray(x, dt), WxT, bias, inside, WhT, *args),
-              T, B, W_h)
-        recycle(WxT, WhT)
-    else:
+    elif kind == "elman":
         xz = _take((T, B, W_h.shape[0]), dt)
         matmul(x.reshape(T * B, -1), p["W_x"].T, xz.reshape(T * B, -1), bias=p.get("b"))
         WhT = _operand(W_h.T)
         _loop(mod.forward_loop, (xz, WhT, *args), T, B, W_h)
         recycle(xz, WhT)
+    else:  # the loop reads x: the GRU's projection is step by step (gru.py: for memory)
+        WxT, WhT = _operand(p["W_x"].T), _operand(W_h.T)
+        head = (np.ascontiguousarray(x, dt), WxT, p.get("b", _dummies(dt)[0][:0]))
+        if kind == "lstm":
+            if not inside:
+                matmul(x.reshape(T * B, -1), WxT, gates.reshape(T * B, -1), bias=p.get("b"))
+            head += (inside,)
+        _loop(mod.forward_loop, (*head, WhT, *args), T, B, W_h)
+        recycle(WxT, WhT)
     final = (hs[-1].copy(),) if kind != "lstm" else (hs[-1].copy(), cs[(T - 1) % cells].copy())
     if not train and T > 1:
         recycle(*arrays[1:])  # all but c0 / h0, the caller's state
@@ -328,13 +324,8 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
     bias = _dummies(dt)[0][:0] if bias is None else np.ascontiguousarray(bias, dt)
     M = a.shape[0]
     large = 2.0 * M * a.shape[1] * b.shape[1] >= PARALLEL_MIN_FLOPS
-    parts = min(get_num_threads(), M // 16) if large else 1
-    if parts <= 1:
-        kernel(a, b, out, accumulate, bias)
-    else:
-        cuts = [M * q // parts // 8 * 8 for q in range(parts)] + [M]
-        run_parts(kernel, [(a[i:j], b, out[i:j], accumulate, bias)
-                           for i, j in itertools.pairwise(cuts)])
+    _split(kernel, M, min(get_num_threads(), M // 16) if large else 1,
+           lambda i, j: (a[i:j], b, out[i:j], accumulate, bias), align=8)
     if copied:
         recycle(b)
     return out
@@ -354,12 +345,8 @@ def _operand(b: np.ndarray) -> np.ndarray:
         from ._gemm import copy_into
 
         # large ones by rows on the threads: 2.3 -> 1.3 ms for an LSTM's H=512 pair
-        parts = min(get_num_threads(), K // 64) if b.size >= 2**18 else 1
-        if parts <= 1:
-            copy_into(b, out)
-        else:
-            cuts = [K * q // parts for q in range(parts + 1)]
-            run_parts(copy_into, [(b[i:j], out[i:j]) for i, j in itertools.pairwise(cuts)])
+        _split(copy_into, K, min(get_num_threads(), K // 64) if b.size >= 2**18 else 1,
+               lambda i, j: (b[i:j], out[i:j]))
     return out
 
 
@@ -372,12 +359,17 @@ def _loop(fn: Any, args: tuple, T: int, B: int, W_h: np.ndarray) -> None:
     """Run a compiled time loop over the batch rows: in one call, or, when the loop is large
     enough, in parts of the batch on the threads. Rows are independent sequences, so the
     parts never wait for each other: each runs its whole loop, reading the shared weights."""
-    parts = _parts(T, B, W_h)
+    _split(fn, B, _parts(T, B, W_h), lambda b0, b1: (*args, b0, b1))
+
+
+def _split(fn: Any, n: int, parts: int, args_of: Any, align: int = 1) -> None:
+    """``fn(*args_of(i, j))`` for ``parts`` consecutive ranges ``i:j`` of ``0:n`` (each start
+    a multiple of ``align``), side by side on the threads; in one call when ``parts <= 1``."""
     if parts <= 1:
-        fn(*args, 0, B)
-    else:
-        cuts = [B * q // parts for q in range(parts + 1)]
-        run_parts(fn, [(*args, b0, b1) for b0, b1 in itertools.pairwise(cuts)])
+        fn(*args_of(0, n))
+        return
+    cuts = [n * q // parts // align * align for q in range(parts)] + [n]
+    run_parts(fn, [args_of(i, j) for i, j in itertools.pairwise(cuts)])
 
 
 set_backend(os.environ.get("RNNKIT_BACKEND", "auto"))

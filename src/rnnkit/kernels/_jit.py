@@ -252,17 +252,26 @@ def dact_mul(y, d, code):
 # ---- waiting without sleeping, for rnnkit's threads (_parallel.py): a sleeping thread takes
 # ~50 µs to wake on a 2-core VM (measured), a tenth of a small LSTM loop's part
 _TRIPLE = llvmlite_binding.get_process_triple()
-_PAUSE = ("llvm.x86.sse2.pause" if _TRIPLE.startswith(("x86_64", "i686", "i386"))
-          else "llvm.aarch64.hint" if _TRIPLE.startswith(("aarch64", "arm64")) else None)
+_PAUSE = (("llvm.x86.sse2.pause", []) if _TRIPLE.startswith(("x86_64", "i686", "i386"))
+          else ("llvm.aarch64.hint", [ir.Constant(ir.IntType(32), 1)])
+          if _TRIPLE.startswith(("aarch64", "arm64")) else None)
+
+
+#: a pool thread's flags: the number of the last job posted and of the last one ended, a
+#: cache line apart (``rnnkit.kernels._parallel``)
+POSTED, ENDED = 0, 8
+
+
+def _item(context, builder, signature, args):
+    arr = context.make_array(signature.args[0])(context, builder, args[0])
+    return cgutils.get_item_pointer(context, builder, signature.args[0], arr, [args[1]])
 
 
 @intrinsic
 def _load_acquire(typingctx, flags, i):
     """``flags[i]`` (int64), read as an atomic acquire load: each read goes to memory."""
     def codegen(context, builder, signature, args):
-        arr = context.make_array(signature.args[0])(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, signature.args[0], arr, [args[1]])
-        return builder.load_atomic(ptr, "acquire", 8)
+        return builder.load_atomic(_item(context, builder, signature, args), "acquire", 8)
 
     return types.int64(flags, i), codegen
 
@@ -272,9 +281,7 @@ def _store_release(typingctx, flags, i, value):
     """``flags[i] = value`` (int64) as an atomic release store: what the thread wrote before
     is seen by a thread that reads this value."""
     def codegen(context, builder, signature, args):
-        arr = context.make_array(signature.args[0])(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, signature.args[0], arr, [args[1]])
-        builder.store_atomic(args[2], ptr, "release", 8)
+        builder.store_atomic(args[2], _item(context, builder, signature, args), "release", 8)
         return context.get_dummy_value()
 
     return types.void(flags, i, value), codegen
@@ -285,15 +292,11 @@ def _cpu_relax(typingctx):
     """The CPU's spin-wait hint (x86 ``pause``, ARM ``yield``): a spinning thread leaves the
     core's other hardware thread its share."""
     def codegen(context, builder, signature, args):
-        if _PAUSE == "llvm.x86.sse2.pause":
-            fn = cgutils.get_or_insert_function(builder.module,
-                                                ir.FunctionType(ir.VoidType(), []), _PAUSE)
-            builder.call(fn, [])
-        elif _PAUSE is not None:
-            i32 = ir.IntType(32)
-            fn = cgutils.get_or_insert_function(builder.module,
-                                                ir.FunctionType(ir.VoidType(), [i32]), _PAUSE)
-            builder.call(fn, [ir.Constant(i32, 1)])
+        if _PAUSE is not None:
+            name, operands = _PAUSE
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [o.type for o in operands]), name)
+            builder.call(fn, operands)
         return context.get_dummy_value()
 
     return types.void(), codegen
@@ -311,15 +314,16 @@ def spin_until(flags, i, value, spins):
 
 @jit
 def end_and_wait(flags, number, spins, settle):
-    """A pool thread's end of job ``number`` (``flags[8] = number``) and its wait for the
-    next (``flags[0] > number``), in one call without the GIL: a thread that took the GIL to
-    announce its end would hold up the waiting caller, who needs it next (measured: +30 µs).
-    Once the next job is seen, ``settle`` more reads give the caller the time to release the
+    """A pool thread's end of job ``number`` (``flags[ENDED] = number``) and its wait for the
+    next (``flags[POSTED] > number``), in one call without the GIL: a thread that took the GIL
+    to announce its end would hold up the waiting caller, who needs it next (measured: +30
+    µs). Once the next job is seen, ``settle`` pauses give the caller the time to release the
     GIL (entering its own part) before this thread takes it."""
-    _store_release(flags, 8, number)
-    if not spin_until(flags, 0, number + 1, spins):
+    _store_release(flags, ENDED, number)
+    if not spin_until(flags, POSTED, number + 1, spins):
         return False
-    spin_until(flags, 0, 1 << 62, settle)
+    for _ in range(settle):
+        _cpu_relax()
     return True
 
 

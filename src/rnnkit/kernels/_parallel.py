@@ -17,9 +17,8 @@ import numpy as np
 _threads = 1  # set at the end of this module
 _workers: list[Any] = []  # _Worker, made as run_parts needs them
 _busy = threading.Lock()  # held by the thread whose split call has the workers
-_pool_pid = 0
-_pool_cpus: set[int] = set()  # the CPUs this process may use, where it can choose (Linux)
-_worker = threading.local()
+_pid = 0  # the process the workers belong to
+_cpus: set[int] = set()  # the CPUs this process may use, where it can choose (Linux)
 
 
 def set_num_threads(n: int) -> None:
@@ -55,49 +54,48 @@ def _default_threads() -> int:
 #: never sleep: waking a thread took 30-50 µs on a 2-core VM, and a split call cost 60 µs
 #: more than its longest part (12 µs with the spinning; LSTM small loop 0.35 -> 0.30 ms).
 #: A thread that takes the GIL while another holds it sleeps too, so the GIL is handed over
-#: only where the other thread is known to have let it go; SETTLE reads (~5 µs) give the
+#: only where the other thread is known to have let it go; SETTLE pauses (~5 µs) give the
 #: caller the time to enter its own part after posting the others.
 SPINS, SETTLE = 40_000, 200
 
 
 class _Worker:
-    """A pool thread: waits for a job (spinning, then asleep), runs it, publishes that it ended.
-    ``flags[0]`` = the number of the last job posted, ``flags[8]`` = of the last one ended
-    (a cache line apart)."""
+    """A pool thread: waits for a job (spinning, then asleep), runs it, publishes that it ended
+    (``flags``: see ``_jit.POSTED``). ``avoids``: the CPU it keeps off (-1: none)."""
 
     def __init__(self) -> None:
         self.flags = np.zeros(16, np.int64)
-        self.posted, self.job, self.error, self.asleep = 0, None, None, False
+        self.posted, self.job, self.error, self.asleep, self.avoids = 0, None, None, False, -1
         self.wake = threading.Condition()
         self.thread = threading.Thread(target=self._serve, name="rnnkit", daemon=True)
         self.thread.start()
 
     def post(self, job: tuple | None) -> None:
-        from ._jit import publish
+        from ._jit import POSTED, publish
 
         self.job, self.error = job, None
         self.posted += 1
-        publish(self.flags, 0, self.posted)  # with the GIL held, as is reading asleep
+        publish(self.flags, POSTED, self.posted)  # with the GIL held, as is reading asleep
         if self.asleep:
             with self.wake:
                 self.wake.notify()
 
     def wait(self) -> None:
-        from ._jit import spin_until
+        from ._jit import ENDED, spin_until
 
-        if not spin_until(self.flags, 8, self.posted, SPINS):
-            while self.flags[8] < self.posted:  # a long part: the worker will not notify
+        if not spin_until(self.flags, ENDED, self.posted, SPINS):
+            while self.flags[ENDED] < self.posted:  # a long part: the worker will not notify
                 time.sleep(1e-4)
 
     def _serve(self) -> None:
-        from ._jit import end_and_wait
+        from ._jit import POSTED, end_and_wait
 
         done, waited = 0, end_and_wait(self.flags, 0, SPINS, SETTLE)
         while True:
             if not waited:
                 with self.wake:
                     self.asleep = True
-                    while self.flags[0] <= done:
+                    while self.flags[POSTED] <= done:
                         self.wake.wait()
                     self.asleep = False
             # the latest job and its number, taken together (a caller interrupted while
@@ -106,11 +104,18 @@ class _Worker:
             if job is None:
                 return
             try:
-                _away_from(*job)
+                self._run(*job)
             except BaseException as e:  # re-raised on the caller's thread
                 self.error = (done, e)
             del job  # its arrays are the caller's to free
             waited = end_and_wait(self.flags, done, SPINS, SETTLE)
+
+    def _run(self, cpu: int, fn: Any, args: tuple) -> None:
+        """``fn(*args)``, on a CPU other than ``cpu`` (-1: anywhere)."""
+        if self.avoids != cpu:
+            os.sched_setaffinity(0, _cpus - {cpu} if cpu >= 0 else _cpus)
+            self.avoids = cpu
+        fn(*args)
 
 
 def _stop_workers() -> None:
@@ -133,13 +138,13 @@ def run_parts(fn: Any, calls: list[tuple]) -> None:
 
     While another thread of the program runs a split call, the workers are taken: the parts
     then run one after the other on this thread."""
-    global _pool_pid, _pool_cpus, _busy
-    if _pool_pid != os.getpid():
+    global _pid, _cpus, _busy
+    if _pid != os.getpid():
         # a forked child inherits the workers' objects but not their threads
         _workers.clear()
         _busy = threading.Lock()
-        _pool_pid = os.getpid()
-        _pool_cpus = os.sched_getaffinity(0) if _sched_getcpu is not None else set()
+        _pid = os.getpid()
+        _cpus = os.sched_getaffinity(0) if _sched_getcpu is not None else set()
     if not _busy.acquire(blocking=False):
         for args in calls:
             fn(*args)
@@ -153,8 +158,8 @@ def run_parts(fn: Any, calls: list[tuple]) -> None:
 def _run_parts(fn: Any, calls: list[tuple]) -> None:
     while len(_workers) < len(calls) - 1:
         _workers.append(_Worker())
-    here = _sched_getcpu() if len(_pool_cpus) > 1 else -1
-    if here in _pool_cpus:
+    here = _sched_getcpu() if len(_cpus) > 1 else -1
+    if here in _cpus:
         mask = os.sched_getaffinity(0)
         os.sched_setaffinity(0, {here})
     else:
@@ -174,14 +179,6 @@ def _run_parts(fn: Any, calls: list[tuple]) -> None:
     for w in used:
         if w.error is not None and w.error[0] == w.posted:
             raise w.error[1]
-
-
-def _away_from(cpu: int, fn: Any, args: tuple) -> None:
-    """Run ``fn(*args)`` on a pool thread kept off ``cpu`` (-1: anywhere)."""
-    if getattr(_worker, "avoids", -1) != cpu:
-        os.sched_setaffinity(0, _pool_cpus - {cpu} if cpu >= 0 else _pool_cpus)
-        _worker.avoids = cpu
-    fn(*args)
 
 
 def _libc_sched_getcpu() -> Any:
