@@ -267,8 +267,8 @@ def test_split_loop_waits_for_and_reports_a_failed_part(monkeypatch):
     T, B, H = 50, 8, 32
     W_h = np.eye(H) * 0.5
     hs = np.zeros((T, B, H))
-    args = (np.ones((T, B, H)), np.ascontiguousarray(W_h.T), np.zeros((B, H)), hs,
-            np.ones((1, 1), bool), False, 0)
+    args = (np.ones((T, B, H)), np.ascontiguousarray(W_h.T), np.empty((B, H)), np.zeros((B, H)),
+            hs, np.ones((1, 1), bool), False, 0)
 
     def fails_on_the_worker(*a):
         if a[-2] != 0:

@@ -212,7 +212,7 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         xz = _take((T, B, W_h.shape[0]), dt)
         matmul(x.reshape(T * B, -1), p["W_x"].T, xz.reshape(T * B, -1), bias=p.get("b"))
         WhT = _operand(W_h.T)
-        _loop(mod.forward_loop, (xz, WhT, *args), T, B, W_h)
+        _loop(mod.forward_loop, (xz, WhT, np.empty((B, H), dt), *args), T, B, W_h)
         recycle(xz, WhT)
     else:  # the loop reads x: the GRU's projection is step by step (gru.py: for memory)
         WxT, WhT = _operand(p["W_x"].T), _operand(W_h.T)
@@ -221,6 +221,8 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
             if not inside:
                 matmul(x.reshape(T * B, -1), WxT, gates.reshape(T * B, -1), bias=p.get("b"))
             head += (inside,)
+        else:  # scratch for the step's two products
+            head += (np.empty((B, W_h.shape[0]), dt), np.empty((B, W_h.shape[0]), dt))
         _loop(mod.forward_loop, (*head, WhT, *args), T, B, W_h)
         recycle(WxT, WhT)
     final = (hs[-1].copy(),) if kind != "lstm" else (hs[-1].copy(), cs[(T - 1) % cells].copy())
@@ -251,7 +253,8 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
     if tape.kind == "gru":
         # gates and h_n, read step by step and overwritten with dxz and dhz's n part
         h0, dxz, dhzn = tape.arrays
-        args = (dh, h0, hs, dxz, dhzn, dhs_a, has_seq, dhzn, m, has_mask, ca, cg)
+        args = (dh, h0, hs, dxz, dhzn, dhs_a, has_seq, dhzn, m, has_mask, ca, cg,
+                np.empty((B, GH), dt))
         dhz = [(0, dxz[..., : 2 * n]), (2 * n, dhzn)]
     else:
         dxz = _take((T, B, GH), dt)

@@ -21,12 +21,12 @@ from __future__ import annotations
 import numpy as np
 
 from ._gemm import matmul
-from ._jit import act_inplace, dact_mul, jit, nonneg
+from ._jit import act_inplace, borrowed, dact_mul, jit, nonneg, step
 
 
-@jit
+@step
 def fwd_step(t, b0, b1, hz, xz, h0, hs, mask, has_mask, code):
-    """Step ``t`` for the rows ``b0:b1``; ``hz`` holds their ``h_prev @ W_h.T`` from row 0."""
+    """Step ``t`` for the rows ``b0:b1``; ``hz[b]`` holds row ``b``'s ``h_prev @ W_h.T``."""
     h_prev = h0 if t == 0 else hs[t - 1]
     H = nonneg(hs.shape[2])
     for b in range(b0, b1):
@@ -35,13 +35,13 @@ def fwd_step(t, b0, b1, hz, xz, h0, hs, mask, has_mask, code):
             continue
         # 1-D views and a loop from 0: it vectorizes (3-D indexing, or an index that might be
         # negative, does not)
-        x, z, h = xz[t, b], hz[b - b0], hs[t, b]
+        x, z, h = xz[t, b], hz[b], hs[t, b]
         for j in range(H):
             h[j] = x[j] + z[j]
         act_inplace(h, code)  # a row at a time: branch-free, vectorized
 
 
-@jit
+@step
 def bwd_step(t, b0, b1, dh, hs, dhs, has_seq, dxz, mask, has_mask, code):
     """Writes ``dxz[t]`` and leaves in ``dh`` the part of ``∂L/∂h_{t-1}`` that does not go
     through ``W_h`` (the carried gradient of a masked row, else 0), for the rows ``b0:b1``."""
@@ -64,16 +64,18 @@ def bwd_step(t, b0, b1, dh, hs, dhs, has_seq, dxz, mask, has_mask, code):
 
 
 @jit
-def forward_loop(xz, WhT, h0, hs, mask, has_mask, code, b0, b1):
+def forward_loop(xz, WhT, hz, h0, hs, mask, has_mask, code, b0, b1):
+    """``hz (B, H)``: scratch for the step's product."""
+    xz, WhT, hz, h0, hs, mask = borrowed(xz, WhT, hz, h0, hs, mask)
     none = np.empty(0, xz.dtype)  # no bias
-    hz = np.empty((b1 - b0, WhT.shape[1]), hs.dtype)
     for t in range(hs.shape[0]):
-        matmul(h0[b0:b1] if t == 0 else hs[t - 1, b0:b1], WhT, hz, False, none)
+        matmul(h0[b0:b1] if t == 0 else hs[t - 1, b0:b1], WhT, hz[b0:b1], False, none)
         fwd_step(t, b0, b1, hz, xz, h0, hs, mask, has_mask, code)
 
 
 @jit
 def backward_loop(W_h, dh, hs, dhs, has_seq, dxz, mask, has_mask, code, b0, b1):
+    W_h, dh, hs, dhs, dxz, mask = borrowed(W_h, dh, hs, dhs, dxz, mask)
     none = np.empty(0, W_h.dtype)  # no bias
     for t in range(hs.shape[0] - 1, -1, -1):
         bwd_step(t, b0, b1, dh, hs, dhs, has_seq, dxz, mask, has_mask, code)

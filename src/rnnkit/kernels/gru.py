@@ -29,13 +29,13 @@ from __future__ import annotations
 import numpy as np
 
 from ._gemm import matmul
-from ._jit import act_inplace, dact_mul, jit, nonneg
+from ._jit import act_inplace, borrowed, dact_mul, jit, nonneg, step
 
 
-@jit
+@step
 def fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg):
-    """Step ``t`` for the rows ``b0:b1``; ``xz`` and ``hz`` hold their input and hidden
-    projections from row 0."""
+    """Step ``t`` for the rows ``b0:b1``; ``xz[b]`` and ``hz[b]`` hold row ``b``'s input and
+    hidden projections."""
     one = xz.dtype.type(1)
     h_prev = h0 if t == 0 else hs[t - 1]
     tg = t % gates.shape[0]  # gates and hzn hold all steps for a backward, or just this one
@@ -46,7 +46,7 @@ def fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mas
             continue
         # 1-D views, gate k of unit j at k*H + j, loops from 0: they vectorize (3-D
         # indexing, an index that might be negative, or many arrays that might alias, do not)
-        x, z, gt = xz[b - b0], hz[b - b0], gates[tg, b]
+        x, z, gt = xz[b], hz[b], gates[tg, b]
         hp, h, hn = h_prev[b], hs[t, b], hzn[tg, b]
         for j in range(2 * H):
             gt[j] = x[j] + z[j]
@@ -65,12 +65,12 @@ def fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mas
             h[j] = (one - u) * gt[2 * H + j] + u * hp[j]
 
 
-@jit
+@step
 def bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_mask, ca, cg,
-             row):
+             rows):
     """Writes ``dxz[t]`` over ``gates[t]`` and the n part of ``dhz[t]`` into ``dhzn[t]``, and
     leaves in ``dh`` the part of ``∂L/∂h_{t-1}`` that does not go through ``W_h`` (``dh * u``,
-    or all of ``dh`` on a masked row), for the rows ``b0:b1``; ``row`` is scratch (3H,)."""
+    or all of ``dh`` on a masked row), for the rows ``b0:b1``; ``rows (B, 3H)`` is scratch."""
     one, zero = dh.dtype.type(1), dh.dtype.type(0)
     h_prev = h0 if t == 0 else hs[t - 1]
     H = nonneg(dh.shape[1])
@@ -85,7 +85,7 @@ def bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_ma
             gt[:] = zero
             dn[:] = zero
             continue
-        hn, hp, dx = hzn[t, b], h_prev[b], row
+        hn, hp, dx = hzn[t, b], h_prev[b], rows[b]
         for j in range(H):  # dan
             dx[2 * H + j] = d[j] * (one - gt[H + j])
         dact_mul(gt[2 * H :], dx[2 * H :], ca)
@@ -103,26 +103,28 @@ def bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_ma
 
 
 @jit
-def forward_loop(x, WxT, bias, WhT, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg,
-                 b0, b1):
+def forward_loop(x, WxT, bias, xz, hz, WhT, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask,
+                 ca, cg, b0, b1):
+    """``xz``, ``hz (B, 3H)``: scratch for the step's two products."""
+    x, WxT, bias, xz, hz, WhT, h0, b_hn, hs, gates, hzn, mask = borrowed(
+        x, WxT, bias, xz, hz, WhT, h0, b_hn, hs, gates, hzn, mask)
     none = bias[:0]
-    xz = np.empty((b1 - b0, WhT.shape[1]), hs.dtype)
-    hz = np.empty_like(xz)
     for t in range(hs.shape[0]):
-        matmul(x[t, b0:b1], WxT, xz, False, bias)
-        matmul(h0[b0:b1] if t == 0 else hs[t - 1, b0:b1], WhT, hz, False, none)
+        matmul(x[t, b0:b1], WxT, xz[b0:b1], False, bias)
+        matmul(h0[b0:b1] if t == 0 else hs[t - 1, b0:b1], WhT, hz[b0:b1], False, none)
         fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg)
 
 
 @jit
-def backward_loop(W_h, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_mask, ca, cg, b0,
-                  b1):
+def backward_loop(W_h, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_mask, ca, cg, rows,
+                  b0, b1):
+    W_h, dh, h0, hs, gates, hzn, dhs, dhzn, mask, rows = borrowed(
+        W_h, dh, h0, hs, gates, hzn, dhs, dhzn, mask, rows)
     none = np.empty(0, W_h.dtype)  # no bias
     H = hs.shape[2]
     w_ru, w_n = W_h[: 2 * H], W_h[2 * H :]
-    row = np.empty(3 * H, hs.dtype)
     for t in range(hs.shape[0] - 1, -1, -1):
         bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_mask, ca, cg,
-                 row)
+                 rows)
         matmul(gates[t, b0:b1, : 2 * H], w_ru, dh[b0:b1], True, none)
         matmul(dhzn[t, b0:b1], w_n, dh[b0:b1], True, none)

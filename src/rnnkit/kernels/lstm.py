@@ -23,10 +23,10 @@ from __future__ import annotations
 import numpy as np
 
 from ._gemm import matmul
-from ._jit import act_inplace, act_into, dact_mul, jit, nonneg
+from ._jit import act_inplace, act_into, borrowed, dact_mul, jit, nonneg, step
 
 
-@jit
+@step
 def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg):
     """Step ``t`` for the rows ``b0:b1``: their ``z`` in ``gates`` is activated in place."""
     h_prev = h0 if t == 0 else hs[t - 1]
@@ -52,7 +52,7 @@ def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg):
             h[j] = gt[3 * H + j] * tc[j]
 
 
-@jit
+@step
 def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has_mask, ca, cg):
     """Writes ``dxz[t]``; leaves in ``dh`` the carried part of ``∂L/∂h_{t-1}`` (0 unless
     masked) and in ``dc`` all of ``∂L/∂c_{t-1}``; for the rows ``b0:b1``."""
@@ -98,6 +98,8 @@ def forward_loop(x, WxT, bias, inside, WhT, h0, c0, hs, cs, tcs, gates, mask, ha
     """``inside``: each step makes its input projection ``x_t @ W_x.T + b`` into ``gates`` (a
     one-step buffer without a backward); else ``gates`` holds every step's on entry. It
     becomes ``z``, then the gates, in place."""
+    x, WxT, bias, WhT, h0, c0, hs, cs, tcs, gates, mask = borrowed(
+        x, WxT, bias, WhT, h0, c0, hs, cs, tcs, gates, mask)
     none = np.empty(0, hs.dtype)  # no bias
     for t in range(hs.shape[0]):
         z = gates[t % gates.shape[0], b0:b1]
@@ -110,6 +112,8 @@ def forward_loop(x, WxT, bias, inside, WhT, h0, c0, hs, cs, tcs, gates, mask, ha
 @jit
 def backward_loop(W_h, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has_mask, ca, cg,
                   b0, b1):
+    W_h, dh, dc, c0, cs, tcs, gates, dhs, dxz, mask = borrowed(
+        W_h, dh, dc, c0, cs, tcs, gates, dhs, dxz, mask)
     none = np.empty(0, W_h.dtype)  # no bias
     for t in range(cs.shape[0] - 1, -1, -1):
         bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has_mask, ca,
