@@ -49,6 +49,8 @@ ACTIVATIONS = ("tanh", "sigmoid", "relu", "identity")
 _KIND = {ElmanCell: "elman", LSTMCell: "lstm", GRUCell: "gru"}
 _backend = "auto"  # then RNNKIT_BACKEND, at the end of this module
 _modules: dict[str, ModuleType] | None = None
+_gemm: ModuleType | None = None  # with _modules
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def set_backend(name: str) -> None:
@@ -77,10 +79,12 @@ def numba_available() -> bool:
 
 
 def _load() -> dict[str, ModuleType] | None:
-    global _modules
+    global _modules, _gemm
     if _modules is None:  # tried once; {} when numba is missing
-        _modules = ({k: importlib.import_module(f"{__name__}.{k}") for k in _KIND.values()}
-                    if numba_available() else {})
+        _modules = {}
+        if numba_available():
+            _gemm = importlib.import_module(f"{__name__}._gemm")
+            _modules = {k: importlib.import_module(f"{__name__}.{k}") for k in _KIND.values()}
     return _modules or None
 
 
@@ -133,14 +137,15 @@ def release_buffers() -> None:
 
 
 _NO_MASK = np.ones((1, 1), dtype=bool)
-_DUMMY: dict[np.dtype, tuple[np.ndarray, np.ndarray]] = {}
+_DUMMY: dict[np.dtype, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
 
-def _dummies(dt: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+def _dummies(dt: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Arrays standing for none: one zero, no bias (empty), no ``dhs``."""
     if dt not in _DUMMY:
-        # the second stands for "no dhs" and is strided like a time-major view of a
-        # batch-first gradient, so that both compile to one kernel
-        _DUMMY[dt] = (np.zeros(1, dt), np.zeros((1, 1, 2), dt)[:, :, ::2])
+        # the last is strided like a time-major view of a batch-first gradient, so that
+        # both compile to one kernel
+        _DUMMY[dt] = (np.zeros(1, dt), np.zeros(0, dt), np.zeros((1, 1, 2), dt)[:, :, ::2])
     return _DUMMY[dt]
 
 
@@ -169,7 +174,7 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
     if _backend == "numpy":
         return None
     kind, dt = _KIND.get(type(cell)), x.dtype
-    if kind is None or dt not in (np.float32, np.float64):
+    if kind is None or dt not in _FLOATS:
         return None
     codes = _codes(cell)
     mods = _load()
@@ -216,7 +221,7 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         recycle(xz, WhT)
     else:  # the loop reads x: the GRU's projection is step by step (gru.py: for memory)
         WxT, WhT = _operand(p["W_x"].T), _operand(W_h.T)
-        head = (np.ascontiguousarray(x, dt), WxT, p.get("b", _dummies(dt)[0][:0]))
+        head = (np.ascontiguousarray(x, dt), WxT, p.get("b", _dummies(dt)[1]))
         if kind == "lstm":
             if not inside:
                 matmul(x.reshape(T * B, -1), WxT, gates.reshape(T * B, -1), bias=p.get("b"))
@@ -247,7 +252,7 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
     m, has_mask = (_NO_MASK, False) if mask is None else (np.ascontiguousarray(mask), True)
     # dhs is read in place: usually a time-major view of the batch-first dY, whose copy would
     # be the largest array of the backward but for the tape
-    dhs_a, has_seq = (_dummies(dt)[1], False) if dhs is None else (np.asarray(dhs, dt), True)
+    dhs_a, has_seq = (_dummies(dt)[2], False) if dhs is None else (np.asarray(dhs, dt), True)
     dh = np.array(d_state[0], dt, order="C")  # updated in place, step by step
     d_s0, n = (dh,), GH // 3
     if tape.kind == "gru":
@@ -306,7 +311,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
         if bias is not None:
             row += bias
         return row[None]
-    if _backend == "numpy" or dt not in (np.float32, np.float64) or b.dtype != dt \
+    if _backend == "numpy" or dt not in _FLOATS or b.dtype != dt \
             or _load() is None \
             or (out is not None and (out.dtype != dt or not out.flags.c_contiguous)):
         if out is None:
@@ -318,17 +323,17 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
         if bias is not None and not accumulate:
             out += bias
         return out
-    from ._gemm import matmul as kernel
-
     if out is None:
         out = np.empty((a.shape[0], b.shape[1]), dt)
     copied = b.strides[1] != b.itemsize
     b = _operand(b) if copied else b
-    bias = _dummies(dt)[0][:0] if bias is None else np.ascontiguousarray(bias, dt)
-    M = a.shape[0]
-    large = 2.0 * M * a.shape[1] * b.shape[1] >= PARALLEL_MIN_FLOPS
-    _split(kernel, M, min(get_num_threads(), M // 16) if large else 1,
-           lambda i, j: (a[i:j], b, out[i:j], accumulate, bias), align=8)
+    bias = _dummies(dt)[1] if bias is None else np.ascontiguousarray(bias, dt)
+    M, kernel = a.shape[0], _gemm.matmul
+    if 2.0 * M * a.shape[1] * b.shape[1] < PARALLEL_MIN_FLOPS:
+        kernel(a, b, out, accumulate, bias)
+    else:
+        _split(kernel, M, min(get_num_threads(), M // 16),
+               lambda i, j: (a[i:j], b, out[i:j], accumulate, bias), align=8)
     if copied:
         recycle(b)
     return out
