@@ -343,6 +343,32 @@ def test_reused_arrays_hold_nothing_from_the_last_step(cell, monkeypatch):
         assert_close(g, w, "float64", "after reuse")
 
 
+@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("split", [False, True])
+def test_loops_take_and_drop_no_references(cell, split, monkeypatch):
+    # the loops borrow their arrays (_jit.borrowed: no reference counting): after many calls,
+    # the arrays the caller holds have the references they had, and their data
+    if split:
+        monkeypatch.setattr(kernels._parallel, "_threads", 2)
+        monkeypatch.setattr(kernels, "SPLIT_MIN_MACS", 0)
+    layer = CELLS[cell](6, return_sequences=True)
+    rk.Sequential([layer], seed=0, dtype="float32").build(3)
+    kernels.set_backend("numba")
+    p = layer._dir_params("")
+    x = np.ascontiguousarray(data(B=8, T=5, D=3).swapaxes(0, 1), np.float32)
+    s0 = tuple(np.full((8, 6), 0.1, np.float32) for _ in range(2 if cell == "lstm" else 1))
+    mask = np.ones((5, 8), bool)
+    mask[3:, 2] = False
+    held = (x, mask, *s0, *p.values())
+    before, copies = [sys.getrefcount(a) for a in held], [a.copy() for a in held]
+    for _ in range(20):
+        hs, tape, _ = kernels.forward(layer.cell, p, x, s0, mask, train=True)
+        kernels.backward(tape, p, hs, hs, tuple(np.ones_like(v) for v in s0), mask)
+    assert [sys.getrefcount(a) for a in held] == before
+    for a, c in zip(held, copies, strict=True):
+        np.testing.assert_array_equal(a, c)
+
+
 def test_a_tape_serves_one_backward():
     layer = rk.LSTM(6, return_sequences=True)
     rk.Sequential([layer], seed=0).build(3)

@@ -51,15 +51,13 @@ def jit(fn: Callable) -> Callable:
     return numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")(fn)
 
 
-def step(fn: Callable) -> Callable:
-    """A cell's step: compiled into its loops, where a call cost more than the step itself
-    (LSTM B=1, H=32: 41 → 21 µs for 100 steps, the arguments of a call being ~80 words), and
-    callable alone (streaming)."""
+def inline(fn: Callable) -> Callable:
+    """Compiled into each jitted caller (numba's IR inlining), and callable alone. For the
+    activations, and for the cells' steps in their loops, where a call cost more than the
+    step itself (~80 words of arguments; LSTM B=1, H=32: 41 → 21 µs for 100 steps); a step
+    is called alone when streaming."""
     return numba.njit(inline="always", cache=True, fastmath=False, nogil=True,
                       error_model="numpy")(fn)
-
-
-_inline = step
 
 
 @intrinsic
@@ -83,9 +81,10 @@ def fma(typingctx, a, b, c):
 def borrowed(typingctx, *arrays):
     """The same arrays without their reference count (a NULL meminfo), for a loop's
     arguments: views and calls made from them then count no references. numba counts each
-    with an atomic instruction behind a function call; in a loop of small steps that was
-    half the cost of a one-row product (1×8 @ 8×128: 95 → 54 ns). Valid while the caller's
-    arrays live, which is the whole call: a borrowed array must not be returned or kept."""
+    with an atomic instruction behind a function call: half the cost of a one-row product
+    (1×8 @ 8×128: 95 → 54 ns), and of the LSTM loop at B=1, H=32 (35 → 21.5 µs for 100
+    steps). Valid while the caller's arrays live, which is the whole call: a borrowed array
+    must not be returned or kept, nor made from an array the function allocated."""
     if not all(isinstance(a, types.Array) for a in arrays):
         return None
     tup = types.Tuple(arrays)
@@ -115,7 +114,7 @@ _T3, _T5, _T7, _T9 = -1 / 3, 2 / 15, -17 / 315, 62 / 2835
 _T11, _T13 = -1382 / 155925, 21844 / 6081075
 
 
-@_inline
+@inline
 def _exp_neg64(x):
     x = max(x, -745.5)
     k = np.rint(x * _LOG2E)
@@ -131,7 +130,7 @@ def _exp_neg64(x):
     return p * s1 * s2
 
 
-@_inline
+@inline
 def _tanh64(x):
     a = abs(x)
     a2 = a * a
@@ -142,7 +141,7 @@ def _tanh64(x):
     return t if x >= 0.0 else -t
 
 
-@_inline
+@inline
 def _sigmoid64(x):
     e = _exp_neg64(-abs(x))  # each branch exact in its own half
     return 1.0 / (1.0 + e) if x >= 0.0 else e / (1.0 + e)
@@ -166,7 +165,7 @@ _EXP_MIN_F, _TANH_SMALL_F, _ONE_F, _TWO_F, _ZERO_F = _F(-104.0), _F(0.4), _F(1.0
 _I127, _I23, _I1 = np.int32(127), np.int32(23), np.int32(1)
 
 
-@_inline
+@inline
 def _exp_neg32(x):
     x = max(x, _EXP_MIN_F)
     k = np.rint(x * _LOG2E_F)
@@ -180,7 +179,7 @@ def _exp_neg32(x):
     return p * s1 * s2
 
 
-@_inline
+@inline
 def _tanh32(x):
     a = abs(x)
     a2 = a * a
@@ -191,7 +190,7 @@ def _tanh32(x):
     return t if x >= _ZERO_F else -t
 
 
-@_inline
+@inline
 def _sigmoid32(x):
     e = _exp_neg32(-abs(x))
     return _ONE_F / (_ONE_F + e) if x >= _ZERO_F else e / (_ONE_F + e)
@@ -223,7 +222,7 @@ def _ov_sigmoid1(x):
     return lambda x: f(x)
 
 
-@_inline
+@inline
 def nonneg(n):
     """``n`` as it is, known to LLVM to be >= 0 (a size is): an index built from it then
     cannot be negative, so NumPy's wraparound test drops out and the loops using it vectorize
@@ -231,7 +230,7 @@ def nonneg(n):
     return max(n, 0)
 
 
-@_inline
+@inline
 def act_inplace(x, code):
     """``x = act(x)`` over a 1-D array; the code is tested once, each loop is branch-free."""
     zero = x.dtype.type(0)
@@ -246,7 +245,7 @@ def act_inplace(x, code):
             x[k] = max(x[k], zero)
 
 
-@_inline
+@inline
 def act_into(src, dst, code):
     """``dst = act(src)`` over 1-D arrays that do not overlap."""
     zero = src.dtype.type(0)
@@ -264,7 +263,7 @@ def act_into(src, dst, code):
             dst[k] = src[k]
 
 
-@_inline
+@inline
 def dact_mul(y, d, code):
     """``d *= act'`` given the activation's output ``y`` (1-D, not overlapping ``d``):
     tanh' = 1 - y², sigmoid' = y (1 - y), relu' = (y > 0)."""

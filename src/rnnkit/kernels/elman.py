@@ -21,10 +21,10 @@ from __future__ import annotations
 import numpy as np
 
 from ._gemm import matmul
-from ._jit import act_inplace, borrowed, dact_mul, jit, nonneg, step
+from ._jit import act_inplace, borrowed, dact_mul, inline, jit, nonneg
 
 
-@step
+@inline
 def fwd_step(t, b0, b1, hz, xz, h0, hs, mask, has_mask, code):
     """Step ``t`` for the rows ``b0:b1``; ``hz[b]`` holds row ``b``'s ``h_prev @ W_h.T``."""
     h_prev = h0 if t == 0 else hs[t - 1]
@@ -41,7 +41,7 @@ def fwd_step(t, b0, b1, hz, xz, h0, hs, mask, has_mask, code):
         act_inplace(h, code)  # a row at a time: branch-free, vectorized
 
 
-@step
+@inline
 def bwd_step(t, b0, b1, dh, hs, dhs, has_seq, dxz, mask, has_mask, code):
     """Writes ``dxz[t]`` and leaves in ``dh`` the part of ``∂L/∂h_{t-1}`` that does not go
     through ``W_h`` (the carried gradient of a masked row, else 0), for the rows ``b0:b1``."""

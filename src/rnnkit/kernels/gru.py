@@ -29,10 +29,10 @@ from __future__ import annotations
 import numpy as np
 
 from ._gemm import matmul
-from ._jit import act_inplace, borrowed, dact_mul, jit, nonneg, step
+from ._jit import act_inplace, borrowed, dact_mul, inline, jit, nonneg
 
 
-@step
+@inline
 def fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg):
     """Step ``t`` for the rows ``b0:b1``; ``xz[b]`` and ``hz[b]`` hold row ``b``'s input and
     hidden projections."""
@@ -65,7 +65,7 @@ def fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mas
             h[j] = (one - u) * gt[2 * H + j] + u * hp[j]
 
 
-@step
+@inline
 def bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_mask, ca, cg,
              rows):
     """Writes ``dxz[t]`` over ``gates[t]`` and the n part of ``dhz[t]`` into ``dhzn[t]``, and

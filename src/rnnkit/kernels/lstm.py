@@ -23,10 +23,10 @@ from __future__ import annotations
 import numpy as np
 
 from ._gemm import matmul
-from ._jit import act_inplace, act_into, borrowed, dact_mul, jit, nonneg, step
+from ._jit import act_inplace, act_into, borrowed, dact_mul, inline, jit, nonneg
 
 
-@step
+@inline
 def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg):
     """Step ``t`` for the rows ``b0:b1``: their ``z`` in ``gates`` is activated in place."""
     h_prev = h0 if t == 0 else hs[t - 1]
@@ -52,7 +52,7 @@ def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg):
             h[j] = gt[3 * H + j] * tc[j]
 
 
-@step
+@inline
 def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has_mask, ca, cg):
     """Writes ``dxz[t]``; leaves in ``dh`` the carried part of ``∂L/∂h_{t-1}`` (0 unless
     masked) and in ``dc`` all of ``∂L/∂c_{t-1}``; for the rows ``b0:b1``."""
