@@ -347,7 +347,7 @@ def _operand(b: np.ndarray) -> np.ndarray:
     26.9 ms with the padded rows). Always padded, so that the loops compile once."""
     K, N = b.shape
     out = _take((K, N + 64 // b.itemsize), b.dtype)[:, :N]
-    if b.size < 2**16:  # NumPy's copy: no dispatch to compiled code, which costs more here
+    if b.size < 2**16 or b.strides[1] == b.itemsize:  # NumPy's copy: rows, or small ones
         out[...] = b
     else:
         from ._gemm import copy_into

@@ -232,12 +232,12 @@ def _rows(a, b, c, row, i0, i1, mr, start):
 
 @_njit
 def copy_into(src, dst):
-    """``dst[...] = src`` (2-D, same shape) in 16 × 16 blocks, so that a transposed ``src``
-    (a weight's ``.T``) is read a few cache lines at a time: a 512 × 2048 float32 transpose
-    took 2.7 ms with NumPy's copy, 0.75 ms this way."""
+    """``dst[...] = src`` (2-D, same shape) for a transposed ``src`` (a weight's ``.T``), in
+    16 × 16 blocks down the columns of ``src``, which are the weight's rows: a 512 × 2048
+    float32 transpose took 2.7 ms with NumPy's copy, 0.81 ms by rows of ``src``, 0.59 ms so."""
     K, N = dst.shape
-    for k0 in range(0, K, 16):
-        for n0 in range(0, N, 16):
-            for k in range(k0, min(K, k0 + 16)):
-                for n in range(n0, min(N, n0 + 16)):
+    for n0 in range(0, N, 16):
+        for k0 in range(0, K, 16):
+            for n in range(n0, min(N, n0 + 16)):
+                for k in range(k0, min(K, k0 + 16)):
                     dst[k, n] = src[k, n]
