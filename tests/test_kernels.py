@@ -369,6 +369,37 @@ def test_loops_take_and_drop_no_references(cell, split, monkeypatch):
         np.testing.assert_array_equal(a, c)
 
 
+def test_split_loops_write_arrays_that_start_at_a_cache_line(monkeypatch):
+    # no cache line holds rows of two parts (kernels.LINE); kept arrays that start elsewhere
+    # are not taken for a split loop; a view of an aligned array is recycled as the array
+    monkeypatch.setattr(kernels, "SPARE_MIN_BYTES", 0)
+    kernels.release_buffers()
+    f32, shape, line = np.dtype(np.float32), (3, 5, 7), kernels.LINE
+    a = kernels._empty(shape, f32, True)
+    assert a.shape == shape and a.dtype == f32 and a.flags.c_contiguous
+    assert a.ctypes.data % line == 0
+    kernels.recycle(a[:, :2])  # NumPy makes it a view of a's bytes: not kept
+    assert not kernels._spare
+    kernels.recycle(a)
+    assert kernels._take(shape, f32) is a
+    raw = np.empty(a.nbytes + 2 * line, np.uint8)
+    start = -raw.ctypes.data % line + 16
+    b = raw[start : start + a.nbytes].view(f32).reshape(shape)
+    kernels.recycle(b)
+    c = kernels._take(shape, f32, True)
+    assert c is not b and c.ctypes.data % line == 0
+
+    monkeypatch.setattr(kernels._parallel, "_threads", 2)
+    monkeypatch.setattr(kernels, "SPLIT_MIN_MACS", 0)
+    layer = rk.LSTM(16, return_sequences=True)
+    rk.Sequential([layer], seed=0, dtype="float32").build(3)
+    kernels.set_backend("numba")
+    x = np.ascontiguousarray(data(B=8, T=5, D=3).swapaxes(0, 1), np.float32)
+    s0 = (np.zeros((8, 16), np.float32),) * 2
+    hs, tape, _ = kernels.forward(layer.cell, layer._dir_params(""), x, s0, None, train=True)
+    assert all(v.ctypes.data % line == 0 for v in (hs, *tape.arrays[1:]))
+
+
 def test_a_tape_serves_one_backward():
     layer = rk.LSTM(6, return_sequences=True)
     rk.Sequential([layer], seed=0).build(3)

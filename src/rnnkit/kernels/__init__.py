@@ -139,11 +139,12 @@ def _take(shape: tuple, dt: np.dtype, aligned: bool = False) -> np.ndarray:
     return _empty(shape, dt, aligned)
 
 
-def _whole(a: np.ndarray) -> np.ndarray:
-    """The array that ``a`` is a view of (an aligned array is itself a view of bytes)."""
+def _whole(a: np.ndarray) -> np.ndarray | None:
+    """The array that ``a`` is a view of (an aligned array is itself a view of bytes, and
+    NumPy makes views of it views of the bytes: those give ``None``)."""
     while isinstance(a.base, np.ndarray) and a.base.dtype == a.dtype:
         a = a.base
-    return a
+    return a if a.flags.c_contiguous else None
 
 
 def recycle(*arrays: np.ndarray) -> None:
@@ -152,7 +153,7 @@ def recycle(*arrays: np.ndarray) -> None:
     it views. Over ``SPARE_BYTES``, the shapes recycled longest ago are dropped first (inputs
     of changing lengths)."""
     whole = (_whole(a) for a in arrays)
-    for a in {id(a): a for a in whole if a.nbytes >= SPARE_MIN_BYTES}.values():
+    for a in {id(a): a for a in whole if a is not None and a.nbytes >= SPARE_MIN_BYTES}.values():
         key = (a.shape, a.dtype)
         free = _spare.pop(key, [])  # back in at the end: the most recent shape
         _spare[key] = [*free, a][-SPARE_PER_SHAPE:]
