@@ -282,17 +282,18 @@ def test_split_loop_waits_for_and_reports_a_failed_part(monkeypatch):
 
 @pytest.mark.parametrize("T", [1, 2, 7])
 @pytest.mark.parametrize("cell,units", [("rnn", 40), ("lstm", 5), ("lstm", 40), ("gru", 40)])
-@pytest.mark.parametrize("split", [False, True])
-def test_predict_without_tape_equals_reference(cell, units, T, split, monkeypatch):
+@pytest.mark.parametrize("split,B", [(False, 13), (True, 13), (True, 17)])
+def test_predict_without_tape_equals_reference(cell, units, T, split, B, monkeypatch):
     # predict keeps no tape: one- and two-step buffers for the gates and cell states; split:
-    # rows 0:6 and 6:13 on two threads
+    # rows 0:6 and 6:13, or 0:8 and 8:17 (the LSTM's projection inside the loop), on two
+    # threads, each with buffers of its own
     if split:
         monkeypatch.setattr(kernels, "SPLIT_MIN_MACS", 0)
         monkeypatch.setattr(kernels._parallel, "_threads", 2)
     layer = CELLS[cell](units, return_sequences=True, return_state=True, bidirectional=True)
     model = rk.Sequential([layer], seed=3, dtype="float64")
-    X = data(B=13, T=T)
-    lengths = np.random.default_rng(T).integers(1, T + 1, size=13)
+    X = data(B=B, T=T)
+    lengths = np.random.default_rng(T).integers(1, T + 1, size=B)
     kernels.set_backend("numpy")
     want, want_state = model.predict(X, lengths)
     kernels.set_backend("numba")

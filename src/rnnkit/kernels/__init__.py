@@ -219,6 +219,7 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
     h0 = np.ascontiguousarray(s0[0], dt)
     parts = _parts(T, B, W_h)
     split = parts > 1  # the arrays the loop writes start at a cache line (see LINE)
+    own = split and not train and T > 1  # and buffers of one step are the parts' own
     hs = _empty((T, B, H), dt, split)
     steps, cells = (T, T) if train else (1, min(T, 2))  # steps the buffers hold
     if kind == "elman":
@@ -226,14 +227,20 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
     elif kind == "lstm":
         # with at least INSIDE_MIN_ROWS rows a part, the loop makes each step's projection
         inside = T > 1 and B // parts >= INSIDE_MIN_ROWS
-        gates = _take((T if train or not inside else 1, B, W_h.shape[0]), dt, split)
+        if own and inside:  # a one-step buffer
+            gates = _buffers((1, B, W_h.shape[0]), dt, parts, split)
+        else:
+            gates = _take((T if train or not inside else 1, B, W_h.shape[0]), dt, split)
         c0 = np.ascontiguousarray(s0[1], dt)
         cs, tcs = _take((cells, B, H), dt, split), _take((steps, B, H), dt, split)
         args, arrays = (h0, c0, hs, cs, tcs, gates, m, has_mask, ca, cg), (c0, cs, tcs, gates)
     else:
         b_hn = p.get("b_hn", _dummies(dt)[0])
-        gates = _take((steps, B, W_h.shape[0]), dt, split)
-        hzn = _take((steps, B, H), dt, split)
+        if own:
+            gates, hzn = (_buffers((1, B, W_h.shape[0]), dt, parts, split),
+                          _buffers((1, B, H), dt, parts, split))
+        else:
+            gates, hzn = _take((steps, B, W_h.shape[0]), dt, split), _take((steps, B, H), dt, split)
         args = (h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg)
         arrays = (h0, gates, hzn)
     if T == 1:  # streaming: the step alone, without copying the weights' transposes
@@ -252,7 +259,7 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         xz = _take((T, B, W_h.shape[0]), dt)
         matmul(x.reshape(T * B, -1), p["W_x"].T, xz.reshape(T * B, -1), bias=p.get("b"))
         WhT = _operand(W_h.T)
-        _loop(mod.forward_loop, (xz, WhT, _empty((B, H), dt, split), *args), T, B, W_h)
+        _loop(mod.forward_loop, (xz, WhT, _scratch((B, H), dt, parts), *args), T, B, W_h)
         recycle(xz, WhT)
     else:  # the loop reads x: the GRU's projection is step by step (gru.py: for memory)
         WxT, WhT = _operand(p["W_x"].T), _operand(W_h.T)
@@ -262,12 +269,13 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
                 matmul(x.reshape(T * B, -1), WxT, gates.reshape(T * B, -1), bias=p.get("b"))
             head += (inside,)
         else:  # scratch for the step's two products
-            head += (_empty((B, W_h.shape[0]), dt, split), _empty((B, W_h.shape[0]), dt, split))
+            head += (_scratch((B, W_h.shape[0]), dt, parts),
+                     _scratch((B, W_h.shape[0]), dt, parts))
         _loop(mod.forward_loop, (*head, WhT, *args), T, B, W_h)
         recycle(WxT, WhT)
     final = (hs[-1].copy(),) if kind != "lstm" else (hs[-1].copy(), cs[(T - 1) % cells].copy())
-    if not train and T > 1:
-        recycle(*arrays[1:])  # all but c0 / h0, the caller's state
+    if not train and T > 1:  # all but c0 / h0, the caller's state
+        recycle(*(a for v in arrays[1:] for a in (v if isinstance(v, _Own) else (v,))))
     return hs, Tape(kind, arrays, codes) if train else None, final
 
 
@@ -288,7 +296,8 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
     # dhs is read in place: usually a time-major view of the batch-first dY, whose copy would
     # be the largest array of the backward but for the tape
     dhs_a, has_seq = (_dummies(dt)[2], False) if dhs is None else (np.asarray(dhs, dt), True)
-    split = _parts(T, B, W_h) > 1  # the arrays the loop writes start at a cache line
+    parts = _parts(T, B, W_h)
+    split = parts > 1  # the arrays the loop writes start at a cache line
     dh = _empty(hs.shape[1:], dt, split)  # updated in place, step by step
     dh[...] = d_state[0]
     d_s0, n = (dh,), GH // 3
@@ -296,7 +305,7 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
         # gates and h_n, read step by step and overwritten with dxz and dhz's n part
         h0, dxz, dhzn = tape.arrays
         args = (dh, h0, hs, dxz, dhzn, dhs_a, has_seq, dhzn, m, has_mask, ca, cg,
-                _empty((B, GH), dt, split))
+                _scratch((B, GH), dt, parts))
         dhz = [(0, dxz[..., : 2 * n]), (2 * n, dhzn)]
     else:
         dxz = _take((T, B, GH), dt, split)
@@ -371,7 +380,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
         kernel(a, b, out, accumulate, bias)
     else:
         _split(kernel, M, min(get_num_threads(), M // 16),
-               lambda i, j: (a[i:j], b, out[i:j], accumulate, bias), align=8)
+               lambda k, i, j: (a[i:j], b, out[i:j], accumulate, bias), align=8)
     if copied:
         recycle(b)
     return out
@@ -392,7 +401,7 @@ def _operand(b: np.ndarray) -> np.ndarray:
 
         # large ones by rows on the threads: 2.3 -> 1.3 ms for an LSTM's H=512 pair
         _split(copy_into, K, min(get_num_threads(), K // 64) if b.size >= 2**18 else 1,
-               lambda i, j: (b[i:j], out[i:j]))
+               lambda k, i, j: (b[i:j], out[i:j]))
     return out
 
 
@@ -401,21 +410,42 @@ def _parts(T: int, B: int, W_h: np.ndarray) -> int:
     return max(1, min(get_num_threads(), B // 4)) if T * B * W_h.size >= SPLIT_MIN_MACS else 1
 
 
+class _Own(tuple):
+    """Arrays, one for each part of a split loop: a buffer that every step writes over, each
+    part its own. Parts writing neighbouring rows of one such buffer (LSTM B=64, H=512,
+    `predict`: the gates of a step, 256 KB a part) ran at times 15-20% slower in the second
+    part, on either CPU (rows 32-63: 44-45 ms, rows 0-31: 37-38 ms); each in its own buffer,
+    both 37-38 ms (in-process A/B: `predict` 46 → 39.7 ms). The cause was not found: a gap
+    of 8-64 KB between the parts' rows did not help, one of 512 KB did."""
+
+
+def _buffers(shape: tuple, dt: np.dtype, parts: int, split: bool) -> _Own:
+    return _Own(_take(shape, dt, split) for _ in range(parts))
+
+
+def _scratch(shape: tuple, dt: np.dtype, parts: int) -> np.ndarray | _Own:
+    """Scratch rows for a loop's step: its own for each part when split."""
+    return np.empty(shape, dt) if parts <= 1 else _Own(
+        _empty(shape, dt, True) for _ in range(parts))
+
+
 def _loop(fn: Any, args: tuple, T: int, B: int, W_h: np.ndarray) -> None:
     """Run a compiled time loop over the batch rows: in one call, or, when the loop is large
     enough, in parts of the batch on the threads. Rows are independent sequences, so the
     parts never wait for each other: each runs its whole loop, reading the shared weights."""
-    _split(fn, B, _parts(T, B, W_h), lambda b0, b1: (*args, b0, b1))
+    _split(fn, B, _parts(T, B, W_h),
+           lambda k, b0, b1: (*(a[k] if isinstance(a, _Own) else a for a in args), b0, b1))
 
 
 def _split(fn: Any, n: int, parts: int, args_of: Any, align: int = 1) -> None:
-    """``fn(*args_of(i, j))`` for ``parts`` consecutive ranges ``i:j`` of ``0:n`` (each start
-    a multiple of ``align``), side by side on the threads; in one call when ``parts <= 1``."""
+    """``fn(*args_of(k, i, j))`` for ``parts`` consecutive ranges ``i:j`` of ``0:n`` (part
+    ``k``, each start a multiple of ``align``), side by side on the threads; in one call when
+    ``parts <= 1``."""
     if parts <= 1:
-        fn(*args_of(0, n))
+        fn(*args_of(0, 0, n))
         return
     cuts = [n * q // parts // align * align for q in range(parts)] + [n]
-    run_parts(fn, [args_of(i, j) for i, j in itertools.pairwise(cuts)])
+    run_parts(fn, [args_of(k, i, j) for k, (i, j) in enumerate(itertools.pairwise(cuts))])
 
 
 set_backend(os.environ.get("RNNKIT_BACKEND", "auto"))
