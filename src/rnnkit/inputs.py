@@ -69,6 +69,8 @@ def _numeric(X: Any, arg: str, owner: str, ids: bool) -> np.ndarray:
 
 
 def _finite(x: np.ndarray, owner: str, offset: int) -> None:
+    if np.isfinite(x).all():
+        return
     bad = ~np.isfinite(x)
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])

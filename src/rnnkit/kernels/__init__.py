@@ -432,8 +432,13 @@ def _scratch(shape: tuple, dt: np.dtype, parts: int) -> np.ndarray | _Own:
 def _loop(fn: Any, args: tuple, T: int, B: int, W_h: np.ndarray) -> None:
     """Run a compiled time loop over the batch rows: in one call, or, when the loop is large
     enough, in parts of the batch on the threads. Rows are independent sequences, so the
-    parts never wait for each other: each runs its whole loop, reading the shared weights."""
-    _split(fn, B, _parts(T, B, W_h),
+    parts never wait for each other: each runs its whole loop, reading the shared weights;
+    an argument that is an ``_Own`` gives each part its own array."""
+    parts = _parts(T, B, W_h)
+    if parts <= 1:  # no _Own in args then
+        fn(*args, 0, B)
+        return
+    _split(fn, B, parts,
            lambda k, b0, b1: (*(a[k] if isinstance(a, _Own) else a for a in args), b0, b1))
 
 
