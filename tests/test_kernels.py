@@ -372,7 +372,7 @@ def test_loops_take_and_drop_no_references(cell, split, monkeypatch):
 
 def test_split_loops_write_arrays_that_start_at_a_cache_line(monkeypatch):
     # no cache line holds rows of two parts (kernels.LINE); kept arrays that start elsewhere
-    # are not taken for a split loop; a view of an aligned array is recycled as the array
+    # are not taken for a split loop; a view of an aligned array is not kept
     monkeypatch.setattr(kernels, "SPARE_MIN_BYTES", 0)
     kernels.release_buffers()
     f32, shape, line = np.dtype(np.float32), (3, 5, 7), kernels.LINE

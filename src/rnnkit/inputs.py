@@ -72,11 +72,9 @@ def _finite(x: np.ndarray, owner: str, offset: int) -> None:
     if np.isfinite(x).all():
         return
     bad = ~np.isfinite(x)
-    if bad.any():
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{owner}: X must be finite, got {x[idx]} at sample {idx[0] + offset}, "
-                         f"step "
-                         f"{idx[1]}" + (f", feature {idx[2]}" if len(idx) > 2 else ""))
+    idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    raise ValueError(f"{owner}: X must be finite, got {x[idx]} at sample {idx[0] + offset}, "
+                     f"step {idx[1]}" + (f", feature {idx[2]}" if len(idx) > 2 else ""))
 
 
 def _lengths(lengths: Any, shape: tuple, owner: str, offset: int) -> np.ndarray:

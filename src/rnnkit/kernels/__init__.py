@@ -151,8 +151,9 @@ def recycle(*arrays: np.ndarray) -> None:
     """Hand arrays that nothing else refers to any more (a backward's ``dxz``, ``dhz``) back
     for reuse by the next forward or backward of the same shape; a view stands for the array
     it views. Over ``SPARE_BYTES``, the shapes recycled longest ago are dropped first (inputs
-    of changing lengths)."""
-    whole = (_whole(a) for a in arrays)
+    of changing lengths); an ``_Own`` stands for its arrays."""
+    flat = (a for v in arrays for a in (v if isinstance(v, _Own) else (v,)))
+    whole = (_whole(a) for a in flat)
     for a in {id(a): a for a in whole if a is not None and a.nbytes >= SPARE_MIN_BYTES}.values():
         key = (a.shape, a.dtype)
         free = _spare.pop(key, [])  # back in at the end: the most recent shape
@@ -219,7 +220,7 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
     h0 = np.ascontiguousarray(s0[0], dt)
     parts = _parts(T, B, W_h)
     split = parts > 1  # the arrays the loop writes start at a cache line (see LINE)
-    own = split and not train and T > 1  # and buffers of one step are the parts' own
+    own = not train and T > 1  # buffers of one step are each part's own (see _Own)
     hs = _empty((T, B, H), dt, split)
     steps, cells = (T, T) if train else (1, min(T, 2))  # steps the buffers hold
     if kind == "elman":
@@ -227,20 +228,15 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
     elif kind == "lstm":
         # with at least INSIDE_MIN_ROWS rows a part, the loop makes each step's projection
         inside = T > 1 and B // parts >= INSIDE_MIN_ROWS
-        if own and inside:  # a one-step buffer
-            gates = _buffers((1, B, W_h.shape[0]), dt, parts, split)
-        else:
-            gates = _take((T if train or not inside else 1, B, W_h.shape[0]), dt, split)
+        gates = _per_part((T if train or not inside else 1, B, W_h.shape[0]), dt, parts,
+                          own and inside)
         c0 = np.ascontiguousarray(s0[1], dt)
         cs, tcs = _take((cells, B, H), dt, split), _take((steps, B, H), dt, split)
         args, arrays = (h0, c0, hs, cs, tcs, gates, m, has_mask, ca, cg), (c0, cs, tcs, gates)
     else:
         b_hn = p.get("b_hn", _dummies(dt)[0])
-        if own:
-            gates, hzn = (_buffers((1, B, W_h.shape[0]), dt, parts, split),
-                          _buffers((1, B, H), dt, parts, split))
-        else:
-            gates, hzn = _take((steps, B, W_h.shape[0]), dt, split), _take((steps, B, H), dt, split)
+        gates = _per_part((steps, B, W_h.shape[0]), dt, parts, own)
+        hzn = _per_part((steps, B, H), dt, parts, own)
         args = (h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg)
         arrays = (h0, gates, hzn)
     if T == 1:  # streaming: the step alone, without copying the weights' transposes
@@ -259,7 +255,7 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         xz = _take((T, B, W_h.shape[0]), dt)
         matmul(x.reshape(T * B, -1), p["W_x"].T, xz.reshape(T * B, -1), bias=p.get("b"))
         WhT = _operand(W_h.T)
-        _loop(mod.forward_loop, (xz, WhT, _scratch((B, H), dt, parts), *args), T, B, W_h)
+        _loop(mod.forward_loop, (xz, WhT, _per_part((B, H), dt, parts), *args), T, B, W_h)
         recycle(xz, WhT)
     else:  # the loop reads x: the GRU's projection is step by step (gru.py: for memory)
         WxT, WhT = _operand(p["W_x"].T), _operand(W_h.T)
@@ -269,13 +265,13 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
                 matmul(x.reshape(T * B, -1), WxT, gates.reshape(T * B, -1), bias=p.get("b"))
             head += (inside,)
         else:  # scratch for the step's two products
-            head += (_scratch((B, W_h.shape[0]), dt, parts),
-                     _scratch((B, W_h.shape[0]), dt, parts))
+            head += (_per_part((B, W_h.shape[0]), dt, parts),
+                     _per_part((B, W_h.shape[0]), dt, parts))
         _loop(mod.forward_loop, (*head, WhT, *args), T, B, W_h)
         recycle(WxT, WhT)
     final = (hs[-1].copy(),) if kind != "lstm" else (hs[-1].copy(), cs[(T - 1) % cells].copy())
-    if not train and T > 1:  # all but c0 / h0, the caller's state
-        recycle(*(a for v in arrays[1:] for a in (v if isinstance(v, _Own) else (v,))))
+    if not train and T > 1:
+        recycle(*arrays[1:])  # all but c0 / h0, the caller's state
     return hs, Tape(kind, arrays, codes) if train else None, final
 
 
@@ -305,7 +301,7 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
         # gates and h_n, read step by step and overwritten with dxz and dhz's n part
         h0, dxz, dhzn = tape.arrays
         args = (dh, h0, hs, dxz, dhzn, dhs_a, has_seq, dhzn, m, has_mask, ca, cg,
-                _scratch((B, GH), dt, parts))
+                _per_part((B, GH), dt, parts))
         dhz = [(0, dxz[..., : 2 * n]), (2 * n, dhzn)]
     else:
         dxz = _take((T, B, GH), dt, split)
@@ -397,10 +393,8 @@ def _operand(b: np.ndarray) -> np.ndarray:
     if b.size < 2**16 or b.strides[1] == b.itemsize:  # NumPy's copy: rows, or small ones
         out[...] = b
     else:
-        from ._gemm import copy_into
-
         # large ones by rows on the threads: 2.3 -> 1.3 ms for an LSTM's H=512 pair
-        _split(copy_into, K, min(get_num_threads(), K // 64) if b.size >= 2**18 else 1,
+        _split(_gemm.copy_into, K, min(get_num_threads(), K // 64) if b.size >= 2**18 else 1,
                lambda k, i, j: (b[i:j], out[i:j]))
     return out
 
@@ -419,14 +413,12 @@ class _Own(tuple):
     of 8-64 KB between the parts' rows did not help, one of 512 KB did."""
 
 
-def _buffers(shape: tuple, dt: np.dtype, parts: int, split: bool) -> _Own:
-    return _Own(_take(shape, dt, split) for _ in range(parts))
-
-
-def _scratch(shape: tuple, dt: np.dtype, parts: int) -> np.ndarray | _Own:
-    """Scratch rows for a loop's step: its own for each part when split."""
-    return np.empty(shape, dt) if parts <= 1 else _Own(
-        _empty(shape, dt, True) for _ in range(parts))
+def _per_part(shape: tuple, dt: np.dtype, parts: int, own: bool = True) -> np.ndarray | _Own:
+    """An array for a loop in ``parts`` parts, starting at a cache line when split (see
+    ``LINE``): with ``own`` (a buffer every step writes over), one for each part."""
+    if own and parts > 1:
+        return _Own(_take(shape, dt, True) for _ in range(parts))
+    return _take(shape, dt, parts > 1)
 
 
 def _loop(fn: Any, args: tuple, T: int, B: int, W_h: np.ndarray) -> None:

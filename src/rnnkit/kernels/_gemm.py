@@ -25,11 +25,12 @@ Results differ from NumPy's products in rounding only (fused multiply-add, anoth
 from __future__ import annotations
 
 import llvmlite.binding as llvm
-import numba
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+from ._jit import inline, jit
 
 #: vectors per row of a tile, by rows per tile (a tile holds at most 24 accumulators)
 TILES = {8: 3, 4: 4, 2: 8, 1: 16}
@@ -165,18 +166,12 @@ def _tile(typingctx, a, b, c, bias, i0, j0, mr, nv, tail, start):
     return sig, codegen
 
 
-_njit = numba.njit(cache=True, nogil=True, error_model="numpy")
-#: the helpers of matmul are inlined into it: a call with array arguments costs ~0.1 µs of
-#: reference counting, which was half of a one-row product (1×32 @ 32×128: 0.27 → 0.12 µs)
-_inline = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-
-
 #: blocks of a large product: ``KC`` steps of ``k`` keep a column block of ``b`` (KC × 48
 #: floats) in L1, ``MC`` rows keep that slice of ``a`` (MC × KC) in L2 while the blocks pass
 KC, MC = 256, 128
 
 
-@_njit
+@jit
 def matmul(a, b, c, accumulate, bias):
     """``c = a @ b + bias`` (or ``c += a @ b`` when ``accumulate``) for ``a (M, K)``,
     ``b (K, N)``, ``c (M, N)`` and ``bias (N,)`` or empty for none; ``b`` and ``c`` with unit
@@ -198,7 +193,9 @@ def matmul(a, b, c, accumulate, bias):
             _block(a[i0:i1, k0:k1], b[k0:k1], c[i0:i1], row, first if k0 == 0 else START_C)
 
 
-@_inline
+# the helpers of matmul are inlined into it: a call with array arguments costs ~0.1 µs of
+# reference counting, which was half of a one-row product (1×32 @ 32×128: 0.27 → 0.12 µs)
+@inline
 def _block(a, b, c, row, start):
     M = c.shape[0]
     i = M - M % 8
@@ -209,7 +206,7 @@ def _block(a, b, c, row, start):
             i += mr
 
 
-@_inline
+@inline
 def _rows(a, b, c, row, i0, i1, mr, start):
     N = c.shape[1]
     vw = _VECTOR_BYTES // c.itemsize
@@ -230,7 +227,7 @@ def _rows(a, b, c, row, i0, i1, mr, start):
                 _tile(a, b, c, row, i, j, 1, nv, tail, start)
 
 
-@_njit
+@jit
 def copy_into(src, dst):
     """``dst[...] = src`` (2-D, same shape) for a transposed ``src`` (a weight's ``.T``), in
     16 × 16 blocks down the columns of ``src``, which are the weight's rows: a 512 × 2048

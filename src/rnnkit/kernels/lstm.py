@@ -100,7 +100,7 @@ def forward_loop(x, WxT, bias, inside, WhT, h0, c0, hs, cs, tcs, gates, mask, ha
     becomes ``z``, then the gates, in place."""
     x, WxT, bias, WhT, h0, c0, hs, cs, tcs, gates, mask = borrowed(
         x, WxT, bias, WhT, h0, c0, hs, cs, tcs, gates, mask)
-    none = np.empty(0, hs.dtype)  # no bias
+    none = bias[:0]
     for t in range(hs.shape[0]):
         z = gates[t % gates.shape[0], b0:b1]
         if inside:
