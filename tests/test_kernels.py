@@ -125,6 +125,41 @@ def test_micro_kernel_matmul(M, K, N, dtype):
         assert np.all(c[M, :] == 7.0) and np.all(c[:, N] == 7.0)
 
 
+
+def test_one_compiled_version_per_dtype_whatever_the_layouts(monkeypatch):
+    """A batch of one row, one input feature and a transposed operand are arrays that numba
+    would type apart ('C', 'F' instead of strided 'A'): the product and the loops compile
+    once per dtype all the same, and such a call goes to that version directly after the
+    first (no second trip through the compiler)."""
+    from rnnkit.kernels._gemm import matmul
+    from rnnkit.kernels._jit import _OneLayout
+
+    kernels.set_backend("numba")
+    for cell in CELLS:
+        for B, D, seq in [(1, 1, True), (3, 4, True), (2, 1, False), (1, 3, False)]:
+            model = build(cell, "float32", seq=seq)
+            model.build(D)
+            compare(model, "float32", data(B=B, D=D), None)
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((5, 3)).astype(np.float32), np.ones((3, 4), np.float32)
+    c, none = np.zeros((5, 4), np.float32), np.empty(0, np.float32)
+    for a_in in (a, np.asfortranarray(a), a[::2], a[:1]):
+        for b_in in (b, np.pad(b, ((0, 0), (0, 2)))[:, :4], b[:1], b[:, :1].copy()):
+            matmul(a_in[:, : len(b_in)], b_in, c[: len(a_in), : b_in.shape[1]], False, none)
+    mods = kernels._load()
+    for fn in (matmul, *(getattr(m, f"{d}_loop") for m in mods.values()
+                               for d in ("forward", "backward"))):
+        f32 = [s for s in fn.signatures if str(s[0].dtype) == "float32"]
+        assert len(f32) == 1, (fn.py_func.__qualname__, f32)
+
+    compiled = []
+    monkeypatch.setattr(_OneLayout, "compile",
+                        lambda self, sig: compiled.append(sig) or pytest.fail("compiled"))
+    matmul(np.asfortranarray(a), np.pad(b, ((0, 0), (0, 2)))[:, :4], c, False, none)
+    model = build("lstm", "float32")
+    model.build(1)
+    run(model, "numba", data(B=1, D=1), None, rng.standard_normal((1, 7, 5)))
+    assert compiled == []
 @pytest.mark.parametrize("cell,act,gate", [
     ("rnn", "relu", None), ("rnn", "identity", None), ("rnn", "sigmoid", None),
     ("lstm", "relu", "sigmoid"), ("lstm", "tanh", "identity"), ("gru", "relu", "tanh"),

@@ -171,7 +171,7 @@ def _tile(typingctx, a, b, c, bias, i0, j0, mr, nv, tail, start):
 KC, MC = 256, 128
 
 
-@jit
+@jit(any_layout=("a", "b", "c"))
 def matmul(a, b, c, accumulate, bias):
     """``c = a @ b + bias`` (or ``c += a @ b`` when ``accumulate``) for ``a (M, K)``,
     ``b (K, N)``, ``c (M, N)`` and ``bias (N,)`` or empty for none; ``b`` and ``c`` with unit

@@ -25,16 +25,20 @@ version changes every file at once).
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import llvmlite.binding as llvmlite_binding
 import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
+from numba.core import cgutils, sigutils
+from numba.core.compiler_lock import global_compiler_lock
 from numba.core.errors import NumbaIRAssumptionWarning
+from numba.core.registry import CPUDispatcher
 from numba.extending import intrinsic, overload
 
 # The activations are inlined into the steps at numba's IR level (a call per row cost 17% of
@@ -47,8 +51,49 @@ warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning,
 TANH, SIGMOID, RELU, IDENTITY = 0, 1, 2, 3  # their places in rnnkit.kernels.ACTIVATIONS
 
 
-def jit(fn: Callable) -> Callable:
-    return numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")(fn)
+_OPTIONS = {"fastmath": False, "nogil": True, "error_model": "numpy"}
+
+
+def jit(fn: Callable | None = None, *, any_layout: tuple[str, ...] = ()) -> Callable:
+    """``numba.njit`` with the options above. The array arguments named in ``any_layout``
+    are compiled as strided arrays whatever their layout (see :class:`_OneLayout`)."""
+    if fn is None:
+        return lambda f: jit(f, any_layout=any_layout)
+    return _OneLayout(fn, any_layout) if any_layout else numba.njit(cache=True, **_OPTIONS)(fn)
+
+
+class _OneLayout(CPUDispatcher):
+    """A jitted function compiled once per dtype of its arguments: those named ``any_layout``
+    are typed as strided arrays (layout ``'A'``), and literal values as their types.
+
+    numba compiles a version for each combination of layouts it sees, and a view that is
+    contiguous only by accident (one row of a batch, one input feature) is typed ``'C'``; a
+    jitted caller's constants (``False``) add versions of their own. For the product and the
+    loops, which read the strides of those arrays at run time, every version is the same
+    machine code: 8 of the product and two of most loops, a third of the compile time of a
+    first ``rnnkit bench --quick``."""
+
+    def __init__(self, fn: Callable, any_layout: tuple[str, ...]) -> None:
+        super().__init__(py_func=fn, locals={}, targetoptions={"nopython": True, **_OPTIONS})
+        names = list(inspect.signature(fn).parameters)
+        self.any_layout = frozenset(names.index(n) for n in any_layout)
+        self._exact: set[tuple] = set()  # argument types sent to a general version
+        self.enable_caching()
+
+    def compile(self, sig: Any) -> Callable:
+        args, ret = sigutils.normalize_signature(sig)
+        general = tuple(t.copy(layout="A") if i in self.any_layout and isinstance(t, types.Array)
+                        else types.unliteral(t) for i, t in enumerate(args))
+        with global_compiler_lock:
+            entry = super().compile(general if ret is None else ret(*general))
+            if general != args and general in self.overloads \
+                    and not any(isinstance(t, types.Literal) for t in args):
+                # a call from Python with these exact types goes straight to it from now on
+                # (numba looks for a version with exactly the types of the arguments first)
+                if args not in self._exact:
+                    self._exact.add(args)
+                    self._insert([t._code for t in args], entry)
+        return entry
 
 
 def inline(fn: Callable) -> Callable:
@@ -56,8 +101,7 @@ def inline(fn: Callable) -> Callable:
     activations, and for the cells' steps in their loops, where a call passes ~80 words of
     arguments (LSTM B=1, H=32: 41 → 35 µs for 100 steps); a step is called alone when
     streaming."""
-    return numba.njit(inline="always", cache=True, fastmath=False, nogil=True,
-                      error_model="numpy")(fn)
+    return numba.njit(inline="always", cache=True, **_OPTIONS)(fn)
 
 
 @intrinsic
@@ -228,6 +272,14 @@ def nonneg(n):
     cannot be negative, so NumPy's wraparound test drops out and the loops using it vectorize
     (measured 2.5x on the LSTM step)."""
     return max(n, 0)
+
+
+@inline
+def copy(src, dst):
+    """``dst[:] = src`` over 1-D arrays of one length. A slice assignment tests the shapes,
+    and compiling the error message it would raise took ~3 s of a first run."""
+    for k in range(src.shape[0]):
+        dst[k] = src[k]
 
 
 @inline

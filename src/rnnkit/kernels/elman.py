@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._gemm import matmul
-from ._jit import act_inplace, borrowed, dact_mul, inline, jit, nonneg
+from ._jit import act_inplace, borrowed, copy, dact_mul, inline, jit, nonneg
 
 
 @inline
@@ -31,7 +31,7 @@ def fwd_step(t, b0, b1, hz, xz, h0, hs, mask, has_mask, code):
     H = nonneg(hs.shape[2])
     for b in range(b0, b1):
         if has_mask and not mask[t, b]:
-            hs[t, b] = h_prev[b]
+            copy(h_prev[b], hs[t, b])
             continue
         # 1-D views and a loop from 0: it vectorizes (3-D indexing, or an index that might be
         # negative, does not)
@@ -63,7 +63,7 @@ def bwd_step(t, b0, b1, dh, hs, dhs, has_seq, dxz, mask, has_mask, code):
         d[:] = zero
 
 
-@jit
+@jit(any_layout=("WhT",))
 def forward_loop(xz, WhT, hz, h0, hs, mask, has_mask, code, b0, b1):
     """``hz (B, H)``: scratch for the step's product."""
     xz, WhT, hz, h0, hs, mask = borrowed(xz, WhT, hz, h0, hs, mask)
@@ -73,7 +73,7 @@ def forward_loop(xz, WhT, hz, h0, hs, mask, has_mask, code, b0, b1):
         fwd_step(t, b0, b1, hz, xz, h0, hs, mask, has_mask, code)
 
 
-@jit
+@jit(any_layout=("W_h", "dhs"))
 def backward_loop(W_h, dh, hs, dhs, has_seq, dxz, mask, has_mask, code, b0, b1):
     W_h, dh, hs, dhs, dxz, mask = borrowed(W_h, dh, hs, dhs, dxz, mask)
     none = np.empty(0, W_h.dtype)  # no bias

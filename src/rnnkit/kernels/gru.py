@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._gemm import matmul
-from ._jit import act_inplace, borrowed, dact_mul, inline, jit, nonneg
+from ._jit import act_inplace, borrowed, copy, dact_mul, inline, jit, nonneg
 
 
 @inline
@@ -42,7 +42,7 @@ def fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mas
     H = nonneg(hs.shape[2])
     for b in range(b0, b1):
         if has_mask and not mask[t, b]:
-            hs[t, b] = h_prev[b]
+            copy(h_prev[b], hs[t, b])
             continue
         # 1-D views, gate k of unit j at k*H + j, loops from 0: they vectorize (3-D
         # indexing, an index that might be negative, or many arrays that might alias, do not)
@@ -102,7 +102,7 @@ def bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_ma
             gt[j] = dx[j]
 
 
-@jit
+@jit(any_layout=("WxT", "WhT"))
 def forward_loop(x, WxT, bias, xz, hz, WhT, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask,
                  ca, cg, b0, b1):
     """``xz``, ``hz (B, 3H)``: scratch for the step's two products."""
@@ -115,7 +115,7 @@ def forward_loop(x, WxT, bias, xz, hz, WhT, h0, b_hn, has_bhn, hs, gates, hzn, m
         fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg)
 
 
-@jit
+@jit(any_layout=("W_h", "dhs"))
 def backward_loop(W_h, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_mask, ca, cg, rows,
                   b0, b1):
     W_h, dh, h0, hs, gates, hzn, dhs, dhzn, mask, rows = borrowed(

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._gemm import matmul
-from ._jit import act_inplace, act_into, borrowed, dact_mul, inline, jit, nonneg
+from ._jit import act_inplace, act_into, borrowed, copy, dact_mul, inline, jit, nonneg
 
 
 @inline
@@ -36,8 +36,8 @@ def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg):
     H = nonneg(hs.shape[2])
     for b in range(b0, b1):
         if has_mask and not mask[t, b]:
-            hs[t, b] = h_prev[b]
-            cs[tk, b] = c_prev[b]
+            copy(h_prev[b], hs[t, b])
+            copy(c_prev[b], cs[tk, b])
             continue
         # 1-D views, gate k of unit j at k*H + j, loops from 0: they vectorize (3-D
         # indexing, an index that might be negative, or a test per element do not)
@@ -92,7 +92,7 @@ def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has
         d[:] = zero
 
 
-@jit
+@jit(any_layout=("WxT", "WhT"))
 def forward_loop(x, WxT, bias, inside, WhT, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg,
                  b0, b1):
     """``inside``: each step makes its input projection ``x_t @ W_x.T + b`` into ``gates`` (a
@@ -109,7 +109,7 @@ def forward_loop(x, WxT, bias, inside, WhT, h0, c0, hs, cs, tcs, gates, mask, ha
         fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg)
 
 
-@jit
+@jit(any_layout=("W_h", "dhs"))
 def backward_loop(W_h, dh, dc, c0, cs, tcs, gates, dhs, has_seq, dxz, mask, has_mask, ca, cg,
                   b0, b1):
     W_h, dh, dc, c0, cs, tcs, gates, dhs, dxz, mask = borrowed(
