@@ -152,16 +152,22 @@ def recycle(*arrays: np.ndarray) -> None:
     for reuse by the next forward or backward of the same shape; a view stands for the array
     it views. Over ``SPARE_BYTES``, the shapes recycled longest ago are dropped first (inputs
     of changing lengths); an ``_Own`` stands for its arrays."""
-    flat = (a for v in arrays for a in (v if isinstance(v, _Own) else (v,)))
-    whole = (_whole(a) for a in flat)
-    for a in {id(a): a for a in whole if a is not None and a.nbytes >= SPARE_MIN_BYTES}.values():
+    kept: dict[int, np.ndarray] = {}
+    for v in arrays:
+        for a in v if isinstance(v, _Own) else (v,):
+            a = _whole(a)
+            if a is not None and a.nbytes >= SPARE_MIN_BYTES:
+                kept[id(a)] = a
+    if not kept:
+        return
+    for a in kept.values():
         key = (a.shape, a.dtype)
         free = _spare.pop(key, [])  # back in at the end: the most recent shape
         _spare[key] = [*free, a][-SPARE_PER_SHAPE:]
-    kept = sum(a.nbytes for free in _spare.values() for a in free)
-    while kept > SPARE_BYTES:
+    total = sum(a.nbytes for free in _spare.values() for a in free)
+    while total > SPARE_BYTES:
         key = next(iter(_spare))
-        kept -= sum(a.nbytes for a in _spare.pop(key))
+        total -= sum(a.nbytes for a in _spare.pop(key))
 
 
 def release_buffers() -> None:
