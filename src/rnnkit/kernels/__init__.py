@@ -182,9 +182,7 @@ _DUMMY: dict[np.dtype, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 def _dummies(dt: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Arrays standing for none: one zero, no bias (empty), no ``dhs``."""
     if dt not in _DUMMY:
-        # the last is strided like a time-major view of a batch-first gradient, so that
-        # both compile to one kernel
-        _DUMMY[dt] = (np.zeros(1, dt), np.zeros(0, dt), np.zeros((1, 1, 2), dt)[:, :, ::2])
+        _DUMMY[dt] = (np.zeros(1, dt), np.zeros(0, dt), np.zeros((1, 1, 1), dt))
     return _DUMMY[dt]
 
 
@@ -393,7 +391,7 @@ def _operand(b: np.ndarray) -> np.ndarray:
     64 bytes longer than ``b``'s (a view of the first columns). Rows a multiple of 4 KiB apart
     map to the same few cache sets: the micro-kernel's walk down a column block of ``b``
     then misses the caches (LSTM H=512 step, 32 rows @ 512x2048: 31.4 ms for 100 steps,
-    26.9 ms with the padded rows). Always padded, so that the loops compile once."""
+    26.9 ms with the padded rows)."""
     K, N = b.shape
     out = _take((K, N + 64 // b.itemsize), b.dtype)[:, :N]
     if b.size < 2**16 or b.strides[1] == b.itemsize:  # NumPy's copy: rows, or small ones
