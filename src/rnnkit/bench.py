@@ -1,7 +1,9 @@
 """Benchmark: rnnkit against PyTorch (when installed) on the same inputs, same process.
 
 ``python -m rnnkit.bench [--quick] [--json] [--cells rnn,lstm,gru] [--modes train,infer,stream]
-[--reps N]``; ``main(argv) -> int`` is what ``rnnkit bench`` calls.
+[--sizes tiny,...] [--reps N]``; ``main(argv) -> int`` is what ``rnnkit bench`` calls. The
+report starts with the machine: the CPU, the CPUs this process may use, the system, and the
+versions of Python, rnnkit, NumPy, numba and torch (``"machine"`` in the JSON).
 
 Modes: ``train`` = forward, backward and every gradient (``dX`` included; torch:
 ``(out * R).sum().backward()``), ``infer`` = forward only (torch under ``no_grad``), ``stream`` =
@@ -73,6 +75,30 @@ def blas_kernel() -> str:
     found = [f"{i['internal_api']} {i.get('architecture')}" for i in threadpool_info()
              if i["user_api"] == "blas"]
     return ", ".join(found) or "unknown"
+
+
+def machine() -> dict[str, Any]:
+    """What the figures came from: the CPU (``/proc/cpuinfo``'s model name on Linux), the
+    CPUs this process may use, the system, and the versions that set the speed."""
+    import platform
+    from importlib import metadata
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")),
+                       cpu)
+    except OSError:
+        pass
+    found = {"cpu": cpu, "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+             else os.cpu_count(), "system": platform.platform(),
+             "python": platform.python_version()}
+    for name in ("rnnkit", "numpy", "numba", "torch"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
 
 
 def gemm_gflops(m: int, k: int, n: int, dtype: str = "float32", reps: int = 7) -> float:
@@ -296,6 +322,29 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+MODES = ("train", "infer", "stream")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _names(ap: argparse.ArgumentParser, flag: str, text: str, known) -> list[str]:
+    """A comma list of names out of ``known``, else an error naming the flag."""
+    names = text.split(",")
+    bad = [n for n in names if n not in known]
+    if bad:
+        ap.error(f"{flag}: expected a comma list of {', '.join(known)}, got "
+                 f"{', '.join(map(repr, bad))}")
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="rnnkit bench", description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true",
@@ -304,16 +353,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cells", default="rnn,lstm,gru")
     ap.add_argument("--modes", default="train,infer,stream")
     ap.add_argument("--sizes", default=None, help="comma list of " + ",".join(SIZES))
-    ap.add_argument("--reps", type=int, default=None, help="repetitions (default 7; quick 2)")
+    ap.add_argument("--reps", type=_positive, default=None,
+                    help="repetitions (default 7; quick 2)")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     args = ap.parse_args(argv)
-    cells, modes = args.cells.split(","), args.modes.split(",")
-    for c in cells:
-        if c not in GATES:
-            ap.error(f"--cells: unknown cell {c!r}; expected rnn, lstm, gru")
-    sizes = args.sizes.split(",") if args.sizes else list(QUICK if args.quick else SIZES)
+    cells = _names(ap, "--cells", args.cells, tuple(GATES))
+    modes = _names(ap, "--modes", args.modes, MODES)
+    sizes = (_names(ap, "--sizes", args.sizes, tuple(SIZES)) if args.sizes
+             else list(QUICK if args.quick else SIZES))
     reps = args.reps or (2 if args.quick else 7)
     with_torch = not args.no_torch
     threads = blas_threads()
@@ -339,10 +388,13 @@ def main(argv: list[str] | None = None) -> int:
                 if mode == "stream":
                     row["size"] = "stream"
                 rows.append(row)
+    host = machine()
     if args.json:
-        print(json.dumps({"threads": threads, "sgemm_gflops": limit, "blas": blas_kernel(),
-                          "backend": kernels.get_backend(), "rows": rows}, indent=1))
+        print(json.dumps({"machine": host, "threads": threads, "sgemm_gflops": limit,
+                          "blas": blas_kernel(), "backend": kernels.get_backend(),
+                          "rows": rows}, indent=1))
     else:
+        print(", ".join(f"{k} {v}" for k, v in host.items() if v is not None))
         print(f"threads {threads}, sgemm 1024^3 {limit:.1f} GFLOP/s, BLAS {blas_kernel()}, "
               f"backend {kernels.get_backend()}")
         print(format_table(rows))
