@@ -7,8 +7,9 @@ versions of Python, rnnkit, NumPy, numba and torch (``"machine"`` in the JSON).
 
 Modes: ``train`` = forward, backward and every gradient (``dX`` included; torch:
 ``(out * R).sum().backward()``), ``infer`` = forward only (torch under ``no_grad``), ``stream`` =
-one time step with B=1 and the state carried (rnnkit: the layer's forward with T=1 and
-``state=``; torch: ``module(x_t, h)``), timed over 100 consecutive steps and given per step.
+one time step with B=1 and the state carried (rnnkit: ``model.stream().step(x_t)``, the
+public streaming API, input checks included; torch: ``module(x_t, h)``), timed over 100
+consecutive steps and given per step.
 
 FLOPs of a case (multiply-adds x 2, elementwise work ignored), with G = 1 (rnn), 4 (lstm),
 3 (gru)::
@@ -169,7 +170,6 @@ def make_case(cell: str, mode: str, size: tuple, dtype: str, with_torch: bool):
     layer_cls = {"rnn": rk.RNN, "lstm": rk.LSTM, "gru": rk.GRU}[cell]
     model = rk.Sequential([layer_cls(H, return_sequences=True)], seed=0, dtype=dtype)
     model.build(D)
-    layer = model.layers[0]
     if mode == "train":
         def ours():
             model.zero_grad()
@@ -179,12 +179,12 @@ def make_case(cell: str, mode: str, size: tuple, dtype: str, with_torch: bool):
         def ours():
             model.predict(X)
     else:
-        x_t = np.ascontiguousarray(X.swapaxes(0, 1))  # (1, 1, D)
+        x_t = X[0, 0]  # (D,)
 
         def ours():
-            state = None
+            stream = model.stream()
             for _ in range(STREAM_STEPS):
-                _, _, state = layer.forward(x_t, None, state, train=False)
+                stream.step(x_t)
     return ours, (_torch_case(cell, mode, model, X, R) if with_torch else None)
 
 
