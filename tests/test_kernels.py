@@ -216,6 +216,21 @@ def test_streaming_one_step_at_a_time_equals_full_sequence(cell):
     np.testing.assert_allclose(np.concatenate(steps, axis=1), full, rtol=1e-13, atol=1e-15)
 
 
+@pytest.mark.parametrize("B", [1, 3])
+@pytest.mark.parametrize("cell", CELLS)
+def test_one_step_sequences_train_and_stream_as_the_reference(cell, B):
+    # T = 1 takes the step alone (kernels._step): matrix-vector products at B = 1, the
+    # micro-kernel above; a tape for the backward when training
+    model = build(cell, "float64", bias=cell != "rnn")
+    compare(model, "float64", data(B=B, T=1), None)
+    stream, ref = model.stream(), build(cell, "float64", bias=cell != "rnn")
+    kernels.set_backend("numpy")
+    want = ref.predict(data(B=B, T=3))
+    kernels.set_backend("numba")
+    got = np.stack([stream.step(x) for x in data(B=B, T=3).swapaxes(0, 1)], axis=1)
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_activations_within_a_few_ulp_of_numpy(dtype):
     from rnnkit.functional import sigmoid

@@ -104,6 +104,28 @@ def test_stream_of_token_ids_for_sampling():
     np.testing.assert_allclose(outs, model.predict(ids), rtol=1e-14, atol=1e-15)
 
 
+def test_stream_checks_each_step_and_takes_what_predict_takes():
+    model = rk.Sequential([rk.GRU(5, return_sequences=True), rk.Dense(2)], dtype="float32")
+    X = np.random.default_rng(2).standard_normal((3, 4)) * np.array([1, 1, 1, 1e30])
+    with pytest.raises(ValueError, match="finite"):  # NaN and inf on the model's first step
+        model.stream().step(np.array([0.0, np.nan, 0.0, 0.0]))
+    stream = model.stream()
+    stream.step(X[0])
+    for bad in ([np.inf, 0, 0, 0], np.array([[0, 0, 0, np.nan]], np.float32)):
+        with pytest.raises(ValueError, match="X must be finite"):
+            stream.step(bad)
+    with pytest.raises(ValueError, match="expects inputs with 4 features"):
+        stream.step(np.zeros(3, np.float32))
+    with pytest.raises(TypeError, match="must be numeric"):
+        stream.step(np.array(["a", "b", "c", "d"]))
+    # 1e30 squared overflows float32 but is finite: taken; float64, lists and ints converted
+    stream = model.stream()
+    ints = np.array([1, -2, 3, 0])
+    got = [stream.step(X[0]), stream.step(X[1].tolist()), stream.step(ints)]
+    want = model.predict(np.stack([X[0], X[1], ints]))
+    np.testing.assert_allclose(np.stack(got), want, rtol=1e-5)
+
+
 def test_stream_rejects_bidirectional():
     with pytest.raises(ValueError, match="bidirectional"):
         rk.Sequential([rk.GRU(3, bidirectional=True)]).stream()

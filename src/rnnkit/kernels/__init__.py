@@ -207,7 +207,7 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
     loop turns it into the gates in place. The GRU makes its projection step by step, for
     memory (its loop has the two products anyway). ``train=False``: no tape (``None``); the
     cell states (and the GRU's gates) go through buffers of one or two steps, which stay in
-    cache, instead of arrays over all steps."""
+    cache, instead of arrays over all steps. One step (streaming) goes to ``_step``."""
     if _backend == "numpy":
         return None
     kind, dt = _KIND.get(type(cell)), x.dtype
@@ -222,16 +222,18 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
     m, has_mask = (_NO_MASK, False) if mask is None else (np.ascontiguousarray(mask), True)
     mod, (ca, cg) = mods[kind], codes
     h0 = np.ascontiguousarray(s0[0], dt)
+    if T == 1:
+        return _step(kind, mod, p, x, h0, s0, m, has_mask, codes, train)
     parts = _parts(T, B, W_h)
     split = parts > 1  # the arrays the loop writes start at a cache line (see LINE)
-    own = not train and T > 1  # buffers of one step are each part's own (see _Own)
+    own = not train  # buffers of one step are each part's own (see _Own)
     hs = _empty((T, B, H), dt, split)
-    steps, cells = (T, T) if train else (1, min(T, 2))  # steps the buffers hold
+    steps, cells = (T, T) if train else (1, 2)  # steps the buffers hold
     if kind == "elman":
         args, arrays = (h0, hs, m, has_mask, ca), ()
     elif kind == "lstm":
         # with at least INSIDE_MIN_ROWS rows a part, the loop makes each step's projection
-        inside = T > 1 and B // parts >= INSIDE_MIN_ROWS
+        inside = B // parts >= INSIDE_MIN_ROWS
         gates = _per_part((T if train or not inside else 1, B, W_h.shape[0]), dt, parts,
                           own and inside)
         c0 = np.ascontiguousarray(s0[1], dt)
@@ -243,19 +245,7 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         hzn = _per_part((steps, B, H), dt, parts, own)
         args = (h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg)
         arrays = (h0, gates, hzn)
-    if T == 1:  # streaming: the step alone, without copying the weights' transposes
-        if B == 1:  # NumPy's matrix-vector products, with the least Python around them
-            xz, hz = p["W_x"].dot(x[0, 0])[None], W_h.dot(h0[0])[None]
-            if "b" in p:
-                xz += p["b"]
-        else:
-            xz, hz = matmul(x[0], p["W_x"].T, bias=p.get("b")), matmul(h0, W_h.T)
-        if kind == "lstm":
-            np.add(xz, hz, out=gates[0])
-            mod.fwd_step(0, 0, B, *args)
-        else:
-            mod.fwd_step(0, 0, B, *((xz, hz) if kind == "gru" else (hz, xz[None])), *args)
-    elif kind == "elman":
+    if kind == "elman":
         xz = _take((T, B, W_h.shape[0]), dt)
         matmul(x.reshape(T * B, -1), p["W_x"].T, xz.reshape(T * B, -1), bias=p.get("b"))
         WhT = _operand(W_h.T)
@@ -274,9 +264,39 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         _loop(mod.forward_loop, (*head, WhT, *args), T, B, W_h)
         recycle(WxT, WhT)
     final = (hs[-1].copy(),) if kind != "lstm" else (hs[-1].copy(), cs[(T - 1) % cells].copy())
-    if not train and T > 1:
+    if not train:
         recycle(*arrays[1:])  # all but c0 / h0, the caller's state
     return hs, Tape(kind, arrays, codes) if train else None, final
+
+
+def _step(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarray, h0: np.ndarray,
+          s0: tuple, m: np.ndarray, has_mask: bool, codes: tuple[int, int], train: bool
+          ) -> tuple[np.ndarray, Tape | None, tuple]:
+    """``forward`` for one time step (streaming): the compiled step alone, after NumPy's
+    products on the weights in place (the loop would first copy ``W_h.T``, which costs more
+    than the step), with the least Python around them."""
+    (_, B, _), W_h, dt, (ca, cg) = x.shape, p["W_h"], x.dtype, codes
+    GH, H = W_h.shape
+    if B == 1:  # matrix-vector products
+        xz, hz = p["W_x"].dot(x[0, 0])[None], W_h.dot(h0[0])[None]
+        if "b" in p:
+            xz += p["b"]
+    else:
+        xz, hz = matmul(x[0], p["W_x"].T, bias=p.get("b")), matmul(h0, W_h.T)
+    hs = np.empty((1, B, H), dt)
+    if kind == "elman":
+        mod.fwd_step(0, 0, B, hz, xz[None], h0, hs, m, has_mask, ca)
+        return hs, Tape(kind, (), codes) if train else None, (hs[0].copy(),)
+    if kind == "lstm":
+        c0 = np.ascontiguousarray(s0[1], dt)
+        gates, cs, tcs = np.add(xz, hz)[None], np.empty((1, B, H), dt), np.empty((1, B, H), dt)
+        mod.fwd_step(0, 0, B, h0, c0, hs, cs, tcs, gates, m, has_mask, ca, cg)
+        tape = Tape(kind, (c0, cs, tcs, gates), codes) if train else None
+        return hs, tape, (hs[0].copy(), cs[0].copy())
+    b_hn = p.get("b_hn", _dummies(dt)[0])
+    gates, hzn = np.empty((1, B, GH), dt), np.empty((1, B, H), dt)
+    mod.fwd_step(0, 0, B, xz, hz, h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg)
+    return hs, Tape(kind, (h0, gates, hzn), codes) if train else None, (hs[0].copy(),)
 
 
 def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarray | None,
