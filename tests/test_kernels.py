@@ -326,7 +326,7 @@ def test_split_loop_waits_for_and_reports_a_failed_part(monkeypatch):
         elman.forward_loop(*a)
 
     with pytest.raises(RuntimeError, match="worker failed"):
-        kernels._loop(fails_on_the_worker, args, T, B, W_h)
+        kernels._loop(fails_on_the_worker, args, B, kernels._parts(T, B, W_h))
     assert np.all(hs[:, :4] > 0) and np.all(hs[:, 4:] == 0)  # the first part ran to its end
 
 

@@ -54,6 +54,7 @@ import numpy as np
 SIZES = {"tiny": (1, 100, 8, 32), "small": (16, 100, 16, 64), "medium": (32, 100, 32, 128),
          "large": (64, 100, 128, 512), "long": (1, 1000, 1, 64)}
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+MODES = ("train", "infer", "stream")
 QUICK = ("tiny", "small", "long")
 STREAM_STEPS = 100
 
@@ -320,9 +321,6 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         lines.append(f"\ngeometric mean torch/rnnkit: {np.exp(np.mean(np.log(ratios))):.2f} "
                      f"over {len(ratios)} cases; min {min(ratios):.2f}")
     return "\n".join(lines)
-
-
-MODES = ("train", "infer", "stream")
 
 
 def _positive(text: str) -> int:

@@ -3,6 +3,7 @@ rule, so that errors name the argument, what was expected and what came."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -69,7 +70,10 @@ def _numeric(X: Any, arg: str, owner: str, ids: bool) -> np.ndarray:
 
 
 def _finite(x: np.ndarray, owner: str, offset: int) -> None:
-    if np.isfinite(x).all():
+    # any NaN or inf makes the sum of squares NaN or inf, and so may a huge finite value,
+    # which the exact test then passes: 0.4 µs for a step of a stream, against 1 µs for the
+    # exact test alone, and no temporary
+    if math.isfinite(np.vdot(x, x)) or np.isfinite(x).all():
         return
     bad = ~np.isfinite(x)
     idx = tuple(int(i) for i in np.argwhere(bad)[0])

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .inputs import as_batch
 from .layers import GRU, LSTM, RNN, Dense, Embedding, Layer, Recurrent
 
 LAYER_TYPES: dict[str, type[Layer]] = {c.kind: c for c in (RNN, LSTM, GRU, Dense, Embedding)}
@@ -195,13 +196,12 @@ class Sequential:
     def prepare(self, X: Any, lengths: Any = None, offset: int = 0):
         """Check and convert user input to ``(x time-major, mask or None, single)``;
         ``offset`` is added to sample numbers in error messages (for blocks of a dataset)."""
-        from .inputs import as_batch
-
-        x, lengths_arr, single = as_batch(X, lengths, ids=self.takes_ids, dtype=self.dtype,
+        ids = self.takes_ids
+        x, lengths_arr, single = as_batch(X, lengths, ids=ids, dtype=self.dtype,
                                           owner=type(self.layers[0]).__name__, offset=offset)
         if not self.built:
-            self.build(1 if self.takes_ids else x.shape[2])
-        if not self.takes_ids:
+            self.build(1 if ids else x.shape[2])
+        if not ids:
             expected = self.layers[0].input_size
             if x.shape[2] != expected:
                 raise ValueError(

@@ -249,7 +249,7 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         xz = _take((T, B, W_h.shape[0]), dt)
         matmul(x.reshape(T * B, -1), p["W_x"].T, xz.reshape(T * B, -1), bias=p.get("b"))
         WhT = _operand(W_h.T)
-        _loop(mod.forward_loop, (xz, WhT, _per_part((B, H), dt, parts), *args), T, B, W_h)
+        _loop(mod.forward_loop, (xz, WhT, _per_part((B, H), dt, parts), *args), B, parts)
         recycle(xz, WhT)
     else:  # the loop reads x: the GRU's projection is step by step (gru.py: for memory)
         WxT, WhT = _operand(p["W_x"].T), _operand(W_h.T)
@@ -261,7 +261,7 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         else:  # scratch for the step's two products
             head += (_per_part((B, W_h.shape[0]), dt, parts),
                      _per_part((B, W_h.shape[0]), dt, parts))
-        _loop(mod.forward_loop, (*head, WhT, *args), T, B, W_h)
+        _loop(mod.forward_loop, (*head, WhT, *args), B, parts)
         recycle(WxT, WhT)
     final = (hs[-1].copy(),) if kind != "lstm" else (hs[-1].copy(), cs[(T - 1) % cells].copy())
     if not train:
@@ -338,7 +338,7 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
             dc[...] = d_state[1]
             args = (dh, dc, c0, cs, tcs, gates, dhs_a, has_seq, dxz, m, has_mask, ca, cg)
             d_s0 = (dh, dc)
-    _loop(mod.backward_loop, (W_h, *args), T, B, W_h)
+    _loop(mod.backward_loop, (W_h, *args), B, parts)
     recycle(W_h)
     if tape.kind == "lstm":
         recycle(*tape.arrays[1:])  # not c0, the caller's state
@@ -445,12 +445,11 @@ def _per_part(shape: tuple, dt: np.dtype, parts: int, own: bool = True) -> np.nd
     return _take(shape, dt, parts > 1)
 
 
-def _loop(fn: Any, args: tuple, T: int, B: int, W_h: np.ndarray) -> None:
-    """Run a compiled time loop over the batch rows: in one call, or, when the loop is large
-    enough, in parts of the batch on the threads. Rows are independent sequences, so the
-    parts never wait for each other: each runs its whole loop, reading the shared weights;
-    an argument that is an ``_Own`` gives each part its own array."""
-    parts = _parts(T, B, W_h)
+def _loop(fn: Any, args: tuple, B: int, parts: int) -> None:
+    """Run a compiled time loop over the batch rows: in one call, or in ``parts`` parts of the
+    batch on the threads (see ``_parts``). Rows are independent sequences, so the parts never
+    wait for each other: each runs its whole loop, reading the shared weights; an argument
+    that is an ``_Own`` gives each part its own array."""
     if parts <= 1:  # no _Own in args then
         fn(*args, 0, B)
         return

@@ -88,12 +88,11 @@ class _OneLayout(CPUDispatcher):
                         else types.unliteral(t) for i, t in enumerate(args))
         with global_compiler_lock:
             entry = super().compile(general if ret is None else ret(*general))
-            if general != args and general in self.overloads \
+            # numba looks for a version with exactly the types of the arguments first
+            if general != args and args not in self._exact \
                     and not any(isinstance(t, types.Literal) for t in args):
-                # numba looks for a version with exactly the types of the arguments first
-                if args not in self._exact:
-                    self._exact.add(args)
-                    self._insert([t._code for t in args], entry)
+                self._exact.add(args)
+                self._insert([t._code for t in args], entry)
         return entry
 
 
@@ -312,8 +311,7 @@ def act_into(src, dst, code):
         for k in range(src.shape[0]):
             dst[k] = max(src[k], zero)
     else:
-        for k in range(src.shape[0]):
-            dst[k] = src[k]
+        copy(src, dst)
 
 
 @inline
