@@ -1,6 +1,7 @@
 """Worked examples, masking semantics, the spec's Jacobian product, and input errors."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -74,6 +75,23 @@ def test_worked_example_gru_step():
     p["0.W_h"][:] = 0.0
     assert model.predict(np.array([[2.0]]))[0] == pytest.approx(0.5 * math.tanh(2.0),
                                                                 rel=1e-15)
+
+
+@pytest.mark.parametrize("bad", ["1", float("nan"), float("inf"), True, None])
+def test_lstm_forget_bias_must_be_a_finite_number(bad):
+    with pytest.raises(ValueError, match=f"LSTM: forget_bias must be a finite number, got "
+                                         f"{re.escape(repr(bad))}"):
+        rk.LSTM(3, forget_bias=bad)
+
+
+def test_lstm_forget_bias_must_fit_the_models_dtype():
+    # found by the config fuzzer: just over float32's largest, it overflowed in the cast
+    big = 3.4028235677973366e38
+    with pytest.raises(ValueError, match="LSTM: forget_bias must be a finite float32 number"):
+        rk.Sequential([rk.LSTM(3, forget_bias=big)], dtype="float32").build(2)
+    model = rk.Sequential([rk.LSTM(3, forget_bias=big)], dtype="float64")
+    model.build(2)
+    assert model.layers[0].params["b"][3] == big
 
 
 def test_lstm_forget_bias_is_added_to_the_forget_gate_only():

@@ -13,6 +13,8 @@ its own length, so it starts at that sequence's own end.
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -350,6 +352,9 @@ class LSTM(Recurrent):
                  *, forget_bias: float = 1.0, c0: str | np.ndarray = "zeros",
                  **options: Any) -> None:
         self.activation, self.gate_activation = activation, gate_activation
+        if isinstance(forget_bias, bool) or not isinstance(forget_bias, numbers.Real) \
+                or not math.isfinite(forget_bias):
+            raise ValueError(f"LSTM: forget_bias must be a finite number, got {forget_bias!r}")
         self.forget_bias = float(forget_bias)
         super().__init__(hidden, **options)
         self.c0 = self._check_initial(c0, "c0")
@@ -362,7 +367,11 @@ class LSTM(Recurrent):
 
     def after_init(self, params: dict[str, np.ndarray], suffix: str) -> None:
         if "b" in params:
-            params["b"][self.hidden : 2 * self.hidden] += self.forget_bias
+            b = params["b"]
+            if abs(self.forget_bias) > float(np.finfo(b.dtype).max):
+                raise ValueError(f"LSTM: forget_bias must be a finite {b.dtype} number, got "
+                                 f"{self.forget_bias!r}")
+            b[self.hidden : 2 * self.hidden] += self.forget_bias
 
     def get_config(self) -> dict[str, Any]:
         return {"activation": self.activation, "gate_activation": self.gate_activation,
