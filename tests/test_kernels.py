@@ -17,6 +17,7 @@ import rnnkit as rk
 from helpers_rnnkit import sq_loss
 from rnnkit import kernels
 from rnnkit.diagnostics import gradcheck
+from rnnkit.kernels import chunk_steps
 
 CELLS = {"rnn": rk.RNN, "lstm": rk.LSTM, "gru": rk.GRU}
 RTOL = {"float64": 1e-12, "float32": 1e-5}
@@ -98,6 +99,59 @@ def test_every_tile_of_the_product(cell, units, B, dtype, threads, monkeypatch):
     model = build(cell, dtype, units=units)
     lengths = np.random.default_rng(B).integers(1, 8, size=B)
     compare(model, dtype, data(B=B), lengths)
+
+
+@pytest.mark.parametrize("T", [2, 7, 9])
+@pytest.mark.parametrize("cell,bidi", [("rnn", False), ("rnn", True), ("lstm", False),
+                                       ("lstm", True)])
+@pytest.mark.parametrize("split", [False, True])
+def test_backward_in_chunks_of_steps(cell, bidi, T, split, monkeypatch):
+    # every backward in chunks (a quarter of the steps: T=7 and 9 end on a shorter chunk, T=2
+    # gives chunks of one step), masked rows, both directions, the batch split or not
+    monkeypatch.setattr(kernels, "CHUNK_MIN_BYTES", 0)
+    if split:
+        monkeypatch.setattr(kernels, "SPLIT_MIN_MACS", 0)
+        monkeypatch.setattr(kernels._parallel, "_threads", 2)
+    seen = []
+    monkeypatch.setattr(kernels, "chunk_steps",
+                        lambda *a: seen.append(chunk_steps(*a)) or seen[-1])
+    model = build(cell, "float64", bidi=bidi)
+    lengths = np.random.default_rng(T).integers(1, T + 1, size=9)
+    lengths[0] = T
+    compare(model, "float64", data(B=9, T=T), lengths)
+    assert seen and all(s == -(-T // 4) for s in seen)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_a_backward_in_chunks_holds_a_quarter_of_dxz(cell, monkeypatch):
+    import tracemalloc
+
+    kernels.set_backend("numba")
+    model = build(cell, "float64", units=64)
+    X, R = data(B=8, T=40), np.ones((8, 40, 64))
+    dxz_bytes = 40 * 8 * model.layers[0].params["W_h"].shape[0] * 8
+    peaks = {}
+    for least in (1 << 40, 0):
+        monkeypatch.setattr(kernels, "CHUNK_MIN_BYTES", least)
+        model.forward(X)
+        model.backward(R)  # compiled and warm: tracemalloc sees the compiler's memory too
+        model.forward(X)
+        kernels.release_buffers()  # no array kept from the last backward
+        tracemalloc.start()
+        model.backward(R)
+        peaks[least] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    saved = peaks[1 << 40] - peaks[0]
+    assert 0.7 * dxz_bytes <= saved <= 0.8 * dxz_bytes, saved  # chunks of 10 steps of 40
+
+
+def test_chunk_steps():
+    big = kernels.CHUNK_MIN_BYTES
+    assert chunk_steps(100, big // 100 - 1) == 100  # under the least: whole
+    assert chunk_steps(100, -(-big // 100)) == 25  # a quarter
+    assert chunk_steps(7, big) == 2
+    assert chunk_steps(1000, kernels.CHUNK_MAX_BYTES // 10) == 10  # at most the most
+    assert chunk_steps(3, 2 * kernels.CHUNK_MAX_BYTES) == 1
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -316,9 +370,9 @@ def test_split_loop_waits_for_and_reports_a_failed_part(monkeypatch):
     monkeypatch.setattr(kernels, "SPLIT_MIN_MACS", 0)
     T, B, H = 50, 8, 32
     W_h = np.eye(H) * 0.5
-    hs = np.zeros((T, B, H))
-    args = (np.ones((T, B, H)), np.ascontiguousarray(W_h.T), np.empty((B, H)), np.zeros((B, H)),
-            hs, np.ones((1, 1), bool), False, 0)
+    hs = np.ones((T, B, H))  # the input projection, which the loop turns into h in place
+    args = (np.ascontiguousarray(W_h.T), np.empty((B, H)), np.zeros((B, H)), hs,
+            np.ones((1, 1), bool), False, 0)
 
     def fails_on_the_worker(*a):
         if a[-2] != 0:
@@ -327,7 +381,8 @@ def test_split_loop_waits_for_and_reports_a_failed_part(monkeypatch):
 
     with pytest.raises(RuntimeError, match="worker failed"):
         kernels._loop(fails_on_the_worker, args, B, kernels._parts(T, B, W_h))
-    assert np.all(hs[:, :4] > 0) and np.all(hs[:, 4:] == 0)  # the first part ran to its end
+    assert np.all((hs[:, :4] > 0) & (hs[:, :4] < 1))  # the first part ran to its end
+    assert np.all(hs[:, 4:] == 1)
 
 
 @pytest.mark.parametrize("T", [1, 2, 7])
@@ -414,7 +469,8 @@ def test_loops_take_and_drop_no_references(cell, split, monkeypatch):
     before, copies = [sys.getrefcount(a) for a in held], [a.copy() for a in held]
     for _ in range(20):
         hs, tape, _ = kernels.forward(layer.cell, p, x, s0, mask, train=True)
-        kernels.backward(tape, p, hs, hs, tuple(np.ones_like(v) for v in s0), mask)
+        kernels.backward(tape, p, hs, hs, tuple(np.ones_like(v) for v in s0), mask,
+                         lambda *a: None)
     assert [sys.getrefcount(a) for a in held] == before
     for a, c in zip(held, copies, strict=True):
         np.testing.assert_array_equal(a, c)
@@ -475,6 +531,40 @@ def test_parts_run_off_the_callers_cpu_and_its_mask_comes_back(monkeypatch):
     kernels._parallel.run_parts(part, [(0,), (1,)])
     assert os.sched_getaffinity(0) == before
     assert len(seen[0]) == 1 and seen[1] and not seen[0] & seen[1]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs two CPUs and sched_setaffinity")
+def test_held_keeps_the_caller_on_one_cpu_for_its_split_calls(monkeypatch):
+    # inside held(), every split call runs as run_parts does (this thread on one CPU, the parts
+    # off it), the CPU stays the same from call to call, and the mask comes back after, also
+    # when the block raises; another thread's split call meanwhile runs its parts itself
+    import threading
+
+    monkeypatch.setattr(kernels._parallel, "_threads", 2)
+    before = os.sched_getaffinity(0)
+    seen, other = [], []
+
+    def part(i):
+        seen.append((i, frozenset(os.sched_getaffinity(0)), threading.get_ident()))
+
+    with pytest.raises(KeyError), kernels._parallel.held():
+        mine = os.sched_getaffinity(0)
+        for _ in range(3):
+            kernels._parallel.run_parts(part, [(0,), (1,)])
+            assert os.sched_getaffinity(0) == mine
+        t = threading.Thread(target=lambda: kernels._parallel.run_parts(
+            lambda i: other.append(threading.get_ident()), [(0,), (1,)]))
+        t.start()
+        t.join(timeout=60)
+        raise KeyError("the block fails")
+    assert os.sched_getaffinity(0) == before
+    assert len(mine) == 1 and {s for i, s, _ in seen if i == 0} == {frozenset(mine)}
+    assert all(not s & mine for i, s, _ in seen if i == 1)
+    assert len(other) == 2 and other[0] == other[1] == t.ident  # both parts on that thread
+    kernels._parallel.run_parts(part, [(0,), (1,)])  # the workers are free again
+    last = {i: tid for i, _, tid in seen[-2:]}
+    assert last[0] == threading.get_ident() != last[1]
 
 
 def test_arrays_kept_for_reuse_stay_within_the_budget(monkeypatch):

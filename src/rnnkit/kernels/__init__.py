@@ -7,7 +7,8 @@ reference NumPy loop. A forward that ran here returns a :class:`Tape`, and the l
 back to :func:`backward`. Both compute exactly the cells' equations (see ``elman.py``,
 ``lstm.py``, ``gru.py``); only the rounding order of the sums may differ.
 
-The whole time loop runs in one compiled call per direction, forward and backward, with
+The whole time loop runs in one compiled call per direction, forward and backward (a large
+backward in a few, over chunks of steps, to bound its memory: ``chunk_steps``), with
 every product done by the register-blocked micro-kernel of ``_gemm.py`` (faster than NumPy's
 BLAS at every size of the benchmark, B=1 to 64, H=32 to 512: docs/benchmarks.md). When a
 loop is large (``SPLIT_MIN_MACS``), the threads run it on parts of the batch: the rows are
@@ -28,6 +29,7 @@ Backend: :func:`set_backend` or the environment variable ``RNNKIT_BACKEND``, rea
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import itertools
@@ -39,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..cells import ElmanCell, GRUCell, LSTMCell
-from ._parallel import get_num_threads, run_parts, set_num_threads
+from ._parallel import get_num_threads, held, run_parts, set_num_threads
 
 __all__ = ["BACKENDS", "Tape", "backward", "forward", "get_backend", "get_num_threads",
            "matmul", "numba_available", "recycle", "release_buffers", "set_backend",
@@ -245,12 +247,11 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         hzn = _per_part((steps, B, H), dt, parts, own)
         args = (h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg)
         arrays = (h0, gates, hzn)
-    if kind == "elman":
-        xz = _take((T, B, W_h.shape[0]), dt)
-        matmul(x.reshape(T * B, -1), p["W_x"].T, xz.reshape(T * B, -1), bias=p.get("b"))
+    if kind == "elman":  # the projection goes into hs, which the loop activates in place
+        matmul(x.reshape(T * B, -1), p["W_x"].T, hs.reshape(T * B, -1), bias=p.get("b"))
         WhT = _operand(W_h.T)
-        _loop(mod.forward_loop, (xz, WhT, _per_part((B, H), dt, parts), *args), B, parts)
-        recycle(xz, WhT)
+        _loop(mod.forward_loop, (WhT, _per_part((B, H), dt, parts), *args), B, parts)
+        recycle(WhT)
     else:  # the loop reads x: the GRU's projection is step by step (gru.py: for memory)
         WxT, WhT = _operand(p["W_x"].T), _operand(W_h.T)
         head = (np.ascontiguousarray(x, dt), WxT, p.get("b", _dummies(dt)[1]))
@@ -283,10 +284,11 @@ def _step(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarray, h
             xz += p["b"]
     else:
         xz, hz = matmul(x[0], p["W_x"].T, bias=p.get("b")), matmul(h0, W_h.T)
-    hs = np.empty((1, B, H), dt)
-    if kind == "elman":
-        mod.fwd_step(0, 0, B, hz, xz[None], h0, hs, m, has_mask, ca)
+    if kind == "elman":  # the projection becomes h in place
+        hs = xz.reshape(1, B, H)
+        mod.fwd_step(0, 0, B, hz, h0, hs, m, has_mask, ca)
         return hs, Tape(kind, (), codes) if train else None, (hs[0].copy(),)
+    hs = np.empty((1, B, H), dt)
     if kind == "lstm":
         c0 = np.ascontiguousarray(s0[1], dt)
         gates, cs, tcs = np.add(xz, hz)[None], np.empty((1, B, H), dt), np.empty((1, B, H), dt)
@@ -300,12 +302,15 @@ def _step(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarray, h
 
 
 def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarray | None,
-             d_state: tuple, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, tuple]:
+             d_state: tuple, mask: np.ndarray | None, each: Any) -> tuple:
     """Backpropagate one direction through time from a :class:`Tape`: ``dhs (T, B, H)`` (or
     ``None``) is the gradient of the emitted states, ``d_state`` that of the final state.
-    Returns ``(dxz, dhz, d_s0)`` as the reference loop does, ``dhz`` as blocks of columns
-    (the caller may :func:`recycle` these arrays once done). A tape serves one backward: its
-    arrays are then reused (the GRU's gates become its ``dxz``)."""
+    The steps go in chunks, the last first (see ``chunk_steps``): after each,
+    ``each(t0, dxz, dhz)`` gets that chunk's ``∂L/∂z`` for the steps ``t0 : t0 + len(dxz)``,
+    as the reference loop gives them for all steps (``dhz`` as blocks of columns), and must
+    be done with them when it returns: the next chunk writes over them. Returns ``d_s0``. A
+    tape serves one backward: its arrays are then reused (the GRU's gates become its
+    ``dxz``)."""
     if tape.arrays is None:
         raise RuntimeError("backward: this forward's tape was used by a backward already; run "
                            "the forward again")
@@ -318,32 +323,61 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
     dhs_a, has_seq = (_dummies(dt)[2], False) if dhs is None else (np.asarray(dhs, dt), True)
     parts = _parts(T, B, W_h)
     split = parts > 1  # the arrays the loop writes start at a cache line
-    dh = _empty(hs.shape[1:], dt, split)  # updated in place, step by step
+    dh = _empty(hs.shape[1:], dt, split)  # carried from step to step, chunk to chunk
     dh[...] = d_state[0]
     d_s0, n = (dh,), GH // 3
+    # the GRU writes dxz over its gates and dhz's n part over h_n (gru.py): one chunk
+    steps = T if tape.kind == "gru" else chunk_steps(T, B * GH * dt.itemsize)
     if tape.kind == "gru":
-        # gates and h_n, read step by step and overwritten with dxz and dhz's n part
-        h0, dxz, dhzn = tape.arrays
-        args = (dh, h0, hs, dxz, dhzn, dhs_a, has_seq, dhzn, m, has_mask, ca, cg,
-                _per_part((B, GH), dt, parts))
-        dhz = [(0, dxz[..., : 2 * n]), (2 * n, dhzn)]
+        h0, gates, hzn = tape.arrays
+        rows = _per_part((B, GH), dt, parts)
     else:
-        dxz = _take((T, B, GH), dt, split)
-        dhz = [(0, dxz)]
-        if tape.kind == "elman":
-            args = (dh, hs, dhs_a, has_seq, dxz, m, has_mask, ca)
-        else:
-            c0, cs, tcs, gates = tape.arrays
-            dc = _empty(hs.shape[1:], dt, split)
-            dc[...] = d_state[1]
-            args = (dh, dc, c0, cs, tcs, gates, dhs_a, has_seq, dxz, m, has_mask, ca, cg)
-            d_s0 = (dh, dc)
-    _loop(mod.backward_loop, (W_h, *args), B, parts)
-    recycle(W_h)
+        whole = _take((steps, B, GH), dt, split)  # dxz of one chunk
     if tape.kind == "lstm":
-        recycle(*tape.arrays[1:])  # not c0, the caller's state
+        c0, cs, tcs, gates = tape.arrays
+        dc = _empty(hs.shape[1:], dt, split)
+        dc[...] = d_state[1]
+        d_s0 = (dh, dc)
+    with held() if split else contextlib.nullcontext():  # split calls in a row
+        for t1 in range(T, 0, -steps):
+            t0 = max(0, t1 - steps)
+            c = slice(t0, t1)  # the loops see the chunk's steps as all steps
+            seq, mk = dhs_a[c] if has_seq else dhs_a, m[c] if has_mask else m
+            if tape.kind == "gru":
+                dxz, dhzn = gates[c], hzn[c]
+                args = (dh, h0 if t0 == 0 else hs[t0 - 1], hs[c], dxz, dhzn, seq, has_seq, dhzn, mk,
+                        has_mask, ca, cg, rows)
+                dhz = [(0, dxz[..., : 2 * n]), (2 * n, dhzn)]
+            else:
+                dxz = whole[: t1 - t0]
+                dhz = [(0, dxz)]
+                if tape.kind == "elman":
+                    args = (dh, hs[c], seq, has_seq, dxz, mk, has_mask, ca)
+                else:
+                    args = (dh, dc, c0 if t0 == 0 else cs[t0 - 1], cs[c], tcs[c], gates[c], seq,
+                            has_seq, dxz, mk, has_mask, ca, cg)
+            _loop(mod.backward_loop, (W_h, *args), B, parts)
+            each(t0, dxz, dhz)
+    recycle(W_h, *(tape.arrays[1:] if tape.kind != "elman" else ()),
+            *((rows,) if tape.kind == "gru" else (whole,)))  # not c0 / h0: the caller's state
     tape.arrays = None
-    return dxz, dhz, d_s0
+    return d_s0
+
+
+#: a backward's ``∂L/∂z`` (the RNN's and LSTM's ``dxz``; the GRU writes it over its tape) of
+#: at least CHUNK_MIN_BYTES goes in chunks of a quarter of the steps, at most CHUNK_MAX_BYTES
+#: each: the weight gradients and ``dX`` are taken from each chunk before the next. Peak
+#: memory of a training step (docs/benchmarks.md): RNN B=64, T=100, H=512 32.5 -> 23.1 MB,
+#: LSTM 153 -> 116 MB, for 0-3% of the time. Smaller ones go whole: each chunk costs its
+#: own split calls (~11 µs each, and caches), 4-20% of the time of B=16-32, H=64-128 steps.
+CHUNK_MIN_BYTES, CHUNK_MAX_BYTES = 8 * 2**20, 64 * 2**20
+
+
+def chunk_steps(T: int, step_bytes: int) -> int:
+    """Steps per chunk of a backward whose ``dxz`` has ``step_bytes`` a step."""
+    if T * step_bytes < CHUNK_MIN_BYTES:
+        return T
+    return max(1, min(-(-T // 4), CHUNK_MAX_BYTES // step_bytes))
 
 
 #: products of at least this many FLOPs are split over the threads (on 2 cores, below it the

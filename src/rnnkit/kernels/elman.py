@@ -5,6 +5,10 @@ Forward, per step ``t`` and unmasked row ``b``::
     hz = h_prev @ W_h.T                  # the micro-kernel of _gemm.py
     h = σ(xz[t] + hz)                    # hs[t] = h; a masked row carries h_prev
 
+``xz[t] = x_t @ W_x.T + b`` is made for all steps before the loop, into ``hs``: each step
+reads its row of the projection and writes ``h`` over it: a forward needs one array of
+(T, B, H), not two.
+
 Backward, given ``dh = ∂L/∂h_t`` (plus ``dhs[t]`` when the layer emits sequences)::
 
     da = dh * σ'(h)                      # σ' from the output: tanh' = 1 - h², relu' = h > 0
@@ -25,8 +29,9 @@ from ._jit import act_inplace, borrowed, copy, dact_mul, inline, jit, nonneg
 
 
 @inline
-def fwd_step(t, b0, b1, hz, xz, h0, hs, mask, has_mask, code):
-    """Step ``t`` for the rows ``b0:b1``; ``hz[b]`` holds row ``b``'s ``h_prev @ W_h.T``."""
+def fwd_step(t, b0, b1, hz, h0, hs, mask, has_mask, code):
+    """Step ``t`` for the rows ``b0:b1``: ``hs[t, b]`` holds row ``b``'s ``xz[t]`` and
+    ``hz[b]`` its ``h_prev @ W_h.T``."""
     h_prev = h0 if t == 0 else hs[t - 1]
     H = nonneg(hs.shape[2])
     for b in range(b0, b1):
@@ -35,9 +40,9 @@ def fwd_step(t, b0, b1, hz, xz, h0, hs, mask, has_mask, code):
             continue
         # 1-D views and a loop from 0: it vectorizes (3-D indexing, or an index that might be
         # negative, does not)
-        x, z, h = xz[t, b], hz[b], hs[t, b]
+        z, h = hz[b], hs[t, b]
         for j in range(H):
-            h[j] = x[j] + z[j]
+            h[j] += z[j]
         act_inplace(h, code)  # a row at a time: branch-free, vectorized
 
 
@@ -64,13 +69,14 @@ def bwd_step(t, b0, b1, dh, hs, dhs, has_seq, dxz, mask, has_mask, code):
 
 
 @jit(any_layout=("WhT",))
-def forward_loop(xz, WhT, hz, h0, hs, mask, has_mask, code, b0, b1):
-    """``hz (B, H)``: scratch for the step's product."""
-    xz, WhT, hz, h0, hs, mask = borrowed(xz, WhT, hz, h0, hs, mask)
-    none = np.empty(0, xz.dtype)  # no bias
+def forward_loop(WhT, hz, h0, hs, mask, has_mask, code, b0, b1):
+    """``hs`` holds every step's projection on entry; ``hz (B, H)``: scratch for the step's
+    product."""
+    WhT, hz, h0, hs, mask = borrowed(WhT, hz, h0, hs, mask)
+    none = np.empty(0, hs.dtype)  # no bias
     for t in range(hs.shape[0]):
         matmul(h0[b0:b1] if t == 0 else hs[t - 1, b0:b1], WhT, hz[b0:b1], False, none)
-        fwd_step(t, b0, b1, hz, xz, h0, hs, mask, has_mask, code)
+        fwd_step(t, b0, b1, hz, h0, hs, mask, has_mask, code)
 
 
 @jit(any_layout=("W_h", "dhs"))

@@ -247,28 +247,32 @@ class Recurrent(Layer):
 
     def _backward_direction(self, sfx, xd, s0, hs, caches, dhs, d_state, mask):
         p, g = self._dir_params(sfx), {k: self.grads[k + sfx] for k in self._cell_keys}
-        T, B, _ = xd.shape
-        fast = isinstance(caches, kernels.Tape)
-        if fast:
-            dxz, dhz, d_state = kernels.backward(caches, p, hs, dhs, d_state, mask)
+        H, D = self.hidden, xd.shape[-1]
+        dx = np.empty(xd.shape, hs.dtype)
+
+        def products(t0, dxz, dhz):
+            """Everything but the recurrence, for the steps ``t0 : t0 + len(dxz)``: batched
+            over them, one GEMM per weight gradient."""
+            c, dxz2 = slice(t0, t0 + dxz.shape[0]), dxz.reshape(-1, dxz.shape[-1])
+            kernels.matmul(dxz2.T, xd[c].reshape(-1, D), g["W_x"], accumulate=True)
+            h_first = s0[0] if t0 == 0 else hs[t0 - 1]
+            for first, block in dhz:  # columns first: of dhz, rows first: of W_h
+                rows = g["W_h"][first : first + block.shape[-1]]
+                # h_{t-1} is hs[t-1], or s0 at t = 0: two products, no copy of hs
+                kernels.matmul(block[1:].reshape(-1, block.shape[-1]).T,
+                               hs[t0 : c.stop - 1].reshape(-1, H), rows, accumulate=True)
+                kernels.matmul(block[0].T, h_first, rows, accumulate=True)
+                if "b_hn" in g and first + block.shape[-1] > 2 * H:
+                    g["b_hn"] += block[..., max(0, 2 * H - first) :].sum(axis=(0, 1))
+            if self.bias:
+                g["b"] += dxz2.sum(axis=0)
+            kernels.matmul(dxz2, p["W_x"], dx[c].reshape(-1, D))
+
+        if isinstance(caches, kernels.Tape):  # in chunks of steps, the last first
+            d_state = kernels.backward(caches, p, hs, dhs, d_state, mask, products)
         else:
             dxz, dhz, d_state = self._backward_loop(p, caches, dhs, d_state, mask)
-        # Everything but the recurrence is batched over time: one GEMM per weight gradient.
-        dxz2, H = dxz.reshape(T * B, -1), self.hidden
-        kernels.matmul(dxz2.T, xd.reshape(T * B, -1), g["W_x"], accumulate=True)
-        for first, block in dhz:  # columns first: of dhz, rows first: of W_h
-            rows = g["W_h"][first : first + block.shape[-1]]
-            # h_{t-1} is s0 at t = 0 and hs[t-1] after: two products, no copy of hs
-            kernels.matmul(block[1:].reshape(-1, block.shape[-1]).T, hs[:-1].reshape(-1, H),
-                           rows, accumulate=True)
-            kernels.matmul(block[0].T, s0[0], rows, accumulate=True)
-            if "b_hn" in g and first + block.shape[-1] > 2 * H:
-                g["b_hn"] += block[..., max(0, 2 * H - first) :].sum(axis=(0, 1))
-        if self.bias:
-            g["b"] += dxz2.sum(axis=0)
-        dx = kernels.matmul(dxz2, p["W_x"]).reshape(T, B, -1)
-        if fast:
-            kernels.recycle(dxz, *(block for _, block in dhz))
+            products(0, dxz, dhz)
         return dx, d_state
 
     def _backward_loop(self, p, caches, dhs, d_state, mask):
