@@ -180,6 +180,22 @@ def test_micro_kernel_matmul(M, K, N, dtype):
 
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows,cols", [(127, 129), (512, 32), (7, 3001), (3001, 7), (1, 20000),
+                                       (20000, 1), (515, 1030)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_operand_copies_a_transpose_of_any_shape(rows, cols, dtype, threads, monkeypatch):
+    # the blocked copy (8 x 8 blocks and the tails of both sides) from 2**14 values, on the
+    # threads from 2**18 (515 x 1030), NumPy's below; padded rows, the same values
+    monkeypatch.setattr(kernels._parallel, "_threads", threads)
+    kernels._load()  # the compiled copy: _operand runs after a kernel's forward loaded it
+    W = np.random.default_rng(rows).standard_normal((rows, cols)).astype(dtype)
+    out = kernels._operand(W.T)
+    assert out.shape == (cols, rows) and out.strides[1] == out.itemsize
+    assert out.strides[0] == (rows + 64 // out.itemsize) * out.itemsize
+    np.testing.assert_array_equal(out, W.T)
+
+
 def test_one_compiled_version_per_dtype_whatever_the_layouts(monkeypatch):
     """A batch of one row, one input feature and a transposed operand are arrays that numba
     would type apart ('C', 'F' instead of strided 'A'): the product and the loops compile

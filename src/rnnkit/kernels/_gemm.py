@@ -227,14 +227,23 @@ def _rows(a, b, c, row, i0, i1, mr, start):
                 _tile(a, b, c, row, i, j, 1, nv, tail, start)
 
 
-@jit
+@jit(any_layout=("src",))
 def copy_into(src, dst):
     """``dst[...] = src`` (2-D, same shape) for a transposed ``src`` (a weight's ``.T``), in
-    16 × 16 blocks down the columns of ``src``, which are the weight's rows: a 512 × 2048
-    float32 transpose took 2.7 ms with NumPy's copy, 0.81 ms by rows of ``src``, 0.59 ms so."""
+    8 × 8 blocks, each read along the weight's rows (``W = src.T``). Constant trip counts
+    let LLVM unroll a block into vector loads and shuffles: 512 × 2048 float32 (the LSTM
+    H=512 ``W_h``) 2.7 ms with NumPy's copy, 0.61 ms in 16 × 16 blocks with loops of
+    variable length, 0.24 ms so; 512 × 128: 48, 38 and 16 µs."""
     K, N = dst.shape
-    for n0 in range(0, N, 16):
-        for k0 in range(0, K, 16):
-            for n in range(n0, min(N, n0 + 16)):
-                for k in range(k0, min(K, k0 + 16)):
-                    dst[k, n] = src[k, n]
+    W = src.T
+    for n0 in range(0, N - 7, 8):
+        for k0 in range(0, K - 7, 8):
+            for j in range(8):
+                for i in range(8):
+                    dst[k0 + i, n0 + j] = W[n0 + j, k0 + i]
+        for k in range(K - K % 8, K):
+            for j in range(8):
+                dst[k, n0 + j] = W[n0 + j, k]
+    for n in range(N - N % 8, N):
+        for k in range(K):
+            dst[k, n] = W[n, k]
