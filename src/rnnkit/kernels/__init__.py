@@ -370,7 +370,8 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
 #: each: the weight gradients and ``dX`` are taken from each chunk before the next. Peak
 #: memory of a training step (docs/benchmarks.md): RNN B=64, T=100, H=512 32.5 -> 23.1 MB,
 #: LSTM 153 -> 116 MB, for 0-3% of the time. Smaller ones go whole: each chunk costs its
-#: own split calls (~11 µs each, and caches), 4-20% of the time of B=16-32, H=64-128 steps.
+#: own split calls (~11 µs each, and caches): in chunks, the benchmark's small, medium and
+#: long training steps took 4-20% longer.
 CHUNK_MIN_BYTES, CHUNK_MAX_BYTES = 8 * 2**20, 64 * 2**20
 
 
