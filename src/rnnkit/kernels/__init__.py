@@ -327,13 +327,15 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
     dh = _empty(hs.shape[1:], dt, split)  # carried from step to step, chunk to chunk
     dh[...] = d_state[0]
     d_s0, n = (dh,), GH // 3
-    # the GRU writes dxz over its gates and dhz's n part over h_n (gru.py): one chunk
-    steps = T if tape.kind == "gru" else chunk_steps(T, B * GH * dt.itemsize)
+    # the LSTM and the GRU write dxz over their gates (and the GRU dhz's n part over h_n):
+    # one chunk; the RNN's dxz is an array of its own
+    if tape.kind == "elman":
+        steps = chunk_steps(T, B * GH * dt.itemsize)
+        whole = _take((steps, B, GH), dt, split)  # dxz of one chunk
+    else:
+        steps, rows = T, _per_part((B, GH), dt, parts)  # the step's scratch
     if tape.kind == "gru":
         h0, gates, hzn = tape.arrays
-        rows = _per_part((B, GH), dt, parts)
-    else:
-        whole = _take((steps, B, GH), dt, split)  # dxz of one chunk
     if tape.kind == "lstm":
         c0, cs, tcs, gates = tape.arrays
         dc = _empty(hs.shape[1:], dt, split)
@@ -349,29 +351,29 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
                 args = (dh, h0 if t0 == 0 else hs[t0 - 1], hs[c], dxz, dhzn, seq, has_seq, dhzn, mk,
                         has_mask, ca, cg, rows)
                 dhz = [(0, dxz[..., : 2 * n]), (2 * n, dhzn)]
+            elif tape.kind == "lstm":
+                dxz, dhz = gates[c], [(0, gates[c])]
+                args = (dh, dc, c0 if t0 == 0 else cs[t0 - 1], cs[c], tcs[c], dxz, seq, has_seq,
+                        mk, has_mask, ca, cg, rows)
             else:
                 dxz = whole[: t1 - t0]
                 dhz = [(0, dxz)]
-                if tape.kind == "elman":
-                    args = (dh, hs[c], seq, has_seq, dxz, mk, has_mask, ca)
-                else:
-                    args = (dh, dc, c0 if t0 == 0 else cs[t0 - 1], cs[c], tcs[c], gates[c], seq,
-                            has_seq, dxz, mk, has_mask, ca, cg)
+                args = (dh, hs[c], seq, has_seq, dxz, mk, has_mask, ca)
             _loop(mod.backward_loop, (W_h, *args), B, parts)
             each(t0, dxz, dhz)
     recycle(W_h, *(tape.arrays[1:] if tape.kind != "elman" else ()),
-            *((rows,) if tape.kind == "gru" else (whole,)))  # not c0 / h0: the caller's state
+            whole if tape.kind == "elman" else rows)  # not c0 / h0: the caller's state
     tape.arrays = None
     return d_s0
 
 
-#: a backward's ``∂L/∂z`` (the RNN's and LSTM's ``dxz``; the GRU writes it over its tape) of
-#: at least CHUNK_MIN_BYTES goes in chunks of a quarter of the steps, at most CHUNK_MAX_BYTES
-#: each: the weight gradients and ``dX`` are taken from each chunk before the next. Peak
-#: memory of a training step (docs/benchmarks.md): RNN B=64, T=100, H=512 32.5 -> 23.1 MB,
-#: LSTM 153 -> 116 MB, for 0-3% of the time. Smaller ones go whole: each chunk costs its
-#: own split calls (~11 µs each, and caches): in chunks, the benchmark's small, medium and
-#: long training steps took 4-20% longer.
+#: the RNN's backward ``∂L/∂z`` (``dxz``, an array of its own: the LSTM and the GRU write it
+#: over their gates) of at least CHUNK_MIN_BYTES goes in chunks of a quarter of the steps, at
+#: most CHUNK_MAX_BYTES each: the weight gradients and ``dX`` are taken from each chunk
+#: before the next. Peak memory of a training step (docs/benchmarks.md): B=64, T=100, H=512
+#: 32.5 -> 23.1 MB, in the same time. Smaller ones go whole: each chunk costs its own split
+#: calls (~11 µs each, and caches): in chunks, the benchmark's small, medium and long
+#: training steps took 4-20% longer.
 CHUNK_MIN_BYTES, CHUNK_MAX_BYTES = 8 * 2**20, 64 * 2**20
 
 
