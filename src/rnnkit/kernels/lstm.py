@@ -17,8 +17,8 @@ Derivatives come from the stored outputs (γ'(i) = i (1 - i) for a sigmoid), so 
 ``gates (T, B, 4H)``, ``cs`` and ``tcs (T, B, H)`` besides ``hs``. The backward writes
 ``dxz[t]`` over ``gates[t]`` once read, as the GRU's does: no array of ``∂L/∂z`` of its own
 (a training step's peak memory: B=64, T=100, H=512 153 -> 104 MB, B=32, H=128 18.5 -> 12.2
-MB; time the same or 1-3% less). The loops run the
-batch rows ``b0:b1`` (independent sequences: parts of the batch run on separate threads).
+MB; time the same or 1-3% less). The loops run the batch rows ``b0:b1`` (independent
+sequences: parts of the batch run on separate threads).
 """
 
 from __future__ import annotations
