@@ -104,7 +104,8 @@ def test_every_tile_of_the_product(cell, units, B, dtype, threads, monkeypatch):
 @pytest.mark.parametrize("T", [2, 7, 9])
 @pytest.mark.parametrize("bidi", [False, True])
 @pytest.mark.parametrize("split", [False, True])
-def test_backward_in_chunks_of_steps(bidi, T, split, monkeypatch):
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_backward_in_chunks_of_steps(bidi, T, split, dtype, monkeypatch):
     # every backward in chunks (a quarter of the steps: T=7 and 9 end on a shorter chunk, T=2
     # gives chunks of one step), masked rows, both directions, the batch split or not
     monkeypatch.setattr(kernels, "CHUNK_MIN_BYTES", 0)
@@ -114,10 +115,10 @@ def test_backward_in_chunks_of_steps(bidi, T, split, monkeypatch):
     seen = []
     monkeypatch.setattr(kernels, "chunk_steps",
                         lambda *a: seen.append(chunk_steps(*a)) or seen[-1])
-    model = build("rnn", "float64", bidi=bidi)  # the gated cells' dxz is their gates
+    model = build("rnn", dtype, bidi=bidi)  # the gated cells' dxz is their gates
     lengths = np.random.default_rng(T).integers(1, T + 1, size=9)
     lengths[0] = T
-    compare(model, "float64", data(B=9, T=T), lengths)
+    compare(model, dtype, data(B=9, T=T), lengths)
     assert seen and all(s == -(-T // 4) for s in seen)
 
 
