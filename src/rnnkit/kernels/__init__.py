@@ -8,7 +8,7 @@ back to :func:`backward`. Both compute exactly the cells' equations (see ``elman
 ``lstm.py``, ``gru.py``); only the rounding order of the sums may differ.
 
 The whole time loop runs in one compiled call per direction, forward and backward (a large
-backward in a few, over chunks of steps, to bound its memory: ``chunk_steps``), with
+RNN backward in a few, over chunks of steps, to bound its memory: ``chunk_steps``), with
 every product done by the register-blocked micro-kernel of ``_gemm.py`` (faster than NumPy's
 BLAS at every size of the benchmark, B=1 to 64, H=32 to 512: docs/benchmarks.md). When a
 loop is large (``SPLIT_MIN_MACS``), the threads run it on parts of the batch: the rows are
@@ -306,12 +306,12 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
              d_state: tuple, mask: np.ndarray | None, each: Any) -> tuple:
     """Backpropagate one direction through time from a :class:`Tape`: ``dhs (T, B, H)`` (or
     ``None``) is the gradient of the emitted states, ``d_state`` that of the final state.
-    The steps go in chunks, the last first (see ``chunk_steps``): after each,
-    ``each(t0, dxz, dhz)`` gets that chunk's ``∂L/∂z`` for the steps ``t0 : t0 + len(dxz)``,
-    as the reference loop gives them for all steps (``dhz`` as blocks of columns), and must
-    be done with them when it returns: the next chunk writes over them. Returns ``d_s0``. A
-    tape serves one backward: its arrays are then reused (the GRU's gates become its
-    ``dxz``)."""
+    ``each(t0, dxz, dhz)`` gets ``∂L/∂z`` for the steps ``t0 : t0 + len(dxz)``, as the
+    reference loop gives them for all steps (``dhz`` as blocks of columns), and must be done
+    with them when it returns: the RNN's large ones come in chunks of steps, the last first
+    (see ``chunk_steps``), and the next chunk writes over them. Returns ``d_s0``. A tape
+    serves one backward: its arrays are then reused (the LSTM's and the GRU's gates become
+    their ``dxz``)."""
     if tape.arrays is None:
         raise RuntimeError("backward: this forward's tape was used by a backward already; run "
                            "the forward again")
@@ -327,44 +327,45 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
     dh = _empty(hs.shape[1:], dt, split)  # carried from step to step, chunk to chunk
     dh[...] = d_state[0]
     d_s0, n = (dh,), GH // 3
-    # the LSTM and the GRU write dxz over their gates (and the GRU dhz's n part over h_n):
-    # one chunk; the RNN's dxz is an array of its own
-    if tape.kind == "elman":
-        steps = chunk_steps(T, B * GH * dt.itemsize)
-        whole = _take((steps, B, GH), dt, split)  # dxz of one chunk
-    else:
-        steps, rows = T, _per_part((B, GH), dt, parts)  # the step's scratch
-    if tape.kind == "gru":
-        h0, gates, hzn = tape.arrays
-    if tape.kind == "lstm":
-        c0, cs, tcs, gates = tape.arrays
-        dc = _empty(hs.shape[1:], dt, split)
-        dc[...] = d_state[1]
-        d_s0 = (dh, dc)
     with held() if split else contextlib.nullcontext():  # split calls in a row
-        for t1 in range(T, 0, -steps):
-            t0 = max(0, t1 - steps)
-            c = slice(t0, t1)  # the loops see the chunk's steps as all steps
-            seq, mk = dhs_a[c] if has_seq else dhs_a, m[c] if has_mask else m
-            if tape.kind == "gru":
-                dxz, dhzn = gates[c], hzn[c]
-                args = (dh, h0 if t0 == 0 else hs[t0 - 1], hs[c], dxz, dhzn, seq, has_seq, dhzn, mk,
-                        has_mask, ca, cg, rows)
+        if tape.kind == "elman":  # dxz is an array of its own: in chunks where large
+            _elman_chunks(mod, W_h, dh, hs, dhs_a, has_seq, m, has_mask, ca, parts, each)
+        else:  # the gated cells write dxz over their gates, the step made in `rows`
+            rows = _per_part((B, GH), dt, parts)
+            if tape.kind == "gru":  # and dhz's n part over h_n (gru.py)
+                h0, dxz, dhzn = tape.arrays
+                args = (dh, h0, hs, dxz, dhzn, dhs_a, has_seq, dhzn, m, has_mask, ca, cg, rows)
                 dhz = [(0, dxz[..., : 2 * n]), (2 * n, dhzn)]
-            elif tape.kind == "lstm":
-                dxz, dhz = gates[c], [(0, gates[c])]
-                args = (dh, dc, c0 if t0 == 0 else cs[t0 - 1], cs[c], tcs[c], dxz, seq, has_seq,
-                        mk, has_mask, ca, cg, rows)
             else:
-                dxz = whole[: t1 - t0]
-                dhz = [(0, dxz)]
-                args = (dh, hs[c], seq, has_seq, dxz, mk, has_mask, ca)
+                c0, cs, tcs, dxz = tape.arrays
+                dc = _empty(hs.shape[1:], dt, split)
+                dc[...] = d_state[1]
+                args = (dh, dc, c0, cs, tcs, dxz, dhs_a, has_seq, m, has_mask, ca, cg, rows)
+                dhz, d_s0 = [(0, dxz)], (dh, dc)
             _loop(mod.backward_loop, (W_h, *args), B, parts)
-            each(t0, dxz, dhz)
-    recycle(W_h, *(tape.arrays[1:] if tape.kind != "elman" else ()),
-            whole if tape.kind == "elman" else rows)  # not c0 / h0: the caller's state
+            each(0, dxz, dhz)
+            recycle(*tape.arrays[1:], rows)  # not c0 / h0: the caller's state
+    recycle(W_h)
     tape.arrays = None
     return d_s0
+
+
+def _elman_chunks(mod: ModuleType, W_h: np.ndarray, dh: np.ndarray, hs: np.ndarray,
+                  dhs: np.ndarray, has_seq: bool, m: np.ndarray, has_mask: bool, ca: int,
+                  parts: int, each: Any) -> None:
+    """The RNN's backward loop over chunks of steps, the last first (see ``chunk_steps``),
+    ``each`` taking each chunk's ``dxz`` before the next writes over it. The loop sees a
+    chunk's steps as all its steps; ``dh`` is carried in place from chunk to chunk."""
+    T, B, GH = hs.shape[0], hs.shape[1], W_h.shape[0]
+    steps = chunk_steps(T, B * GH * hs.itemsize)
+    chunk = _take((steps, B, GH), hs.dtype, parts > 1)
+    for t1 in range(T, 0, -steps):
+        t0 = max(0, t1 - steps)
+        c, dxz = slice(t0, t1), chunk[: t1 - t0]
+        _loop(mod.backward_loop, (W_h, dh, hs[c], dhs[c] if has_seq else dhs, has_seq, dxz,
+                                  m[c] if has_mask else m, has_mask, ca), B, parts)
+        each(t0, dxz, [(0, dxz)])
+    recycle(chunk)
 
 
 #: the RNN's backward ``∂L/∂z`` (``dxz``, an array of its own: the LSTM and the GRU write it

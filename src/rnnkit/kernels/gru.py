@@ -98,8 +98,7 @@ def bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_ma
             dn[j] = dx[2 * H + j] * gt[j]
         for j in range(H):
             d[j] = d[j] * gt[H + j]
-        for j in range(3 * H):  # r, u, n are read: dxz in their place
-            gt[j] = dx[j]
+        copy(dx, gt)  # r, u, n are read: dxz in their place
 
 
 @jit(any_layout=("WxT", "WhT"))
