@@ -200,6 +200,30 @@ def test_micro_kernel_matmul(M, K, N, dtype):
 
 
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n,k", [(1, 1), (5, 3), (37, 16), (64, 64), (130, 33), (3, 0)])
+def test_matvec_with_and_without_a_start(n, k, dtype):
+    from rnnkit.kernels._gemm import matvec
+
+    kernels._load()
+    rng = np.random.default_rng(n * 100 + k)
+    W, v = rng.standard_normal((n, k)).astype(dtype), rng.standard_normal(k).astype(dtype)
+    start = rng.standard_normal(n).astype(dtype)
+    ref = W.astype(np.float64) @ v.astype(np.float64)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    atol = tol * max(1.0, np.abs(ref).max(initial=0.0))
+    out = np.full(n, np.nan, dtype)
+    matvec(W, v, start[:0], out)  # empty start: none
+    np.testing.assert_allclose(out, ref, rtol=tol, atol=atol)
+    matvec(W, v, start, out)
+    np.testing.assert_allclose(out, start + ref, rtol=tol, atol=atol)
+    out = start.copy()
+    matvec(W, v, out, out)  # the start may be the output
+    np.testing.assert_allclose(out, start + ref, rtol=tol, atol=atol)
+    assert out.dtype == dtype
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("rows,cols", [(127, 129), (512, 32), (7, 3001), (3001, 7), (1, 20000),
                                        (20000, 1), (515, 1030)])
@@ -319,6 +343,45 @@ def test_one_step_sequences_train_and_stream_as_the_reference(cell, B):
     kernels.set_backend("numba")
     got = np.stack([stream.step(x) for x in data(B=B, T=3).swapaxes(0, 1)], axis=1)
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("cell", CELLS)
+def test_a_stream_step_in_one_call_equals_the_reference(cell, bias, dtype, monkeypatch):
+    # one sequence without a tape: products (_gemm.matvec) and step in one compiled call
+    # (one_step) while the weights are small, NumPy's products above; both as the reference.
+    # 37 units: the rows' vectors end in a masked tail
+    mod = kernels._load()[{"rnn": "elman", "lstm": "lstm", "gru": "gru"}[cell]]
+    calls, one_step = [], mod.one_step
+    monkeypatch.setattr(mod, "one_step", lambda *a: calls.append(1) or one_step(*a))
+    X = data(B=1, T=4, D=4)[0]
+    kernels.set_backend("numpy")
+    want = build(cell, dtype, bias=bias, units=37).predict(X)
+    kernels.set_backend("numba")
+    for limit, n_calls in ((kernels.ONE_STEP_MAX_BYTES, 4), (0, 0)):
+        monkeypatch.setattr(kernels, "ONE_STEP_MAX_BYTES", limit)
+        calls.clear()
+        stream = build(cell, dtype, bias=bias, units=37).stream()
+        got = np.stack([stream.step(x) for x in X])
+        assert len(calls) == n_calls
+        assert got.dtype == dtype
+        assert_close(got, want, dtype, f"limit {limit}")
+    # a masked step carries the state
+    layer = build(cell, dtype, bias=bias, units=37).layers[0]
+    s0 = layer.initial_state(1, "", np.dtype(dtype))
+    x = data(B=1, T=1, D=4).astype(dtype)
+    monkeypatch.setattr(kernels, "ONE_STEP_MAX_BYTES", 2**20)
+    for mask in (np.array([[False]]), np.array([[True]])):
+        calls.clear()
+        hs, tape, final = kernels.forward(layer.cell, layer._dir_params(""), x, s0, mask,
+                                          train=False)
+        assert len(calls) == 1 and tape is None and len(final) == len(s0)
+        if not mask[0, 0]:
+            for a, b in zip((hs[0], *final), (s0[0], *s0)):
+                np.testing.assert_array_equal(a, b)
+        else:
+            assert not np.array_equal(hs[0], s0[0])
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -48,7 +48,10 @@ class Sequential:
     # --- building -------------------------------------------------------------------------
     @property
     def built(self) -> bool:
-        return all(layer.built for layer in self.layers)
+        for layer in self.layers:  # a loop, not all(): checked on every call, also per step
+            if not layer.built:
+                return False
+        return True
 
     @property
     def takes_ids(self) -> bool:

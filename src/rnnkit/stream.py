@@ -33,8 +33,7 @@ class Stream:
         model = self.model
         x = np.asarray(x_t)
         single = x.ndim == (0 if model.takes_ids else 1)
-        xb = x[None] if single else x
-        x_tm, _, _ = model.prepare(xb[:, None])  # (B, 1, D) or ids (B, 1)
+        x_tm, _, _ = model.prepare(x[None, None] if single else x[:, None])  # (B, 1, D) or (B, 1)
         out, _, self.states = model.run(x_tm, None, self.states, train=False)
         out = out[0] if out.ndim == 3 else out  # (B, F)
         return out[0] if single else out

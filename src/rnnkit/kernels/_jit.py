@@ -4,9 +4,10 @@ Only imported when the numba backend runs (``rnnkit.kernels`` imports it lazily)
 ``import rnnkit`` never needs numba.
 
 Every kernel is compiled with ``fastmath=False`` (results are exact to rounding, no
-reassociation), ``cache=True`` (compiled code is kept on disk, so only the very first run pays
-the compile time) and no ``parallel`` (``rnnkit.kernels`` runs parts of the batch on its own
-threads; no oversubscription).
+reassociation; the one exception is ``_gemm.matvec``'s dot products, see ``jit``),
+``cache=True`` (compiled code is kept on disk, so only the very first run pays the compile
+time) and no ``parallel`` (``rnnkit.kernels`` runs parts of the batch on its own threads; no
+oversubscription).
 Constants are made in the arrays' own dtype (``one = x.dtype.type(1)``) because a bare
 ``1.0`` literal would silently upcast float32 arithmetic to float64.
 
@@ -54,12 +55,18 @@ TANH, SIGMOID, RELU, IDENTITY = 0, 1, 2, 3  # their places in rnnkit.kernels.ACT
 _OPTIONS = {"fastmath": False, "nogil": True, "error_model": "numpy"}
 
 
-def jit(fn: Callable | None = None, *, any_layout: tuple[str, ...] = ()) -> Callable:
+def jit(fn: Callable | None = None, *, any_layout: tuple[str, ...] = (),
+        reassociate: bool = False) -> Callable:
     """``numba.njit`` with the options above. The array arguments named in ``any_layout``
-    are compiled as strided arrays whatever their layout (see :class:`_OneLayout`)."""
+    are compiled as strided arrays whatever their layout (see :class:`_OneLayout`).
+    ``reassociate``: LLVM may reorder the function's sums and fuse its multiply-adds (for a
+    dot product in SIMD lanes; only the rounding changes, as between two BLAS libraries)."""
     if fn is None:
-        return lambda f: jit(f, any_layout=any_layout)
-    return _OneLayout(fn, any_layout) if any_layout else numba.njit(cache=True, **_OPTIONS)(fn)
+        return lambda f: jit(f, any_layout=any_layout, reassociate=reassociate)
+    if any_layout:
+        return _OneLayout(fn, any_layout)
+    options = {**_OPTIONS, "fastmath": {"reassoc", "contract"}} if reassociate else _OPTIONS
+    return numba.njit(cache=True, **options)(fn)
 
 
 class _OneLayout(CPUDispatcher):

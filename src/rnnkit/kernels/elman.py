@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._gemm import matmul
+from ._gemm import matmul, matvec
 from ._jit import act_inplace, borrowed, copy, dact_mul, inline, jit, nonneg
 
 
@@ -66,6 +66,16 @@ def bwd_step(t, b0, b1, dh, hs, dhs, has_seq, dxz, mask, has_mask, code):
             da[j] = d[j]
         dact_mul(hs[t, b], da, code)
         d[:] = zero
+
+
+@jit
+def one_step(W_x, x, b, W_h, h0, hs, mask, has_mask, code):
+    """One step of one sequence without a tape (streaming: ``x (D,)``, ``hs (1, 1,
+    H)``), products and step in one call. ``b`` empty: no bias."""
+    hz = np.empty((1, W_h.shape[0]), hs.dtype)
+    matvec(W_x, x, b, hs[0, 0])
+    matvec(W_h, h0[0], b[:0], hz[0])
+    fwd_step(0, 0, 1, hz, h0, hs, mask, has_mask, code)
 
 
 @jit(any_layout=("WhT",))

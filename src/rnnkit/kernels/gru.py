@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._gemm import matmul
+from ._gemm import matmul, matvec
 from ._jit import act_inplace, borrowed, copy, dact_mul, inline, jit, nonneg
 
 
@@ -99,6 +99,18 @@ def bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_ma
         for j in range(H):
             d[j] = d[j] * gt[H + j]
         copy(dx, gt)  # r, u, n are read: dxz in their place
+
+
+@jit
+def one_step(W_x, x, b, W_h, h0, b_hn, has_bhn, hs, mask, has_mask, ca, cg):
+    """One step of one sequence without a tape (streaming: ``x (D,)``, ``hs (1, 1,
+    H)``), products and step in one call. ``b`` empty: no bias."""
+    GH, dt = W_h.shape[0], hs.dtype
+    xz, hz = np.empty((1, GH), dt), np.empty((1, GH), dt)
+    gates, hzn = np.empty((1, 1, GH), dt), np.empty(hs.shape, dt)
+    matvec(W_x, x, b, xz[0])
+    matvec(W_h, h0[0], b[:0], hz[0])
+    fwd_step(0, 0, 1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg)
 
 
 @jit(any_layout=("WxT", "WhT"))

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._gemm import matmul
+from ._gemm import matmul, matvec
 from ._jit import act_inplace, act_into, borrowed, copy, dact_mul, inline, jit, nonneg
 
 
@@ -96,6 +96,18 @@ def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask
             dcr[j] = dcr[j] * gt[H + j]
         copy(dz, gt)  # the gates are read: dxz in their place
         d[:] = zero
+
+
+@jit
+def one_step(W_x, x, b, W_h, h0, c0, hs, cs, mask, has_mask, ca, cg):
+    """One step of one sequence without a tape (streaming: ``x (D,)``, ``hs`` and
+    ``cs (1, 1, H)``), products and step in one call. ``b`` empty: no bias."""
+    gates = np.empty((1, 1, W_h.shape[0]), hs.dtype)
+    tcs = np.empty(hs.shape, hs.dtype)
+    z = gates[0, 0]
+    matvec(W_x, x, b, z)
+    matvec(W_h, h0[0], z, z)
+    fwd_step(0, 0, 1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg)
 
 
 @jit(any_layout=("WxT", "WhT"))
