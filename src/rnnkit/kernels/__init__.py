@@ -15,9 +15,10 @@ loop is large (``SPLIT_MIN_MACS``), the threads run it on parts of the batch: th
 independent sequences, so the parts never wait for each other. Without a backward to follow
 (``train=False``: predict, evaluate, streaming) the cell states (and the GRU's gates) go
 through one- and two-step buffers instead of a tape over all steps. A one-step forward
-(streaming) multiplies by ``W_h`` with NumPy's matrix-vector product and runs the compiled
-step alone: the loop would first copy ``W_h.T`` into the micro-kernel's layout, which costs
-more than the step.
+(streaming) does not run the loop, which would first copy ``W_h.T`` into the micro-kernel's
+layout, at more cost than the step: for one sequence, a compiled call makes the products
+with the weights as they are (``_gemm.matvec``) and the step; otherwise NumPy's products and
+the compiled step (``_step``).
 
 :func:`matmul` is the layer's product for everything outside the loop (input projections
 with their bias, weight gradients, ``dX``), split over threads when large.
@@ -103,9 +104,10 @@ class Tape:
 
 #: a one-step forward of one sequence makes its products with ``_gemm.matvec`` (in the same
 #: compiled call as the step) up to this many bytes of ``W_x`` and ``W_h``, with NumPy's on
-#: two threads above. A stream step, in alternating runs: RNN H=64 5.9 against 6.8 µs, GRU
-#: H=64 6.7 against 8.6, LSTM H=256 21 against 27, float32 (2.2 MiB of GRU H=384 1.19×
-#: faster); LSTM H=384 float32 (2.8 MiB) 0.85×, GRU H=512 0.78×
+#: two threads above. A stream step, float32, D = H/4, both ways one after the other: RNN
+#: H=64 5.9 against 6.8 µs, GRU H=64 6.7 against 8.6, LSTM H=256 20.8 against 26.5, GRU
+#: H=384 (2.2 MiB) 31.5 against 37.6; LSTM H=384 (2.8 MiB) 39 against 33, GRU H=512 50
+#: against 39
 ONE_STEP_MAX_BYTES = 5 * 2**19
 
 #: arrays of finished backward passes (tapes, dxz), by (shape, dtype), for the next call: a
@@ -288,14 +290,16 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
 def _step(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarray, h0: np.ndarray,
           s0: tuple, m: np.ndarray, has_mask: bool, codes: tuple[int, int], train: bool
           ) -> tuple[np.ndarray, Tape | None, tuple]:
-    """``forward`` for one time step (streaming): the compiled step alone, after products
-    on the weights in place (the loop would first copy ``W_h.T``, which costs more than the
-    step), with the least Python around them. One sequence without a tape: products and
-    step in one compiled call (``one_step``), while the weights stay in cache."""
+    """``forward`` for one time step (streaming), with the least Python around the compiled
+    step. One sequence without a tape: products and step in one compiled call (``one_step``,
+    by ``_gemm.matvec``) while the weights stay in cache. Otherwise NumPy's matrix-vector
+    products (B = 1) or ``matmul``, then the step alone: the loop would first copy
+    ``W_h.T``, which costs more than the step."""
     B, W_h, W_x, dt, (ca, cg) = x.shape[1], p["W_h"], p["W_x"], x.dtype, codes
     H = W_h.shape[1]
     if B == 1 and not train and W_h.nbytes + W_x.nbytes <= ONE_STEP_MAX_BYTES:
-        x_t, b, hs = x[0, 0], p.get("b", _dummies(dt)[1]), np.empty((1, 1, H), dt)
+        b = p["b"] if "b" in p else _dummies(dt)[1]
+        x_t, hs = x[0, 0], np.empty((1, 1, H), dt)
         if kind == "elman":
             mod.one_step(W_x, x_t, b, W_h, h0, hs, m, has_mask, ca)
             return hs, None, (hs[0].copy(),)
