@@ -226,6 +226,18 @@ def test_clip_grad_norm_worked_example():
     assert grads["a"][0] == 3.0  # below max_norm: untouched
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_global_norm_sums_in_float64(dtype):
+    from rnnkit.optim import global_norm
+
+    rng = np.random.default_rng(0)
+    grads = {"W": rng.standard_normal((256, 64)).astype(dtype), "b": rng.standard_normal(7),
+             "v": rng.standard_normal((3, 5, 2)).astype(dtype)[:, ::2]}  # not contiguous
+    want = np.sqrt(sum(np.sum(g.astype(np.float64) ** 2) for g in grads.values()))
+    assert global_norm(grads) == pytest.approx(want, rel=1e-13)
+    assert isinstance(global_norm(grads), float)
+
+
 def test_clip_grad_value_worked_example():
     grads = {"a": np.array([3.0, -4.0, 0.5])}
     assert clip_grad_value(grads, 1.0) == pytest.approx(np.sqrt(25.25), rel=1e-15)
