@@ -446,9 +446,18 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
     transpose is read in place); ``b`` is copied if its rows are not contiguous."""
     dt = a.dtype
     if a.shape[0] == 1 and out is None and not accumulate and b.strides[0] == b.itemsize:
-        # one row (a streamed step) times a transposed weight: NumPy's matrix-vector product
-        # reads the weight in place, in half the time of a matmul by the transpose
-        row = b.T.dot(a[0])
+        # one row (a streamed step) times a transposed weight: a matrix-vector product reads
+        # the weight in place, in half the time of a matmul by the transpose; rnnkit's with
+        # the bias in one call while the weight stays in cache (see ONE_STEP_MAX_BYTES: 64 ->
+        # 1, 1.6 against 0.9 µs), NumPy's above
+        W = b.T
+        if b.nbytes <= ONE_STEP_MAX_BYTES and _backend != "numpy" and dt in _FLOATS \
+                and b.dtype == dt and _load() is not None:
+            out = np.empty((1, W.shape[0]), dt)
+            bias = _dummies(dt)[1] if bias is None else np.ascontiguousarray(bias, dt)
+            _gemm.matvec(W, a[0], bias, out[0])
+            return out
+        row = W.dot(a[0])
         if bias is not None:
             row += bias
         return row[None]
