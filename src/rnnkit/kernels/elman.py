@@ -70,8 +70,8 @@ def bwd_step(t, b0, b1, dh, hs, dhs, has_seq, dxz, mask, has_mask, code):
 
 @jit
 def one_step(W_x, x, b, W_h, h0, hs, mask, has_mask, code):
-    """One step of one sequence without a tape (streaming: ``x (D,)``, ``hs (1, 1,
-    H)``), products and step in one call. ``b`` empty: no bias."""
+    """One step of one sequence without a tape (streaming: ``x (D,)``, ``hs (1, 1, H)``),
+    products and step in one call. ``b`` empty: no bias."""
     hz = np.empty((1, W_h.shape[0]), hs.dtype)
     matvec(W_x, x, b, hs[0, 0])
     matvec(W_h, h0[0], b[:0], hz[0])

@@ -103,8 +103,8 @@ def bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_ma
 
 @jit
 def one_step(W_x, x, b, W_h, h0, b_hn, has_bhn, hs, mask, has_mask, ca, cg):
-    """One step of one sequence without a tape (streaming: ``x (D,)``, ``hs (1, 1,
-    H)``), products and step in one call. ``b`` empty: no bias."""
+    """One step of one sequence without a tape (streaming: ``x (D,)``, ``hs (1, 1, H)``),
+    products and step in one call. ``b`` empty: no bias."""
     GH, dt = W_h.shape[0], hs.dtype
     xz, hz = np.empty((1, GH), dt), np.empty((1, GH), dt)
     gates, hzn = np.empty((1, 1, GH), dt), np.empty(hs.shape, dt)
