@@ -292,9 +292,9 @@ def _step(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarray, h
           ) -> tuple[np.ndarray, Tape | None, tuple]:
     """``forward`` for one time step (streaming), with the least Python around the compiled
     step. One sequence without a tape: products and step in one compiled call (``one_step``,
-    by ``_gemm.matvec``) while the weights stay in cache. Otherwise NumPy's matrix-vector
-    products (B = 1) or ``matmul``, then the step alone: the loop would first copy
-    ``W_h.T``, which costs more than the step."""
+    by ``_gemm.matvec``) while the weights stay in cache. Otherwise ``matmul`` (for one row,
+    a matrix-vector product on the weight in place), then the step alone: the loop would
+    first copy ``W_h.T``, which costs more than the step."""
     B, W_h, W_x, dt, (ca, cg) = x.shape[1], p["W_h"], p["W_x"], x.dtype, codes
     H = W_h.shape[1]
     if B == 1 and not train and W_h.nbytes + W_x.nbytes <= ONE_STEP_MAX_BYTES:
@@ -311,13 +311,7 @@ def _step(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarray, h
         mod.one_step(W_x, x_t, b, W_h, h0, p.get("b_hn", _dummies(dt)[0]), "b_hn" in p, hs, m,
                      has_mask, ca, cg)
         return hs, None, (hs[0].copy(),)
-    if B == 1:  # NumPy's matrix-vector products
-        xz, hz = W_x.dot(x[0, 0]), W_h.dot(h0[0])
-        if "b" in p:
-            xz += p["b"]  # 1-D: 0.25 µs, against 0.68 µs broadcast over a row
-        xz, hz = xz[None], hz[None]
-    else:
-        xz, hz = matmul(x[0], W_x.T, bias=p.get("b")), matmul(h0, W_h.T)
+    xz, hz = matmul(x[0], W_x.T, bias=p.get("b")), matmul(h0, W_h.T)  # B = 1: by rows of W
     if kind == "elman":  # the projection becomes h in place
         hs = xz[None]
         mod.fwd_step(0, 0, B, hz, h0, hs, m, has_mask, ca)
@@ -445,14 +439,15 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
     computes it under the ``"numpy"`` backend or without numba. ``a`` may be any view (a
     transpose is read in place); ``b`` is copied if its rows are not contiguous."""
     dt = a.dtype
+    compiled = _backend != "numpy" and dt in _FLOATS and b.dtype == dt and _load() is not None
     if a.shape[0] == 1 and out is None and not accumulate and b.strides[0] == b.itemsize:
         # one row (a streamed step) times a transposed weight: a matrix-vector product reads
         # the weight in place, in half the time of a matmul by the transpose; rnnkit's with
         # the bias in one call while the weight stays in cache (see ONE_STEP_MAX_BYTES; 64 ->
-        # 1: 1.3 against 1.6 µs a call), NumPy's above
+        # 1: 1.3 against 1.6 µs a call), NumPy's above (a 1-D bias add: 0.25 µs, against
+        # 0.68 µs broadcast over a row)
         W = b.T
-        if b.nbytes <= ONE_STEP_MAX_BYTES and _backend != "numpy" and dt in _FLOATS \
-                and b.dtype == dt and _load() is not None:
+        if compiled and b.nbytes <= ONE_STEP_MAX_BYTES:
             out = np.empty((1, W.shape[0]), dt)
             bias = _dummies(dt)[1] if bias is None else np.ascontiguousarray(bias, dt)
             _gemm.matvec(W, a[0], bias, out[0])
@@ -461,9 +456,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
         if bias is not None:
             row += bias
         return row[None]
-    if _backend == "numpy" or dt not in _FLOATS or b.dtype != dt \
-            or _load() is None \
-            or (out is not None and (out.dtype != dt or not out.flags.c_contiguous)):
+    if not compiled or (out is not None and (out.dtype != dt or not out.flags.c_contiguous)):
         if out is None:
             out = np.matmul(a, b)
         elif accumulate:
