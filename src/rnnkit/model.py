@@ -289,6 +289,14 @@ class Sequential:
 
         return to_torch(self)
 
+    def to_onnx(self, path: Any = None, *, stream: bool = False, **options: Any) -> Any:
+        """The model as an ONNX ``ModelProto``, written to ``path`` when given; ``stream=True``
+        gives the one-step graph with the state as input and output. Options (``lengths``,
+        ``probabilities``, ``rnn_ops``) are in ``rnnkit.interop.onnx_export.to_onnx``."""
+        from .interop.onnx_export import to_onnx
+
+        return to_onnx(self, path, stream=stream, **options)
+
     def __repr__(self) -> str:
         inner = ",\n".join(f"  {layer!r}" for layer in self.layers)
         return f"Sequential([\n{inner}\n], dtype={self.dtype.name})"
