@@ -8,6 +8,7 @@ from . import optim
 from .callbacks import Callback, EarlyStopping, ModelCheckpoint, NaNGuard, Progress
 from .checkpoint import load_model as load
 from .diagnostics import GradientFlowMonitor, gradcheck, gradient_flow
+from .interop.onnx_import import from_onnx  # imports onnx only when called
 from .interop.torch import from_torch  # imports torch only when called
 from .layers import GRU, LSTM, RNN, Dense, Embedding
 from .model import Sequential
@@ -30,5 +31,5 @@ __all__ = [
     "GRU", "LSTM", "RNN", "SGD", "Adagrad", "Adam", "AdamW", "Callback", "Dense",
     "EarlyStopping", "Embedding", "GradientFlowMonitor", "History", "ModelCheckpoint",
     "NaNGuard", "Progress", "RMSprop", "RNNClassifier", "RNNRegressor", "Sequential",
-    "__version__", "from_torch", "gradcheck", "gradient_flow", "load", "optim",
+    "__version__", "from_onnx", "from_torch", "gradcheck", "gradient_flow", "load", "optim",
 ]
