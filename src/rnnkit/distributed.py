@@ -73,6 +73,10 @@ class MPIWorld(World):
 
         self.MPI, self.comm = MPI, comm
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
+        node = comm.Split_type(MPI.COMM_TYPE_SHARED)
+        self.local_size = node.Get_size()  # ranks on this machine
+        node.Free()
+        share_cpus(self.local_size)
 
     def allreduce(self, buf: np.ndarray) -> np.ndarray:
         self.comm.Allreduce(self.MPI.IN_PLACE, buf, op=self.MPI.SUM)
@@ -104,6 +108,18 @@ class MPIWorld(World):
                          "processes of the job (MPI Abort)\n")
         sys.stderr.flush()
         self.comm.Abort(1)
+
+
+def share_cpus(local: int) -> None:
+    """Ranks on one machine share its CPUs: each keeps its part of them for rnnkit's threads
+    (a launcher that binds each rank to cores already gives it fewer CPUs), unless
+    ``RNNKIT_NUM_THREADS`` says how many."""
+    if local <= 1 or os.environ.get("RNNKIT_NUM_THREADS", "").strip():
+        return
+    from .kernels import get_num_threads, set_num_threads
+
+    # the default already counts only the CPUs this process may use (its binding, if any)
+    set_num_threads(max(1, min(get_num_threads(), (os.cpu_count() or 1) // local)))
 
 
 def launched_size(environ: Any = None) -> int:

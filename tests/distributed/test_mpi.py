@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 HERE = Path(__file__).parent
@@ -53,3 +54,18 @@ def test_a_failing_rank_ends_the_job_with_one_message(fault, message, tmp_path):
     assert "finished" not in r.stdout
     assert message in r.stderr, r.stderr
     assert r.stderr.count("rnnkit: rank") == (fault != "kill"), r.stderr
+
+
+def test_rnnkit_train_over_two_ranks_is_one_run_with_the_single_process_model(tmp_path):
+    import rnnkit as rk
+    from rnnkit.cli import main
+
+    r = mpirun(2, "-m", "rnnkit", "train", "nile", "--epochs", "2", "--out", str(tmp_path / "k2"))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("training LSTM on nile") == 1 and r.stderr.count("epoch 2/2") == 1
+    assert r.stdout.count("run folder:") == 1
+    assert main(["train", "nile", "--epochs", "2", "--out", str(tmp_path / "k1"), "--quiet",
+                 "--distributed", "off"]) == 0
+    one, two = (rk.load(tmp_path / k / "model.safetensors").parameters() for k in ("k1", "k2"))
+    for k in one:
+        np.testing.assert_allclose(two[k], one[k], rtol=1e-5, atol=1e-7)

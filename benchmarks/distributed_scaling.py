@@ -1,0 +1,117 @@
+"""Measured data-parallel step times and Allreduce costs, and the ring model's projection
+(docs/scaling.md). Run at K=1, 2, 3:
+
+    python benchmarks/distributed_scaling.py steps
+    mpiexec -n 2 python benchmarks/distributed_scaling.py steps
+    mpiexec -n 2 python benchmarks/distributed_scaling.py allreduce
+    python benchmarks/distributed_scaling.py project
+
+``steps``: per training step of the bench sizes (an LSTM, global batch B, T=100, rnnkit's
+bench shapes), the time in compute and in the step's one Allreduce (median of the steps after
+the first). ``allreduce``: the in-place Allreduce of 10 KB to 10 MB, median time.
+``project``: efficiency = compute / (compute + ring Allreduce) for K = 8..256 ranks on 10 and
+100 Gb/s networks, and the batch per rank that keeps it at 90%.
+"""
+
+import sys
+import time
+
+import numpy as np
+
+import rnnkit as rk
+from rnnkit.distributed import MPIWorld, World, world
+
+# name: (B global, T, D, H) as rnnkit.bench.SIZES
+SIZES = {"small": (16, 100, 16, 64), "medium": (32, 100, 32, 128), "large": (64, 100, 128, 512)}
+STEPS = 6
+# the networks of the projection: latency per message (s), bandwidth (bytes/s)
+NETWORKS = {"10 Gb/s Ethernet (TCP)": (25e-6, 10e9 / 8), "100 Gb/s InfiniBand": (2e-6, 100e9 / 8)}
+KS = (8, 16, 32, 64, 128, 256)
+
+
+class Timed(World):
+    """The world of this job, with the time spent in Allreduce recorded per call."""
+
+    def __init__(self, inner: World) -> None:
+        self.inner, self.rank, self.size, self.calls = inner, inner.rank, inner.size, []
+
+    def allreduce(self, buf):
+        t = time.perf_counter()
+        self.inner.allreduce(buf)
+        self.calls.append(time.perf_counter() - t)
+        return buf
+
+    def bcast(self, buf):
+        return self.inner.bcast(buf)
+
+    def gather(self, arr):
+        return self.inner.gather(arr)
+
+
+class Clock(rk.Callback):
+    def __init__(self):
+        self.ends = []
+
+    def on_batch_end(self, trainer, batch, logs):
+        self.ends.append(time.perf_counter())
+
+
+def steps() -> None:
+    w = world()
+    for name, (B, T, D, H) in SIZES.items():
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((B * STEPS, T, D)).astype(np.float32)
+        y = rng.standard_normal((B * STEPS, 1)).astype(np.float32)
+        model = rk.Sequential([rk.LSTM(H), rk.Dense(1)])
+        timed, clock = Timed(w) if w.size > 1 else None, Clock()
+        model.fit(X, y, epochs=2, batch_size=B, shuffle=False, callbacks=[clock],
+                  distributed=timed or "off")
+        step = float(np.median(np.diff(clock.ends)[1:]))
+        comm = float(np.median(timed.calls[STEPS:])) if timed else 0.0
+        n = sum(v.size for v in model.parameters().values())
+        if w.rank == 0:
+            print(f"{name} B={B} T={T} D={D} H={H}: K={w.size} step {step * 1e3:.2f} ms = "
+                  f"compute {(step - comm) * 1e3:.2f} ms + Allreduce {comm * 1e3:.3f} ms "
+                  f"of {n * 4 / 1e3:.0f} KB", flush=True)
+
+
+def allreduce() -> None:
+    w = world("on")
+    assert isinstance(w, MPIWorld)
+    for kb in (10, 100, 1000, 10000):
+        buf = np.ones(kb * 1000 // 4, np.float32)
+        times = []
+        for _ in range(30 if kb < 10000 else 10):
+            w.comm.Barrier()
+            t = time.perf_counter()
+            w.allreduce(buf)
+            times.append(time.perf_counter() - t)
+        med, best = float(np.median(times)), float(np.min(times))
+        if w.rank == 0:
+            print(f"K={w.size} Allreduce {kb} KB: median {med * 1e6:.0f} us, best "
+                  f"{best * 1e6:.0f} us ({kb * 1e3 / best / 1e9:.2f} GB/s)", flush=True)
+
+
+def ring(k: int, nbytes: float, alpha: float, beta: float) -> float:
+    """Ring Allreduce: a reduce-scatter and an allgather, 2(K-1) messages of n/K bytes."""
+    return 2 * (k - 1) * (alpha + nbytes / k / beta)
+
+
+def project(compute_ms: dict[str, tuple[float, float]]) -> None:
+    """``compute_ms``: per size, (ms per step at the global batch on one rank, params)."""
+    for net, (alpha, beta) in NETWORKS.items():
+        print(f"\n{net}: efficiency at K ranks, each with the bench batch B "
+              f"(weak scaling), and the batch per rank for 90%")
+        for name, (ms, n) in compute_ms.items():
+            B = SIZES[name][0]
+            per_row = ms / 1e3 / B
+            effs = []
+            for k in KS:
+                t = ring(k, 4 * n, alpha, beta)
+                effs.append(f"K={k}: {per_row * B / (per_row * B + t):.0%}")
+            b90 = 9 * ring(256, 4 * n, alpha, beta) / per_row
+            print(f"  {name}: " + ", ".join(effs) + f"; 90% at K=256 needs {b90:.0f} rows/rank")
+
+
+if __name__ == "__main__":
+    {"steps": steps, "allreduce": allreduce}.get(sys.argv[1], lambda: None)()
