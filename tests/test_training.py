@@ -169,19 +169,22 @@ def _write_model_with_config(tmp_path, config):
 
 BAD_CONFIGS = [
     ({"format": "rnnkit", "version": 1, "dtype": "float32", "seed": 0,
-      "layers": [{"kind": "os.system", "config": {}}]}, "unknown layer type 'os.system'"),
+      "layers": [{"kind": "os.system", "config": {}}]},
+     r'layers\[0\]\.kind: unknown layer type "os\.system"'),
     ({"format": "rnnkit", "version": 1, "dtype": "float32", "seed": 0,
-      "layers": [{"kind": "RNN", "config": {"hidden": 3, "__class__": "x"}}]}, "unknown keys"),
+      "layers": [{"kind": "RNN", "config": {"hidden": 3, "__class__": "x"}}]},
+     r'layers\[0\]\.config: unknown key "__class__"'),
     ({"format": "rnnkit", "version": 1, "dtype": "float32", "seed": 0, "extra": 1,
-      "layers": []}, "unknown keys"),
+      "layers": []}, 'config: unknown key "extra"'),
     ({"format": "rnnkit", "version": 1, "dtype": "float16", "seed": 0,
-      "layers": [{"kind": "RNN", "config": {"hidden": 3}}]}, "dtype must be"),
+      "layers": [{"kind": "RNN", "config": {"hidden": 3}}]},
+     'config.dtype: expected one of "float32", "float64", got "float16"'),
     ({"format": "rnnkit", "version": 1, "dtype": "float32", "seed": 0,
       "layers": [{"kind": "RNN", "config": {"hidden": 3, "input_size": 2}}]},
      "tensors do not match"),
     ({"format": "rnnkit", "version": 1, "dtype": "float32", "seed": 0,
       "layers": [{"kind": "RNN", "config": {"hidden": -3, "input_size": 2}}]},
-     "hidden must be a positive integer"),
+     r"config\.layers\[0\]\.config\.hidden: expected an integer >= 1"),
 ]
 
 
