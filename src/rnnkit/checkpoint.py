@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelFileError
-from .fileio import load_tensors, save_tensors
+from .fileio import load_tensors, no_constant, no_duplicates, save_tensors
 from .model import Sequential
 
 OPTIM_PREFIX = "optim/"
@@ -73,7 +73,10 @@ def _read(path: str | os.PathLike[str]):
     unknown = set(meta) - {"rnnkit", "user", "checkpoint"}
     if unknown:
         raise ModelFileError(f"{name}: unknown metadata keys {sorted(unknown)}")
-    model = Sequential.from_config(config)
+    try:
+        model = Sequential.from_config(config)
+    except ModelFileError as e:
+        raise ModelFileError(f"{name}: {e}") from None
     first = config["layers"][0]["config"]
     # an Embedding reads ids, one per step: its config has no input_size (it is always 1)
     size = 1 if config["layers"][0].get("kind") == "Embedding" else first.get("input_size")
@@ -104,7 +107,7 @@ def _read(path: str | os.PathLike[str]):
 
 def _json(text: str, path: Any, key: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constant)
     except (ValueError, RecursionError) as e:
         raise ModelFileError(f"{os.fspath(path)}: metadata[{key!r}] is not valid JSON: "
                              f"{str(e)[:80]}") from None

@@ -311,6 +311,9 @@ def _read_header(
                 )
     if size < 10:  # the smallest valid file is the length and "{}"
         raise ModelFileError(f"{name}: file has {size} bytes, too short for a safetensors file")
+    if prefix[8:9] != b"{":  # before the length: a CSV's first 8 bytes are no length
+        raise ModelFileError(f"{name}: not an rnnkit model file (not safetensors: the header "
+                             "does not start with '{' after the 8-byte length)")
     n = int.from_bytes(prefix[:8], "little")
     if n > size - 8:
         raise ModelFileError(
@@ -318,8 +321,6 @@ def _read_header(
         )
     if n > max_bytes:
         raise ModelFileError(f"{name}: header of {n} bytes exceeds the limit of {max_bytes}")
-    if prefix[8:9] != b"{":
-        raise ModelFileError(f"{name}: not a safetensors file (header does not start with '{{')")
     raw = prefix[8 : 8 + n]
     raw += _read_exact(f, name, n - len(raw))
     f.seek(8 + n)  # the 16-byte prefix may have read past a tiny header
@@ -338,7 +339,7 @@ def _parse_json(raw: bytes, name: str, max_nesting: int) -> dict[str, Any]:
     if depth > max_nesting:
         raise ModelFileError(f"{name}: header JSON nests {depth} deep, limit is {max_nesting}")
     try:
-        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        obj = json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constant)
     except RecursionError as e:  # unreachable after json_depth; kept as a second line
         raise ModelFileError(f"{name}: header JSON nests too deeply") from e
     except (ValueError, MemoryError, OverflowError) as e:  # JSONDecodeError, digit limit, ...
@@ -348,7 +349,7 @@ def _parse_json(raw: bytes, name: str, max_nesting: int) -> dict[str, Any]:
     return obj
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in pairs:
         if k in out:  # json would let the last one win silently; refuse the ambiguity
@@ -357,7 +358,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _no_constant(token: str) -> Any:
+def no_constant(token: str) -> Any:
     raise ValueError(f"non-standard constant {token}")  # NaN/Infinity are not JSON
 
 

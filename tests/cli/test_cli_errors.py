@@ -125,7 +125,7 @@ def test_bad_model_files(cli, tmp_path):
         code, _, err = cli(*command, junk)
         assert code == 4 and "junk.safetensors" in err, command
     code, _, err = cli("info", tmp_path / "missing.safetensors")
-    assert code == 4 and "missing.safetensors: file not found" in err
+    assert code == 4 and "missing.safetensors: no such file" in err
 
 
 def test_model_for_another_task(cli, tmp_path):

@@ -15,6 +15,7 @@ from .common import (
     say,
     table,
 )
+from .metadata import check_metadata
 
 EPILOG = """examples:
   rnnkit info runs/forecast-sunspots-20250101-120000/model.safetensors
@@ -50,12 +51,15 @@ def _layer_row(i: int, layer: Any) -> list[Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
-    if not os.path.exists(args.model):
-        raise ModelFileError(f"{args.model}: file not found")
     model = rk.load(args.model)
-    meta = getattr(model, "metadata", {}) or {}
+    meta = getattr(model, "metadata", None)
+    if isinstance(meta, dict) and "task" in meta:  # written by rnnkit train: check it all
+        try:
+            meta = check_metadata(meta, model)
+        except ModelFileError as e:
+            raise ModelFileError(f"{args.model}: {e}") from None
+    else:  # a library user's own metadata: nothing of it is shown, so nothing is trusted
+        meta = {}
     rows = [_layer_row(i, layer) for i, layer in enumerate(model.layers)]
     total = sum(r[3] for r in rows)
     summary = {
@@ -73,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         if k in meta
     }
     if "vocab" in meta:
-        summary["vocabulary"] = len(meta["vocab"].get("tokens", []))
+        summary["vocabulary"] = len(meta["vocab"]["tokens"])
     trained = meta.get("trained", {})
     if args.json:
         emit_json(

@@ -2,41 +2,32 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import rnnkit as rk
-from rnnkit.errors import ModelFileError
+from rnnkit.errors import DataError, ModelFileError
 
 from . import sources
+from .metadata import check_metadata, is_dataset_name
 from .settings import Settings
-
-NEEDS = {
-    "forecast": ("window", "horizon", "scaler", "target", "features"),
-    "classify": ("classes", "scaler", "majority"),
-    "charlm": ("vocab", "seq_len", "unigram_counts"),
-}
 
 
 def load_trained(path: str) -> tuple[rk.Sequential, dict[str, Any]]:
-    """``(model, metadata)``; a file without ``rnnkit train``'s metadata is refused."""
-    if not os.path.exists(path):
-        raise ModelFileError(f"{path}: file not found")
+    """``(model, metadata)``; the metadata is checked against the schema (cli/metadata.py) and
+    the model, and a file without ``rnnkit train``'s metadata is refused."""
     model = rk.load(path)
-    meta = getattr(model, "metadata", None) or {}
-    task = meta.get("task") if isinstance(meta, dict) else None
-    if task not in NEEDS:
-        raise ModelFileError(
-            f"{path}: no task in its metadata; this command needs a model written by 'rnnkit train'"
-        )
-    missing = [k for k in NEEDS[task] if k not in meta]
-    if missing:
-        raise ModelFileError(f"{path}: metadata lacks {', '.join(missing)} for a {task} model")
+    try:
+        meta = check_metadata(getattr(model, "metadata", None), model)
+    except ModelFileError as e:
+        raise ModelFileError(f"{path}: {e}") from None
     return model, meta
 
 
 def load_data(spec: str | None, meta: dict[str, Any]) -> tuple[Any, str]:
-    """``DATA`` read the way the model was trained (target, features, date, missing rule)."""
+    """``DATA`` read the way the model was trained (target, features, date, missing rule).
+
+    Without ``DATA``, the model's own data is read only if it is a dataset name (bundled or
+    ``ucr:NAME``): a model file never chooses a path for rnnkit to open."""
     s = Settings(
         task=meta["task"],
         missing=meta.get("missing", "interpolate"),
@@ -44,6 +35,14 @@ def load_data(spec: str | None, meta: dict[str, Any]) -> tuple[Any, str]:
         target=meta.get("label") if meta["task"] == "classify" else meta.get("target"),
         features=tuple(meta.get("features") or ()) or None,
     )
-    record, name = sources.load_source(spec or meta.get("source") or meta.get("dataset"), s)
+    if spec is None:
+        spec = meta.get("source") or meta.get("dataset")
+        if spec is None:
+            raise DataError("this model names no dataset; give DATA")
+        if not is_dataset_name(spec, sources.bundled_names()):
+            raise DataError(f"this model was trained on the file {spec!r}; give it (or other "
+                            "data) as DATA: rnnkit opens only paths you give, never one named "
+                            "by a model file")
+    record, name = sources.load_source(spec, s)
     sources.infer_task(record, meta["task"], name)
     return record, name
