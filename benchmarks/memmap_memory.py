@@ -1,6 +1,11 @@
-"""Peak memory of training on memory-mapped .npy files, at several dataset sizes.
+"""Peak memory of training on (or predicting from) memory-mapped .npy files, at several sizes.
 
     python benchmarks/memmap_memory.py --sizes 20000 200000 --steps 20 --features 16
+    python benchmarks/memmap_memory.py --predict --sizes 800000      # a 1 GB X
+    python benchmarks/memmap_memory.py --predict --whole --sizes 800000  # predict not in blocks
+
+With ``--predict``, the peak RssAnon is sampled every 5 ms during ``model.predict(X)``, and
+reported beside RssAnon before the call and the result's own size.
 
 Writes X (N, T, D) float32 and y (N,) to a temp folder, opens them with
 ``np.load(path, mmap_mode="r")``, trains one epoch, and reports the peak of NumPy/Python
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -60,13 +66,49 @@ def measure(n: int, steps: int, features: int, batch_size: int) -> dict[str, flo
                 "rss_anon_mb": rss_anon_mb(), "seconds": seconds}
 
 
+def measure_predict(n: int, steps: int, features: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        xp, _ = make_files(Path(tmp), n, steps, features)
+        X = np.load(xp, mmap_mode="r")
+        model = rk.Sequential([rk.GRU(32), rk.Dense(2)], seed=0)
+        model.predict(X[:64])  # warm-up
+        before, peak, done = rss_anon_mb(), [0.0], threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], rss_anon_mb())
+                done.wait(0.005)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        start = time.perf_counter()
+        out = model.predict(X)
+        seconds = time.perf_counter() - start
+        done.set()
+        sampler.join()
+        return {"n": n, "dataset_mb": xp.stat().st_size / 2**20, "before_mb": before,
+                "peak_mb": peak[0], "result_mb": out.nbytes / 2**20, "seconds": seconds}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[20_000, 200_000])
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--features", type=int, default=16)
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--predict", action="store_true", help="measure predict, not fit")
+    ap.add_argument("--whole", action="store_true", help="predict without blocks (as before)")
     args = ap.parse_args()
+    if args.predict:
+        if args.whole:
+            rk.model.PREDICT_BLOCK_BYTES = 1 << 62
+        print("| samples | dataset MB | RssAnon before MB | peak RssAnon MB | result MB | s |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        for n in args.sizes:
+            r = measure_predict(n, args.steps, args.features)
+            print(f"| {r['n']} | {r['dataset_mb']:.0f} | {r['before_mb']:.0f} | "
+                  f"{r['peak_mb']:.0f} | {r['result_mb']:.1f} | {r['seconds']:.1f} |")
+        return
     print("| samples | dataset MB | peak traced MB | RssAnon MB | seconds |")
     print("|---:|---:|---:|---:|---:|")
     for n in args.sizes:

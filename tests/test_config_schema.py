@@ -56,7 +56,7 @@ def saved(tmp_path):
     ((1, "output"), "z", 'config.layers[1].config.output: expected one of "h", "y", got "z"'),
     ((1, "readout"), None,
      'config.layers[1].config.output: expected "h" for a layer without a readout, got "y"'),
-    ((0, "forget_bias"), float("inf"), "config.layers[0].config.forget_bias: expected a finite"),
+    ((0, "forget_bias"), 1e5, "config.layers[0].config.forget_bias: expected a finite"),
     ((1, "activation"), "os.system", "config.layers[1].config.activation: expected one of"),
     ((1, "input_size"), 3, "config.layers[1].config.input_size: expected 6 (what layers[0] "
                            "emits), got 3"),
@@ -69,7 +69,7 @@ def test_a_wrong_field_is_named(tmp_path, where, value, message):
     save_tensors(path, tensors, {"rnnkit": json.dumps(config)})
     with pytest.raises(ModelFileError) as e:
         rk.load(path)
-    assert str(e.value).startswith(message)
+    assert str(e.value).startswith(f"{path}: {message}")
 
 
 def test_readout_reads_hidden_times_directions(tmp_path):

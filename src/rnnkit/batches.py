@@ -56,8 +56,20 @@ def make_data(model: Sequential, X: Any, y: Any, lengths: Any = None, name: str 
     elif not hasattr(X, "shape"):
         X = np.asarray(X)
     t = y if hasattr(y, "shape") else np.asarray(y)
+    if 0 in X.shape:
+        raise ValueError(f"fit: {name} is empty, shape {X.shape}; expected at least one "
+                         "sequence of at least one step")
     if X.ndim == (1 if model.takes_ids else 2):  # a single sequence: a batch of one
-        X, t = X[None], np.asarray(t)[None]
+        model.prepare(X)  # so that an error shows the shape as given, not (1, T, D)
+        t = np.asarray(t)
+        if not model.takes_ids and t.ndim == 1 and len(t) == len(X) > 1:
+            T, D = X.shape
+            raise ValueError(
+                f"fit: {name} of shape {X.shape} is one sequence of T={T} steps with D={D} "
+                f"features, but y has {len(t)} entries; if {name} holds {T} sequences, give "
+                f"it as (N, T, D): {name}[:, :, None] ({D} steps of one feature) or "
+                f"{name}[:, None, :] (one step of {D} features)")
+        X, t = X[None], t[None]
     if t.dtype.kind not in "biuf":
         raise TypeError(f"fit: y must be numeric, got dtype {t.dtype}")
     if t.ndim == 0 or t.shape[0] != len(X):

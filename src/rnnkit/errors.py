@@ -8,3 +8,8 @@ class DataError(ValueError):
 
 class ModelFileError(ValueError):
     """A model or checkpoint file that is not a valid rnnkit file."""
+
+
+class MemoryLimitError(ValueError, MemoryError):
+    """A request whose memory need, computed before allocating, exceeds what is available
+    (a ``ValueError``, so that it reads as bad input, and a ``MemoryError``)."""

@@ -25,9 +25,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from rnnkit.errors import ModelFileError
+from rnnkit.errors import DataError, ModelFileError
 
-__all__ = ["load_tensors", "read_metadata", "save_tensors", "write_atomic"]
+__all__ = ["load_tensors", "open_regular", "read_metadata", "read_regular", "save_tensors",
+           "write_atomic"]
 
 MiB = 1 << 20
 DEFAULT_ALLOWED = ("F32", "F64", "I64")
@@ -253,28 +254,74 @@ def _check_allowed(allowed_dtypes: Iterable[str]) -> frozenset[str]:
     return allowed
 
 
-def _open_regular(name: str) -> tuple[Any, int]:
-    """Open ``name`` for reading; return the file and its size. The descriptor itself is checked
-    to be a regular file (no race with a rename); O_NONBLOCK keeps a FIFO from blocking."""
+def open_regular(
+    path: str | os.PathLike[str], *, error: type[Exception] = DataError, what: str = "a file"
+) -> tuple[Any, int]:
+    """Open ``path`` for binary reading if it is a regular file; return the file and its size.
+
+    Every read of a path a user names goes through here: a FIFO would block forever and a
+    device such as ``/dev/zero`` would fill the memory, so anything but a regular file is
+    refused. The open descriptor itself is checked (no race with a rename), and O_NONBLOCK
+    keeps the open of a FIFO from blocking.
+
+    Raises:
+        ``error`` (``DataError`` unless told): missing, a folder, not a regular file, or
+            unreadable; the message starts with the path.
+    """
+    name = os.fspath(path)
     flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         fd = os.open(name, flags)
     except FileNotFoundError as e:
-        raise ModelFileError(f"{name}: no such file") from e
+        raise error(f"{name}: file not found") from e
     except IsADirectoryError as e:
-        raise ModelFileError(f"{name}: is a directory, not a model file") from e
+        raise error(f"{name}: expected {what}, got a folder") from e
     except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
-        raise ModelFileError(f"{name}: cannot open: {getattr(e, 'strerror', None) or e}") from e
+        raise error(f"{name}: cannot open: {getattr(e, 'strerror', None) or e}") from e
     try:
         st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{name}: expected {what}, got {_kind(st.st_mode)}")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb"), st.st_size
     except OSError as e:
         os.close(fd)
-        raise ModelFileError(f"{name}: cannot stat: {e.strerror or e}") from e
-    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{name}: cannot stat: {e.strerror or e}") from e
+    except BaseException:
         os.close(fd)
-        what = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-        raise ModelFileError(f"{name}: is {what}, not a model file")
-    return os.fdopen(fd, "rb"), st.st_size
+        raise
+
+
+def _kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "something that is not a regular file"
+
+
+def read_regular(path: str | os.PathLike[str], *, error: type[Exception] = DataError,
+                 what: str = "a file") -> bytes:
+    """The whole content of a regular file (see :func:`open_regular`)."""
+    f, _ = open_regular(path, error=error, what=what)
+    with f:
+        try:
+            return f.read()
+        except OSError as e:
+            raise error(f"{os.fspath(path)}: cannot read: {e.strerror or e}") from e
+
+
+def _open_regular(name: str) -> tuple[Any, int]:
+    """A model file opened by :func:`open_regular`, with the model file's messages."""
+    try:
+        return open_regular(name, error=ModelFileError, what="a model file")
+    except ModelFileError as e:
+        msg = str(e).replace(": file not found", ": no such file")
+        msg = msg.replace("expected a model file, got a folder", "is a directory, not a model file")
+        msg = msg.replace("expected a model file, got ", "not a regular file, got ")
+        raise ModelFileError(msg) from e.__cause__
 
 
 def _read_exact(f: Any, name: str, n: int) -> bytes:

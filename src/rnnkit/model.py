@@ -8,15 +8,21 @@ transposed once on the way in and the output once on the way out.
 
 from __future__ import annotations
 
+import math
+import os
 from typing import Any
 
 import numpy as np
 
+from .errors import MemoryLimitError
 from .inputs import as_batch
 from .layers import GRU, LSTM, RNN, Dense, Embedding, Layer, Recurrent
 
 LAYER_TYPES: dict[str, type[Layer]] = {c.kind: c for c in (RNN, LSTM, GRU, Dense, Embedding)}
 FORMAT_VERSION = 1
+#: predict runs an array in blocks of rows whose working memory is about this many bytes
+PREDICT_BLOCK_BYTES = 64 << 20
+PREDICT_MIN_ROWS = 64
 
 
 class Sequential:
@@ -58,7 +64,11 @@ class Sequential:
         return isinstance(self.layers[0], Embedding)
 
     def build(self, input_size: int) -> Sequential:
-        """Create every parameter for inputs of ``input_size`` features (done on first use)."""
+        """Create every parameter for inputs of ``input_size`` features (done on first use).
+
+        Raises ``MemoryLimitError`` before allocating anything if the parameters and their
+        gradients would not fit in the memory available."""
+        check_memory(self, input_size)
         rng = np.random.default_rng(self.seed)
         size, is_seq = input_size, True
         for i, layer in enumerate(self.layers):
@@ -153,11 +163,50 @@ class Sequential:
         return d
 
     def predict(self, X: Any, lengths: Any = None, initial_state: dict | None = None):
-        """The last layer's raw output (logits for a classifier), as ``forward`` returns it."""
+        """The last layer's raw output (logits for a classifier), as ``forward`` returns it.
+
+        A large array (a memory-mapped one too) is run in blocks of rows, so that the memory
+        beyond the result stays bounded by the block, not by the dataset."""
+        rows = self._block_rows(X, initial_state)
+        if rows is not None:
+            return self._predict_blocks(X, lengths, rows)
         x, mask, single = self.prepare(X, lengths)
         out, _, finals = self.run(x, mask, self._internal_states(initial_state, x.shape[1]),
                                   train=False)
         return self._finish(out, finals, single)
+
+    def _block_rows(self, X: Any, initial_state: Any) -> int | None:
+        """Rows per block for ``predict`` on a batch array, or ``None`` to run it whole."""
+        rank = 2 if self.takes_ids else 3
+        if not (isinstance(X, np.ndarray) and X.ndim == rank and initial_state is None) \
+                or any(getattr(layer, "return_state", False) for layer in self.layers):
+            return None
+        if X.size == 0 or X.dtype.kind not in "biuf":
+            return None  # prepare gives the error
+        if not self.built:
+            self.build(X.shape[-1] if rank == 3 else 1)
+        widths = [v.shape[0] for layer in self.layers for v in layer.params.values() if v.ndim]
+        per_row = X.shape[1] * max([X.shape[-1] if rank == 3 else 1, *widths]) * 8 * 4
+        rows = max(PREDICT_MIN_ROWS, PREDICT_BLOCK_BYTES // max(per_row, 1))
+        return rows if len(X) > rows else None
+
+    def _predict_blocks(self, X: np.ndarray, lengths: Any, rows: int) -> np.ndarray:
+        if lengths is not None:
+            lengths = np.atleast_1d(np.asarray(lengths))
+            if lengths.shape != (len(X),):
+                raise ValueError(f"predict: lengths must have one entry per sequence, shape "
+                                 f"({len(X)},), got shape {lengths.shape}")
+        out = None
+        for start in range(0, len(X), rows):
+            stop = min(start + rows, len(X))
+            x, mask, _ = self.prepare(X[start:stop], None if lengths is None
+                                      else lengths[start:stop], offset=start)
+            y, _, _ = self.run(x, mask, None, train=False)
+            y = y.transpose(1, 0, 2) if y.ndim == 3 else y
+            if out is None:
+                out = np.empty((len(X), *y.shape[1:]), y.dtype)
+            out[start:stop] = y
+        return out
 
     def run(self, x: np.ndarray, mask: np.ndarray | None, states: list | None = None,
             train: bool = True):
@@ -333,3 +382,57 @@ def _internal_state(layer: Recurrent, s: Any, batch: int, dtype: np.dtype) -> li
         raise ValueError(f"initial_state for {layer.kind}: expected a state for each of "
                          f"{len(layer.directions)} directions, got {len(out)}")
     return out
+
+
+#: bytes per parameter while building: the weights and their gradients in the model's dtype,
+#: and a float64 temporary of the initialisers
+BUILD_BYTES = {np.dtype(np.float32): 2 * 4 + 8, np.dtype(np.float64): 2 * 8 + 8}
+SIZE_ARGS = ("hidden", "units", "vocab_size", "dim")
+
+
+def check_memory(model: Sequential, input_size: int, available: int | None = None) -> None:
+    """Refuse a model whose parameters cannot fit in memory, naming the layer and its size
+    argument, before anything is allocated (``hidden=100_000_000`` would otherwise grow to
+    gigabytes before NumPy gives up)."""
+    available = available_memory() if available is None else available
+    if available is None:
+        return
+    per = BUILD_BYTES[model.dtype]
+    size, counts = input_size, []
+    for i, layer in enumerate(model.layers):
+        own, size = layer.param_shapes(size)
+        counts.append((sum(math.prod(s) for s in own.values()), i, layer))
+    need = sum(c for c, _, _ in counts) * per
+    if need <= available:
+        return
+    n, i, layer = max(counts, key=lambda c: c[0])
+    args = ", ".join(f"{a}={getattr(layer, a)}" for a in SIZE_ARGS if hasattr(layer, a))
+    raise MemoryLimitError(
+        f"Sequential: the model has {sum(c for c, _, _ in counts):.3g} parameters, which need "
+        f"about {_bytes(need)} to build ({model.dtype.name} weights and gradients), but "
+        f"{_bytes(available)} of memory is available; the largest is layer {i} "
+        f"({type(layer).__name__}, {args}) with {n:.3g}: make {args.split('=')[0]} smaller")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux: MemAvailable), or ``None``."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} PB"
+

@@ -7,41 +7,9 @@ import os
 
 import pytest
 
-import rnnkit as rk
+from helpers_rnnkit import MAKERS
 from rnnkit.cli.metadata import check_metadata
 from rnnkit.errors import ModelFileError
-
-
-def forecast():
-    model = rk.Sequential([rk.LSTM(3), rk.Dense(1)])
-    model.build(1)
-    return model, {"task": "forecast", "dataset": "sunspots", "source": "sunspots", "window": 4,
-                   "horizon": 1, "target": "value", "features": [], "date": None,
-                   "missing": "interpolate", "scaler": {"mean": [40.0], "scale": [30.0]},
-                   "period": 11, "unit": "n", "last_index": "2008", "relative": False,
-                   "trained": {"epochs": 1, "seconds": 0.5, "stop_reason": None,
-                               "rnnkit": rk.__version__, "finished": "2026-01-01T00:00:00",
-                               "settings": {"hidden": 3}}}
-
-
-def classify():
-    model = rk.Sequential([rk.GRU(3), rk.Dense(3)])
-    model.build(2)
-    return model, {"task": "classify", "dataset": "d", "source": "/data/d.csv",
-                   "classes": ["a", "b", "c"], "majority": "b", "n_features": 2,
-                   "features": ["x", "y"], "label": "label",
-                   "scaler": {"mean": [0.0, 1.0], "scale": [1.0, 2.0]}}
-
-
-def charlm():
-    tokens = ["<unk>", "a", "b", " "]
-    model = rk.Sequential([rk.Embedding(4, 2), rk.RNN(3, return_sequences=True), rk.Dense(4)])
-    model.build(1)
-    return model, {"task": "charlm", "dataset": "pydoc", "source": "pydoc", "seq_len": 5,
-                   "vocab": {"level": "char", "tokens": tokens}, "unigram_counts": [0, 5, 3, 2]}
-
-
-MAKERS = {"forecast": forecast, "classify": classify, "charlm": charlm}
 
 
 @pytest.mark.parametrize("task", MAKERS)
@@ -118,7 +86,7 @@ def test_every_command_checks_the_metadata(cli, tmp_path, command):
 
 
 def test_info_ignores_metadata_that_rnnkit_train_did_not_write(cli, tmp_path):
-    model, _ = forecast()
+    model, _ = MAKERS["forecast"]()
     model.save(tmp_path / "m.safetensors", metadata={"classes": "abc", "vocab": 5})
     code, out, _ = cli("info", tmp_path / "m.safetensors")
     assert code == 0 and "classes" not in out
@@ -139,3 +107,9 @@ def test_without_data_a_model_file_never_chooses_a_path(cli, tmp_path, source):
 def test_without_data_a_bundled_source_is_read(cli, tmp_path):
     code, out, err = cli("evaluate", saved(tmp_path, "forecast"))
     assert code == 0 and "sunspots" in out, err
+
+
+def test_info_on_a_csv_says_it_is_not_a_model_file(cli, tmp_path):
+    (tmp_path / "data.csv").write_text("date,value\n2000,1\n2001,2\n")
+    code, _, err = cli("info", tmp_path / "data.csv")
+    assert code == 4 and "data.csv: not an rnnkit model file" in err and "declares" not in err

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rnnkit.data import MISSING_RULES
+from rnnkit.fileio import read_regular
 
 from .common import UsageError
 
@@ -234,11 +235,12 @@ def load_config(path: str) -> dict[str, Any]:
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
     name = os.path.basename(path)
+    try:  # a FIFO or a device is refused, not read
+        text = read_regular(path, error=UsageError, what="a TOML file")
+    except UsageError as e:
+        raise UsageError(f"--config {e}") from None
     try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
-    except FileNotFoundError:
-        raise UsageError(f"--config {path}: file not found") from None
+        raw = tomllib.loads(text.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"{name}: not valid TOML: {e}") from None
     out = {}

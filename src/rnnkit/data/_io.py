@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from rnnkit.errors import DataError
+from rnnkit.fileio import read_regular
 
 #: Cells that mean "no value", compared after stripping spaces and lower-casing.
 MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", "null"})
@@ -26,17 +27,11 @@ def read_utf8(path: str | os.PathLike[str]) -> str:
     """Read a whole file as strict UTF-8 (a leading byte-order mark is dropped).
 
     Raises:
-        DataError: the file does not exist, is a folder, or is not valid UTF-8 (the message
-            gives the byte offset and line of the first bad byte).
+        DataError: the file does not exist, is a folder, a FIFO or a device, or is not valid
+            UTF-8 (the message gives the byte offset and line of the first bad byte).
     """
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{p}: file not found") from None
-    except IsADirectoryError:
-        raise DataError(f"{p}: expected a file, got a folder") from None
-    return decode_utf8(raw, display_name(p))
+    raw = read_regular(path)  # a FIFO or a device is refused, not read
+    return decode_utf8(raw, display_name(path))
 
 
 def decode_utf8(raw: bytes, source: str) -> str:

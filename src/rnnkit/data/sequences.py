@@ -18,6 +18,7 @@ import math
 import os
 import zipfile
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from rnnkit.data._io import (
 )
 from rnnkit.data.containers import Sequences
 from rnnkit.errors import DataError
+from rnnkit.fileio import open_regular
 
 
 def read_sequences_csv(
@@ -135,19 +137,26 @@ def load_npz(path: str | os.PathLike[str]) -> Sequences:
             ``X``; a single class.
     """
     source = display_name(path)
-    try:
-        z = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
-        raise DataError(
-            f"{source}: expected an .npz file (np.savez), could not read it: {e}"
-        ) from None
-    if not isinstance(z, np.lib.npyio.NpzFile):
-        raise DataError(
-            f"{source}: expected an .npz archive of named arrays (np.savez), "
-            "got a single .npy array"
-        )
+    f, _ = open_regular(path, what="an .npz file")  # a FIFO or a device is refused, not read
+    with f:
+        magic = f.read(6)
+        f.seek(0)
+        if magic.startswith(b"\x93NUMPY"):
+            raise DataError(f"{source}: expected an .npz archive of named arrays (np.savez), "
+                            "got a single .npy array")
+        if not magic.startswith(b"PK"):  # np.load would try to unpickle anything else
+            raise DataError(f"{source}: expected an .npz file (a zip archive written by "
+                            f"np.savez), got other content (first bytes {magic!r})")
+        try:
+            z = np.load(f, allow_pickle=False)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+            raise DataError(
+                f"{source}: expected an .npz file (np.savez), could not read it: {e}"
+            ) from None
+        return _from_npz(z, source)
+
+
+def _from_npz(z: Any, source: str) -> Sequences:
     with z:
         try:
             arrays = {k: z[k] for k in z.files}
@@ -159,11 +168,17 @@ def load_npz(path: str | os.PathLike[str]) -> Sequences:
     if "X" not in arrays or "y" not in arrays:
         raise DataError(f"{source}: expected arrays 'X' and 'y', got {sorted(arrays)}")
     X, y = arrays["X"], arrays["y"]
-    if X.ndim != 3 or not np.issubdtype(X.dtype, np.number):
+    if X.ndim != 3 or X.dtype.kind not in "biuf":  # complex is not cast away silently
         raise DataError(
-            f"{source}: expected numeric X of shape (N, T, F), got {X.dtype} "
-            f"{X.shape}; for one feature use X[..., None]"
+            f"{source}: expected real numeric X of shape (N, T, F), got {X.dtype} "
+            f"{X.shape}" + ("; for one feature use X[..., None]" if X.ndim == 2 else "")
         )
+    if 0 in X.shape:
+        raise DataError(f"{source}: X of shape {X.shape} is empty; expected at least one "
+                        "sequence (N), step (T) and feature (F)")
+    if y.dtype.kind not in "biufUS":
+        raise DataError(f"{source}: expected y of class labels (integers or strings) or real "
+                        f"targets, got dtype {y.dtype}")
     if y.ndim != 1 or len(y) != len(X):
         raise DataError(
             f"{source}: expected y of shape ({len(X)},) to match X {X.shape}, got {y.shape}"

@@ -103,6 +103,10 @@ def chronological_split(
     return slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, n)
 
 
+#: the largest magnitude a scaler accepts: squared errors of such values stay finite in float64
+MAX_ABS = 1e150
+
+
 class Scaler:
     """Standardise each column to zero mean and unit variance, learned on training data.
 
@@ -129,6 +133,14 @@ class Scaler:
                 f"got shape {v.shape} with {np.count_nonzero(~np.isfinite(v2))} "
                 "non-finite"
             )
+        big = np.abs(v2) > MAX_ABS
+        if big.any():
+            i, j = np.argwhere(big)[0]
+            raise DataError(
+                f"Scaler.fit: value {v2[i, j]:.6g} (row {i}, column {j}) is too large: rnnkit "
+                f"squares errors in float64, so values beyond ±{MAX_ABS:.0e} are refused; "
+                "divide the column by a large power of ten first"
+            )
         self.mean_ = v2.mean(axis=0)
         std = v2.std(axis=0)
         self.scale_ = np.where(std > 0, std, 1.0)
@@ -140,7 +152,14 @@ class Scaler:
         ``column`` is for arrays of target values only, such as ``y`` ``(N, H)``.
         """
         mean, scale = self._stats(values, column)
-        return (np.asarray(values) - mean) / scale
+        v = np.asarray(values)
+        big = np.abs(v) > MAX_ABS  # NaN compares False: missing values are not called large
+        if big.any():
+            raise DataError(
+                f"Scaler.transform: value {v[tuple(np.argwhere(big)[0])]:.6g} is too large: "
+                f"values beyond ±{MAX_ABS:.0e} are refused (their squared errors overflow)"
+            )
+        return (v - mean) / scale
 
     def inverse_transform(self, values: np.ndarray, *, column: int | None = None) -> np.ndarray:
         """Undo ``transform``; use ``column=target_col`` on forecasts ``(N, H)``."""
