@@ -476,7 +476,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
         kernel(a, b, out, accumulate, bias)
     else:
         _split(kernel, M, min(get_num_threads(), M // 16),
-               lambda k, i, j: (a[i:j], b, out[i:j], accumulate, bias), align=8)
+               lambda k, i, j: (a[i:j], b, out[i:j], accumulate, bias), align=_gemm.ROWS)
     if copied:
         recycle(b)
     return out

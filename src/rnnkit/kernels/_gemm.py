@@ -9,15 +9,16 @@ of ``mr`` rows by ``nv`` vectors of ``c`` lives in registers while ``k`` runs; e
 ``nv`` vectors of a row of ``b``, broadcasts ``mr`` scalars of ``a`` and does ``mr * nv``
 fused multiply-adds.
 
-Vectors are 64 bytes (16 float32 or 8 float64). LLVM compiles them to one AVX-512 register
-each, or to two AVX2 registers, or whatever the host has: the code states the algorithm,
-the target's code generator picks the instructions. The last vector of a row is masked, so
-any ``n`` works without reading or writing past the end of a row. Tiles: 8 rows × 3 vectors
-(24 accumulators), then 4 × 4, 2 × 8 and 1 × 16 for the remaining rows (one row: a
-matrix-vector product, as many independent accumulators as fit). Large products go in blocks
-(``KC``, ``MC``) so that the operands stay in cache. Measured on one Zen 5 core: ~250
-GFLOP/s in float32 at the shape of an LSTM step (32×128 @ 128×512), against ~100-145 for
-OpenBLAS's 2-thread ``sgemm`` (``OPENBLAS_CORETYPE=Haswell``).
+Vectors are the target's registers (``_target.py``): 64 bytes (16 float32 or 8 float64) on
+AVX-512, 32 on AVX2, 16 on NEON and SSE; the code states the algorithm, the target's code
+generator picks the instructions. The last vector of a row is masked, so any ``n`` works
+without reading or writing past the end of a row. Tiles (``_target.KINDS``): on AVX-512,
+8 rows × 3 vectors (24 accumulators), then 4 × 4, 2 × 8 and 1 × 16 for the remaining rows
+(one row: a matrix-vector product, as many independent accumulators as fit); on AVX2, 6 × 2
+(12 of its 16 registers), then 4 × 2, 2 × 4 and 1 × 7. Large products go in blocks (``KC``,
+``MC``) so that the operands stay in cache. Measured on one Zen 5 core: ~250 GFLOP/s in
+float32 at the shape of an LSTM step (32×128 @ 128×512), against ~100-145 for OpenBLAS's
+2-thread ``sgemm`` (``OPENBLAS_CORETYPE=Haswell``).
 
 Results differ from NumPy's products in rounding only (fused multiply-add, another order).
 """
@@ -31,18 +32,22 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._jit import inline, jit
+from ._target import TILES as _CHOSEN
 
-#: vectors per row of a tile, by rows per tile (a tile holds at most 24 accumulators)
-TILES = {8: 3, 4: 4, 2: 8, 1: 16}
-_VECTOR_BYTES = 64
+#: vectors per row of a tile, by rows per tile, for this target (``_target.py``)
+TILES = dict(_CHOSEN.nv)
+#: rows of the main tile; those of the others are 4, 2 and 1
+ROWS = _CHOSEN.rows
+_VECTOR_BYTES = _CHOSEN.vector_bytes
+_NV_MAIN, _NV4, _NV2, _NV1 = TILES[ROWS], TILES[4], TILES[2], TILES[1]
 _OPAQUE = llvm.llvm_version_info[0] >= 15  # pointer suffix of the masked intrinsics
 
 
 def _emit_tile(context, builder, fl, vw, mr, nv, pa, sa0, sa1, pb, ldb, pc, ldc, pbias, k_len,
-               tail, start):
+               tail, start, masked=True):
     """``mr × nv`` vectors of ``c`` at ``pc`` = ``start + a (mr, k) @ b (k, nv·vw)``, where
     ``start`` (an i64: ``START_*``) is 0, ``c`` itself or the row at ``pbias``; the last
-    vector of each row has ``tail`` valid lanes."""
+    vector of each row has ``tail`` valid lanes (all of them when not ``masked``)."""
     i32, i64 = ir.IntType(32), ir.IntType(64)
     vty = ir.VectorType(fl, vw)
     mty = ir.VectorType(ir.IntType(1), vw)
@@ -68,11 +73,13 @@ def _emit_tile(context, builder, fl, vw, mr, nv, pa, sa0, sa1, pb, ldb, pc, ldc,
 
     def vload(p, last):
         p = builder.bitcast(p, vptr)
-        return builder.call(mload, [p, align, mask, zero]) if last else builder.load(p, align=4)
+        if last and masked:
+            return builder.call(mload, [p, align, mask, zero])
+        return builder.load(p, align=4)
 
     def vstore(v, p, last):
         p = builder.bitcast(p, vptr)
-        if last:
+        if last and masked:
             builder.call(mstore, [v, p, align, mask])
         else:
             builder.store(v, p, align=4)
@@ -157,8 +164,19 @@ def _tile(typingctx, a, b, c, bias, i0, j0, mr, nv, tail, start):
             block = builder.append_basic_block(f"tile.{m}x{n}")
             switch.add_case(ir.Constant(nv_.type, n), block)
             builder.position_at_end(block)
-            _emit_tile(context, builder, fl, vw, m, n, pa, sa0, sa1, pb, ldb, pc, ldc, pbias,
-                       k_len, tail_, start_)
+            args = (context, builder, fl, vw, m, n, pa, sa0, sa1, pb, ldb, pc, ldc, pbias,
+                    k_len, tail_, start_)
+            if n < TILES[m]:  # the last block of a row: its tail is masked
+                _emit_tile(*args)
+            else:  # whole blocks in a row's middle: plain loads (a masked load costs a
+                # register and more time on AVX2: 32x128 @ 128x512 float32 compiled for haswell,
+                # one thread, loaded machine: 46-49 -> 66-91 GFLOP/s)
+                whole = builder.icmp_signed("==", tail_, ir.Constant(tail_.type, vw))
+                with builder.if_else(whole) as (then, otherwise):
+                    with then:
+                        _emit_tile(*args, masked=False)
+                    with otherwise:
+                        _emit_tile(*args)
             builder.branch(end)
         builder.position_at_end(end)
         return context.get_dummy_value()
@@ -167,7 +185,8 @@ def _tile(typingctx, a, b, c, bias, i0, j0, mr, nv, tail, start):
 
 
 #: blocks of a large product: ``KC`` steps of ``k`` keep a column block of ``b`` (KC × 48
-#: floats) in L1, ``MC`` rows keep that slice of ``a`` (MC × KC) in L2 while the blocks pass
+#: floats on AVX-512, KC × 16 on AVX2) in L1, ``MC`` rows keep that slice of ``a``
+#: (MC × KC) in L2 while the blocks pass
 KC, MC = 256, 128
 
 
@@ -198,8 +217,8 @@ def matmul(a, b, c, accumulate, bias):
 @inline
 def _block(a, b, c, row, start):
     M = c.shape[0]
-    i = M - M % 8
-    _rows(a, b, c, row, 0, i, 8, start)
+    i = M - M % ROWS
+    _rows(a, b, c, row, 0, i, ROWS, start)
     for mr in (4, 2, 1):
         if M - i >= mr:
             _rows(a, b, c, row, i, i + mr, mr, start)
@@ -210,15 +229,15 @@ def _block(a, b, c, row, start):
 def _rows(a, b, c, row, i0, i1, mr, start):
     N = c.shape[1]
     vw = _VECTOR_BYTES // c.itemsize
-    per = 3 if mr == 8 else 4 if mr == 4 else 8 if mr == 2 else 16  # TILES[mr]
+    per = _NV_MAIN if mr == ROWS else _NV4 if mr == 4 else _NV2 if mr == 2 else _NV1
     nvec = (N + vw - 1) // vw
     for v0 in range(0, nvec, per):  # column blocks outer: that block of b stays in L1
         nv = min(per, nvec - v0)
         tail = min(vw, N - (v0 + nv - 1) * vw)
         j = v0 * vw
         for i in range(i0, i1, mr):  # _tile's row count must be a constant
-            if mr == 8:
-                _tile(a, b, c, row, i, j, 8, nv, tail, start)
+            if mr == ROWS:
+                _tile(a, b, c, row, i, j, ROWS, nv, tail, start)
             elif mr == 4:
                 _tile(a, b, c, row, i, j, 4, nv, tail, start)
             elif mr == 2:

@@ -20,13 +20,15 @@ width), float64 within 4 ulp (tanh just above |x| = 0.1; elsewhere 1-2). The dty
 while numba types the call (``overload``), so the loops hold no dtype test either.
 
 numba's on-disk cache is keyed on the source file of each jitted function, not on what it
-inlines from here: after editing this file, clear ``kernels/__pycache__`` (a released
-version changes every file at once).
+inlines from here, nor on the micro-kernel's tiles: the kernels' compiled code is kept in a
+folder of its own per :func:`_target.stamp` (every kernels file, the tiles, the target), so
+that an edit here or another choice of tiles compiles afresh.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -36,11 +38,13 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils, sigutils
+from numba.core import caching, cgutils, sigutils
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.errors import NumbaIRAssumptionWarning
 from numba.core.registry import CPUDispatcher
 from numba.extending import intrinsic, overload
+
+from . import _target
 
 # The activations are inlined into the steps at numba's IR level (a call per row cost 17% of
 # the LSTM small loop). numba's pedantic IR check then reports variables of the inlined
@@ -48,6 +52,51 @@ from numba.extending import intrinsic, overload
 # for those variables only (their names come from the overloads below).
 warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning,
                         message=r"(?s).*variable '_ov_(tanh|sigmoid)1__locals")
+
+
+
+class _KernelCache(caching._CacheLocator):
+    """Where numba keeps the kernels' compiled code: the folder its own locators would pick
+    (``NUMBA_CACHE_DIR``, the package's ``__pycache__``, the user's cache folder), in a
+    subfolder named by :func:`_target.stamp`, which is also the source stamp numba checks."""
+
+    _HERE = os.path.dirname(os.path.abspath(__file__))
+    _STAMP = _target.stamp()
+
+    def __init__(self, base: caching._CacheLocator) -> None:
+        self._base = base
+        self._path = os.path.join(base.get_cache_path(), f"rnnkit-{self._STAMP}")
+
+    def get_cache_path(self) -> str:
+        return self._path
+
+    def get_source_stamp(self) -> str:
+        return self._STAMP
+
+    def get_disambiguator(self) -> str:
+        return self._base.get_disambiguator()
+
+    @classmethod
+    def from_function(cls, py_func: Callable, py_file: str) -> _KernelCache | None:
+        if os.path.dirname(os.path.abspath(py_file)) != cls._HERE:
+            return None
+        for base_cls in caching.CacheImpl._locator_classes:
+            if base_cls is cls:
+                continue
+            base = base_cls.from_function(py_func, py_file)
+            if base is None:
+                continue
+            self = cls(base)
+            try:
+                self.ensure_cache_path()
+            except OSError:
+                continue
+            return self
+        return None
+
+
+if _KernelCache not in caching.CacheImpl._locator_classes:
+    caching.CacheImpl._locator_classes.insert(0, _KernelCache)
 
 TANH, SIGMOID, RELU, IDENTITY = 0, 1, 2, 3  # their places in rnnkit.kernels.ACTIVATIONS
 
