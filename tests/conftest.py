@@ -9,6 +9,15 @@ def strict_floating_point():
         yield
 
 
+@pytest.fixture(autouse=True)
+def threads_as_set(monkeypatch):
+    """Split calls on the threads set, whatever the machine's load (a busy CI machine would
+    otherwise run the split paths on fewer threads than a test asks for)."""
+    from rnnkit.kernels import _parallel
+
+    monkeypatch.setattr(_parallel, "ADAPT", False)
+
+
 @pytest.fixture(params=["numpy", "numba"])
 def backend(request):
     """Run a test on the NumPy reference loop and on the compiled loop (rnnkit.kernels)."""

@@ -760,3 +760,28 @@ def test_a_worker_runs_the_latest_of_two_jobs_posted_over_each_other():
     worker.post(None)  # the thread ends
     worker.thread.join(timeout=30)
     assert not worker.thread.is_alive()
+
+
+@pytest.mark.parametrize("others,threads,usable,spins", [
+    (0, 2, 2, "SPINS"),  # only this thread: quiet
+    (1, 2, 1, "SPINS_BUSY"),  # another program takes one of the 2 CPUs
+    (2, 2, 1, "SPINS_BUSY"),  # two other programs on 2 CPUs
+    (9, 2, 1, "SPINS_BUSY"),
+    (0, 4, 4, "SPINS"),  # more threads than CPUs when asked for, on a quiet machine
+    (2, 1, 1, "SPINS"),  # one thread: nothing to adapt
+])
+def test_split_calls_adapt_to_other_programs(others, threads, usable, spins, monkeypatch):
+    p = kernels._parallel
+    monkeypatch.setattr(p, "ADAPT", True)
+    monkeypatch.setattr(p, "_ncpu", 2)
+    monkeypatch.setattr(p, "_threads", threads)
+    monkeypatch.setattr(p, "_workers", [])
+    monkeypatch.setattr(p, "_load_seen", [-1.0, 0])
+    monkeypatch.setattr(p, "_runnable", lambda: others + 1)  # other programs' + this one
+    assert p.usable_threads() == usable
+    if threads > 1:
+        assert p._spins() == getattr(p, spins)
+    monkeypatch.setattr(p, "_runnable", lambda: 1)  # read again only after LOAD_CHECK_S
+    assert p.usable_threads() == usable
+    monkeypatch.setattr(p, "ADAPT", False)
+    assert p.usable_threads() == threads and p._spins() == p.SPINS

@@ -1,9 +1,18 @@
 """Benchmark: rnnkit against PyTorch (when installed) on the same inputs, same process.
 
 ``python -m rnnkit.bench [--quick] [--json] [--cells rnn,lstm,gru] [--modes train,infer,stream]
-[--sizes tiny,...] [--reps N]``; ``main(argv) -> int`` is what ``rnnkit bench`` calls. The
-report starts with the machine: the CPU, the CPUs this process may use, the system, and the
-versions of Python, rnnkit, NumPy, numba and torch (``"machine"`` in the JSON).
+[--sizes tiny,...] [--reps N] [--threads N] [--load N]``; ``main(argv) -> int`` is what
+``rnnkit bench`` calls. The report starts with the machine: the CPU, the CPUs this process may
+use, the system, and the versions of Python, rnnkit, NumPy, numba and torch (``"machine"`` in
+the JSON); then what the kernels are compiled for (the target CPU, its vector width, the
+micro-kernel's tiles: ``"target"``) and the machine's load (``os.getloadavg``, ``"load"``),
+with a warning when the machine is busy: timings then say little, ratios measured in one
+process a little more.
+
+``--threads N``: both sides on N threads (rnnkit's, NumPy's BLAS, torch's); default: as many
+as NumPy's BLAS has. ``--load N``: N busy processes (a Python loop each) run beside the
+benchmark, as other work on a shared machine would; they are stopped when it ends, on Ctrl-C
+or an error too, and end by themselves if this process dies.
 
 Modes: ``train`` = forward, backward and every gradient (``dX`` included; torch:
 ``(out * R).sum().backward()``), ``infer`` = forward only (torch under ``no_grad``), ``stream`` =
@@ -41,6 +50,7 @@ by call, alternately, small cases ran up to 10x slower than either library alone
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -52,7 +62,10 @@ from typing import Any
 import numpy as np
 
 SIZES = {"tiny": (1, 100, 8, 32), "small": (16, 100, 16, 64), "medium": (32, 100, 32, 128),
-         "large": (64, 100, 128, 512), "long": (1, 1000, 1, 64)}
+         "large": (64, 100, 128, 512), "long": (1, 1000, 1, 64),
+         # sizes the kernels were not tuned on (issue 22), a large batch and a wide layer
+         "wide": (128, 50, 64, 256), "batch": (256, 200, 32, 128), "b512": (512, 50, 32, 128),
+         "h1024": (16, 50, 64, 1024)}
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 MODES = ("train", "infer", "stream")
 QUICK = ("tiny", "small", "long")
@@ -77,6 +90,75 @@ def blas_kernel() -> str:
     found = [f"{i['internal_api']} {i.get('architecture')}" for i in threadpool_info()
              if i["user_api"] == "blas"]
     return ", ".join(found) or "unknown"
+
+
+def usable_cpus() -> int:
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else (os.cpu_count() or 1)
+
+
+def machine_load() -> dict[str, Any]:
+    """The load averages over 1 and 5 minutes, the CPUs this process may use, and whether the
+    machine is busy: a 1-minute load of half its CPUs or more (other work then takes CPU time
+    from both sides, unevenly)."""
+    try:
+        one, five, _ = os.getloadavg()
+    except (OSError, AttributeError):  # not on Windows
+        return {"load1": None, "load5": None, "cpus": usable_cpus(), "busy": None}
+    cpus = usable_cpus()
+    return {"load1": round(one, 2), "load5": round(five, 2), "cpus": cpus,
+            "busy": one >= 0.5 * cpus}
+
+
+def kernel_target() -> dict[str, Any]:
+    """What the kernels are compiled for (``kernels/_target.py``), or ``{}`` without numba."""
+    from . import kernels
+
+    if not kernels.numba_available():
+        return {}
+    from .kernels import _target
+
+    return _target.describe()
+
+
+# a busy process: a Python loop that ends when its parent is gone (a killed benchmark)
+_BUSY = """
+import os
+parent = os.getppid()
+while os.getppid() == parent:
+    for _ in range(1_000_000):
+        pass
+"""
+
+
+@contextlib.contextmanager
+def busy_processes(n: int) -> Any:
+    """``n`` busy processes for the block's duration (``--load``), stopped after it whatever
+    happens. In a session of their own: a Ctrl-C reaches the benchmark, which stops them."""
+    procs: list[subprocess.Popen] = []
+    try:
+        for _ in range(n):
+            procs.append(subprocess.Popen([sys.executable, "-c", _BUSY],
+                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL, start_new_session=True))
+        yield procs
+    finally:
+        for p in procs:
+            p.kill()
+        for p in procs:
+            p.wait()
+
+
+@contextlib.contextmanager
+def blas_limit(threads: int) -> Any:
+    """NumPy's BLAS on ``threads`` threads in the block (threadpoolctl, when installed)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=threads, user_api="blas"):
+        yield
 
 
 def machine() -> dict[str, Any]:
@@ -333,6 +415,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _nonnegative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
 def _names(ap: argparse.ArgumentParser, flag: str, text: str, known) -> list[str]:
     """A comma list of names out of ``known``, else an error naming the flag."""
     names = text.split(",")
@@ -356,6 +448,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    ap.add_argument("--threads", type=_positive, default=None,
+                    help="threads of both sides (default: NumPy's BLAS threads)")
+    ap.add_argument("--load", type=_nonnegative, default=0, metavar="N",
+                    help="N busy processes beside the benchmark, stopped afterwards")
     args = ap.parse_args(argv)
     cells = _names(ap, "--cells", args.cells, tuple(GATES))
     modes = _names(ap, "--modes", args.modes, MODES)
@@ -363,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
              else list(QUICK if args.quick else SIZES))
     reps = args.reps or (2 if args.quick else 7)
     with_torch = not args.no_torch
-    threads = blas_threads()
+    threads = args.threads or blas_threads()
     if with_torch:
         try:
             import torch
@@ -374,29 +470,52 @@ def main(argv: list[str] | None = None) -> int:
     from . import kernels
 
     kernels.set_num_threads(threads)
-    limit = sgemm_gflops()
-    rows = []
-    for cell in cells:
-        for mode in modes:
-            for name in (["stream"] if mode == "stream" else sizes):
-                size_name = "small" if name == "stream" else name
-                row = run_case(cell, mode, size_name, args.dtype, reps, with_torch,
-                               memory=not args.no_memory and not args.quick,
-                               warm_s=0.05 if args.quick else 0.2)
-                if mode == "stream":
-                    row["size"] = "stream"
-                rows.append(row)
-    host = machine()
+    quiet = machine_load()  # before the busy processes start
+    with blas_limit(threads), busy_processes(args.load):
+        limit = sgemm_gflops()
+        rows = []
+        for cell in cells:
+            for mode in modes:
+                for name in (["stream"] if mode == "stream" else sizes):
+                    size_name = "small" if name == "stream" else name
+                    row = run_case(cell, mode, size_name, args.dtype, reps, with_torch,
+                                   memory=not args.no_memory and not args.quick,
+                                   warm_s=0.05 if args.quick else 0.2)
+                    if mode == "stream":
+                        row["size"] = "stream"
+                    rows.append(row)
+        after = machine_load()
+    host, target = machine(), kernel_target()
+    load = {"before": quiet, "after": after, "busy_processes": args.load}
     if args.json:
-        print(json.dumps({"machine": host, "threads": threads, "sgemm_gflops": limit,
-                          "blas": blas_kernel(), "backend": kernels.get_backend(),
-                          "rows": rows}, indent=1))
+        print(json.dumps({"machine": host, "target": target, "load": load, "threads": threads,
+                          "sgemm_gflops": limit, "blas": blas_kernel(),
+                          "backend": kernels.get_backend(), "rows": rows}, indent=1))
     else:
         print(", ".join(f"{k} {v}" for k, v in host.items() if v is not None))
+        if target:
+            print(f"kernels for {target['cpu_target']}: {target['vector_bits']}-bit vectors, "
+                  f"{target['tiles']} tiles {target['tile']}"
+                  + (" (forced by RNNKIT_GEMM_TILES)" if target["forced"] else ""))
         print(f"threads {threads}, sgemm 1024^3 {limit:.1f} GFLOP/s, BLAS {blas_kernel()}, "
               f"backend {kernels.get_backend()}")
+        print(load_line(quiet, after, args.load))
         print(format_table(rows))
     return 0
+
+
+def load_line(before: dict[str, Any], after: dict[str, Any], busy: int) -> str:
+    """The header's line on the machine's load, with a warning when it was busy."""
+    if before["load1"] is None:
+        return "machine load: unknown on this system"
+    text = (f"machine load (1 min) {before['load1']:.2f} before, {after['load1']:.2f} after, "
+            f"on {before['cpus']} CPUs; {busy} busy processes started by --load")
+    if before["busy"]:
+        text += ("\nWARNING: the machine was busy before the benchmark started (load "
+                 f"{before['load1']:.2f} on {before['cpus']} CPUs): other work takes CPU time "
+                 "from both sides, unevenly; the times are not this machine's, compare ratios "
+                 "only, or rerun when it is quiet")
+    return text
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from ..cells import ElmanCell, GRUCell, LSTMCell
-from ._parallel import get_num_threads, held, run_parts, set_num_threads
+from ._parallel import get_num_threads, held, run_parts, set_num_threads, usable_threads
 
 __all__ = ["BACKENDS", "Tape", "backward", "forward", "get_backend", "get_num_threads",
            "matmul", "numba_available", "recycle", "release_buffers", "set_backend",
@@ -475,7 +475,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
     if 2.0 * M * a.shape[1] * b.shape[1] < PARALLEL_MIN_FLOPS:
         kernel(a, b, out, accumulate, bias)
     else:
-        _split(kernel, M, min(get_num_threads(), M // 16),
+        _split(kernel, M, min(usable_threads(), M // 16),
                lambda k, i, j: (a[i:j], b, out[i:j], accumulate, bias), align=_gemm.ROWS)
     if copied:
         recycle(b)
@@ -497,14 +497,14 @@ def _operand(b: np.ndarray) -> np.ndarray:
     else:
         # large ones by rows on the threads (an LSTM's H=512 pair, W_h.T and W_x.T: 2.3 ms
         # with NumPy's copy, 0.27 ms)
-        _split(_gemm.copy_into, K, min(get_num_threads(), K // 64) if b.size >= 2**18 else 1,
+        _split(_gemm.copy_into, K, min(usable_threads(), K // 64) if b.size >= 2**18 else 1,
                lambda k, i, j: (b[i:j], out[i:j]))
     return out
 
 
 def _parts(T: int, B: int, W_h: np.ndarray) -> int:
     """How many parts of the batch a time loop runs in (see ``SPLIT_MIN_MACS``)."""
-    return max(1, min(get_num_threads(), B // 4)) if T * B * W_h.size >= SPLIT_MIN_MACS else 1
+    return max(1, min(usable_threads(), B // 4)) if T * B * W_h.size >= SPLIT_MIN_MACS else 1
 
 
 class _Own(tuple):

@@ -59,6 +59,50 @@ def _default_threads() -> int:
 #: only where the other thread is known to have let it go; SETTLE pauses (~5 µs) give the
 #: caller the time to enter its own part after posting the others.
 SPINS, SETTLE = 40_000, 200
+#: reads of a flag before sleeping when the machine is oversubscribed (more runnable threads
+#: than CPUs, see ``usable_threads``): ~50 µs. A thread spinning there takes the time slice
+#: that a thread with work (ours or another program's) would have had.
+SPINS_BUSY = 2_000
+#: seconds between two looks at the machine's run queue
+LOAD_CHECK_S = 0.05
+#: whether the split calls adapt to the machine's load (``usable_threads``); Linux only, and
+#: only where this process may use every CPU (a run queue of CPUs it cannot use says nothing)
+ADAPT = False  # set at the end of this module
+_load_seen = [-1.0, 0]  # when the run queue was last read, and the other runnable threads
+
+
+def _runnable() -> int:
+    """Threads runnable on the whole machine now (``/proc/loadavg``'s fourth field)."""
+    try:
+        with open("/proc/loadavg", "rb") as f:
+            return int(f.read().split()[3].split(b"/")[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _others() -> int:
+    """Runnable threads that are not ours, as last read (at most every ``LOAD_CHECK_S``):
+    the run queue less this thread and the pool's threads that are not asleep."""
+    now = time.monotonic()
+    if now - _load_seen[0] >= LOAD_CHECK_S:
+        ours = 1 + sum(not w.asleep for w in _workers)
+        _load_seen[:] = [now, max(0, _runnable() - ours)]
+    return _load_seen[1]
+
+
+def usable_threads() -> int:
+    """The threads a call is split over now: ``get_num_threads()``, less the CPUs that other
+    programs' runnable threads take (at least 1). On an oversubscribed machine a split call
+    waits for its slowest part, and a part that loses its CPU to another program for a time
+    slice holds up the whole call (measured: a 2-thread fit beside two busy processes ran 2x
+    slower than on 1 thread). Results do not depend on it: the parts are whole rows."""
+    others = _others() if _threads > 1 and ADAPT else 0
+    return _threads if others == 0 else max(1, min(_threads, _ncpu - others))
+
+
+def _spins() -> int:
+    """Reads of a flag before sleeping: fewer when other programs wait for the CPUs."""
+    return SPINS_BUSY if ADAPT and _others() > 0 else SPINS
 
 
 class _Worker:
@@ -85,14 +129,14 @@ class _Worker:
     def wait(self) -> None:
         from ._jit import ENDED, spin_until
 
-        if not spin_until(self.flags, ENDED, self.posted, SPINS):
+        if not spin_until(self.flags, ENDED, self.posted, _spins()):
             while self.flags[ENDED] < self.posted:  # a long part: the worker will not notify
                 time.sleep(1e-4)
 
     def _serve(self) -> None:
         from ._jit import POSTED, end_and_wait
 
-        done, waited = 0, end_and_wait(self.flags, 0, SPINS, SETTLE)
+        done, waited = 0, end_and_wait(self.flags, 0, _spins(), SETTLE)
         while True:
             if not waited:
                 with self.wake:
@@ -110,7 +154,7 @@ class _Worker:
             except BaseException as e:  # re-raised on the caller's thread
                 self.error = (done, e)
             del job  # its arrays are the caller's to free
-            waited = end_and_wait(self.flags, done, SPINS, SETTLE)
+            waited = end_and_wait(self.flags, done, _spins(), SETTLE)
 
     def _run(self, cpu: int, fn: Any, args: tuple) -> None:
         """``fn(*args)``, on a CPU other than ``cpu`` (-1: anywhere)."""
@@ -227,3 +271,6 @@ def _libc_sched_getcpu() -> Any:
 
 _sched_getcpu = _libc_sched_getcpu()
 _threads = _default_threads()
+_ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+ADAPT = os.path.exists("/proc/loadavg") and _ncpu == os.cpu_count() \
+    and os.environ.get("RNNKIT_ADAPT_THREADS", "1").strip() != "0"
