@@ -457,28 +457,31 @@ def test_large_products_split_over_threads(threads, dtype, monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_one_row_times_a_transposed_weight(dtype, monkeypatch):
-    # a streamed step's readout, x (1, K) @ W.T: rnnkit's matvec with the bias while W is
-    # small (ONE_STEP_MAX_BYTES), NumPy's matrix-vector product above; both as NumPy
+@pytest.mark.parametrize("threads", [1, 2])
+def test_one_row_times_a_transposed_weight(dtype, threads, monkeypatch):
+    # a streamed step's products, x (1, K) @ W.T: rnnkit's matvec with the bias in one call
+    # while W is small (ONE_STEP_MAX_BYTES), above it in blocks of rows on rnnkit's threads
+    # (not OpenBLAS's); both as NumPy
     from rnnkit.kernels import _gemm
 
     kernels._load()
+    monkeypatch.setattr(kernels._parallel, "_threads", threads)
     calls, matvec = [], _gemm.matvec
-    monkeypatch.setattr(_gemm, "matvec", lambda *a: calls.append(1) or matvec(*a))
+    monkeypatch.setattr(_gemm, "matvec", lambda *a: calls.append(a[0].shape[0]) or matvec(*a))
     rng = np.random.default_rng(5)
-    x, W = rng.standard_normal((1, 37)).astype(dtype), rng.standard_normal((19, 37)).astype(dtype)
-    bias = rng.standard_normal(19).astype(dtype)
+    x, W = rng.standard_normal((1, 37)).astype(dtype), rng.standard_normal((200, 37)).astype(dtype)
+    bias = rng.standard_normal(200).astype(dtype)
     want = x.astype(np.float64) @ W.T.astype(np.float64)
     tol = 1e-5 if dtype == np.float32 else 1e-13
-    for limit, n_calls in ((kernels.ONE_STEP_MAX_BYTES, 2), (0, 0)):
+    for limit, rows in ((kernels.ONE_STEP_MAX_BYTES, [200]), (0, [96, 104][:threads])):
         monkeypatch.setattr(kernels, "ONE_STEP_MAX_BYTES", limit)
         calls.clear()
         got = kernels.matmul(x, W.T)
-        assert got.shape == (1, 19) and got.dtype == dtype
+        assert got.shape == (1, 200) and got.dtype == dtype
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
         np.testing.assert_allclose(kernels.matmul(x, W.T, bias=bias), want + bias, rtol=tol,
                                    atol=tol)
-        assert len(calls) == n_calls
+        assert calls == (rows if threads > 1 or limit else [200]) * 2
 
 
 def test_set_num_threads_checks_its_argument():

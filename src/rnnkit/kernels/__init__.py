@@ -103,11 +103,13 @@ class Tape:
 
 
 #: a one-step forward of one sequence makes its products with ``_gemm.matvec`` (in the same
-#: compiled call as the step) up to this many bytes of ``W_x`` and ``W_h``, with NumPy's on
-#: two threads above. A stream step, float32, D = H/4, both ways one after the other: RNN
-#: H=64 5.9 against 6.8 µs, GRU H=64 6.7 against 8.6, LSTM H=256 20.8 against 26.5, GRU
-#: H=384 (2.2 MiB) 31.5 against 37.6; LSTM H=384 (2.8 MiB) 39 against 33, GRU H=512 50
-#: against 39
+#: compiled call as the step) up to this many bytes of ``W_x`` and ``W_h``. A stream step,
+#: float32, D = H/4, both ways one after the other: RNN H=64 5.9 against 6.8 µs, GRU H=64
+#: 6.7 against 8.6, LSTM H=256 20.8 against 26.5, GRU H=384 (2.2 MiB) 31.5 against 37.6;
+#: LSTM H=384 (2.8 MiB) 39 against 33, GRU H=512 50 against 39. Above, each product by
+#: ``_gemm.matvec`` in blocks of rows on rnnkit's threads (``matmul``), not by NumPy on
+#: OpenBLAS's threads, whose spinning fights rnnkit's: LSTM H=512 step on a 2-CPU machine
+#: with a load of 19, 27.5 -> 1.8 ms.
 ONE_STEP_MAX_BYTES = 5 * 2**19
 
 #: arrays of finished backward passes (tapes, dxz), by (shape, dtype), for the next call: a
@@ -444,13 +446,19 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
         # one row (a streamed step) times a transposed weight: a matrix-vector product reads
         # the weight in place, in half the time of a matmul by the transpose; rnnkit's with
         # the bias in one call while the weight stays in cache (see ONE_STEP_MAX_BYTES; 64 ->
-        # 1: 1.3 against 1.6 µs a call), NumPy's above (a 1-D bias add: 0.25 µs, against
-        # 0.68 µs broadcast over a row)
+        # 1: 1.3 against 1.6 µs a call), in blocks of rows on the threads above; NumPy's
+        # without the compiled kernels (a 1-D bias add: 0.25 µs, against 0.68 µs broadcast
+        # over a row)
         W = b.T
-        if compiled and b.nbytes <= ONE_STEP_MAX_BYTES:
+        if compiled:
             out = np.empty((1, W.shape[0]), dt)
             bias = _dummies(dt)[1] if bias is None else np.ascontiguousarray(bias, dt)
-            _gemm.matvec(W, a[0], bias, out[0])
+            if b.nbytes <= ONE_STEP_MAX_BYTES:
+                _gemm.matvec(W, a[0], bias, out[0])
+            else:  # by blocks of rows on rnnkit's threads, not OpenBLAS's
+                _split(_gemm.matvec, W.shape[0], min(usable_threads(), W.shape[0] // 64),
+                       lambda k, i, j: (W[i:j], a[0], bias[i:j] if bias.size else bias,
+                                        out[0, i:j]), align=16)
             return out
         row = W.dot(a[0])
         if bias is not None:

@@ -134,12 +134,20 @@ def describe() -> dict[str, object]:
             "fma": "fma" in feats or machine in ("aarch64", "arm64")}
 
 
+#: the kernels' files that hold no compiled code
+NOT_COMPILED = ("__init__.py", "_parallel.py", "_target.py")
+
+
 def stamp() -> str:
     """A short hash of what the compiled code depends on beyond numba's own key (which holds
     the CPU name and features, and each function's own source file): every kernels source
-    file (a kernel inlines ``_jit.py``'s and ``_gemm.py``'s code) and the tiles."""
+    file with compiled code (a kernel inlines ``_jit.py``'s and ``_gemm.py``'s code) and the
+    tiles. The files of Python only (``NOT_COMPILED``) are left out: an edit there compiles
+    nothing again."""
     h = hashlib.sha256()
     for path in sorted(Path(__file__).parent.glob("*.py")):
+        if path.name in NOT_COMPILED:
+            continue
         h.update(path.name.encode())
         h.update(path.read_bytes())
     h.update(repr(TILES).encode())
