@@ -172,10 +172,14 @@ def _fmt(v: Any) -> str:
 # --- progress ------------------------------------------------------------------------------
 class ProgressDisplay:
     """Turns ``rk.Progress`` events into a tqdm bar per epoch (stderr is a terminal) or one
-    plain line per epoch (a log file, CI); nothing when ``quiet``."""
+    plain line per epoch (a log file, CI); nothing when ``quiet``. ``compiling``: the first
+    epoch compiles the kernels, so its time says nothing of the next ones: it shows
+    "compiling kernels (once)" instead of an ETA, and the ETA counts the epochs after it."""
 
-    def __init__(self, quiet: bool, metric: str, stream: Any = None) -> None:
-        self.quiet, self.metric = quiet, metric
+    def __init__(self, quiet: bool, metric: str, stream: Any = None,
+                 compiling: bool = False) -> None:
+        self.quiet, self.metric, self.compiling = quiet, metric, compiling
+        self.first_s = 0.0  # the first epoch's time, left out of the ETA when compiling
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.bar: Any = None
@@ -217,12 +221,19 @@ class ProgressDisplay:
             self.bar = None
         done = int(logs["epoch"]) - self.start_epoch
         elapsed = time.perf_counter() - self.t0
-        eta = elapsed / max(done, 1) * (self.epochs - int(logs["epoch"]))
+        if done == 1:
+            self.first_s = elapsed
+        left = self.epochs - int(logs["epoch"])
+        if self.compiling:  # the epochs after the first, which compiled the kernels
+            eta = (elapsed - self.first_s) / (done - 1) * left if done > 1 else None
+        else:
+            eta = elapsed / max(done, 1) * left
         parts = [f"epoch {int(logs['epoch'])}/{self.epochs}", f"loss {logs['loss']:.4f}"]
         for key in ("val_loss", f"val_{self.metric}"):
             if key in logs:
                 parts.append(f"{key} {logs[key]:.4f}")
-        parts += [f"{logs['time']:.1f}s", f"ETA {_duration(eta)}"]
+        parts += [f"{logs['time']:.1f}s",
+                  "compiling kernels (once)" if eta is None else f"ETA {_duration(eta)}"]
         print("  ".join(parts), file=self.stream, flush=True)
 
 

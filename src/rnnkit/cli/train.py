@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import rnnkit as rk
+from rnnkit import kernels
 from rnnkit.distributed import World, bcast_text, world
 
 from . import settings as st
@@ -68,6 +69,10 @@ def add_parser(sub: Any) -> None:
     st.add_flags(p)
 
 
+#: the kernels' name of each cell of the CLI
+KERNEL = {"rnn": "elman", "lstm": "lstm", "gru": "gru"}
+
+
 def run(args: argparse.Namespace) -> int:
     s = st.from_args(args)
     w = world(s.distributed)
@@ -91,8 +96,12 @@ def _train(args: argparse.Namespace, s: st.Settings, w: World) -> int:
     quiet = args.quiet or w.rank != 0
     if not quiet:
         warn(f"training {s.cell.upper()} on {name} ({s.task}); run folder {out}")
+    compiling = kernels.compiled_on_disk(KERNEL[s.cell]) is False
+    if compiling and not quiet:
+        warn("compiling kernels (once): numba compiles the time loops for this machine and "
+             "keeps them on disk; later runs load them")
     callbacks: list[Any] = [
-        rk.Progress(ProgressDisplay(quiet, p.metric)),
+        rk.Progress(ProgressDisplay(quiet, p.metric, compiling=compiling)),
         rk.ModelCheckpoint(out / "checkpoint.safetensors"),
     ]
     if s.patience and p.val is not None:

@@ -44,7 +44,8 @@ import numpy as np
 from ..cells import ElmanCell, GRUCell, LSTMCell
 from ._parallel import get_num_threads, held, run_parts, set_num_threads, usable_threads
 
-__all__ = ["BACKENDS", "Tape", "backward", "forward", "get_backend", "get_num_threads",
+__all__ = ["BACKENDS", "Tape", "backward", "compiled_on_disk", "forward", "get_backend",
+           "get_num_threads",
            "matmul", "numba_available", "recycle", "release_buffers", "set_backend",
            "set_num_threads"]
 
@@ -90,6 +91,24 @@ def _load() -> dict[str, ModuleType] | None:
             _gemm = importlib.import_module(f"{__name__}._gemm")
             _modules = {k: importlib.import_module(f"{__name__}.{k}") for k in _KIND.values()}
     return _modules or None
+
+
+def compiled_on_disk(kind: str) -> bool | None:
+    """Whether the time loops of a cell (``"elman"``, ``"lstm"``, ``"gru"``) are in numba's
+    on-disk cache for this version of the kernels and this target, so that a run loads them
+    instead of compiling them (seconds to a minute); ``None`` when no kernel would run
+    (numba missing, the ``"numpy"`` backend)."""
+    if _backend == "numpy" or _load() is None:
+        return None
+    from ._jit import _KernelCache
+
+    fn = _modules[kind].forward_loop.py_func
+    where = _KernelCache.from_function(fn, fn.__code__.co_filename)
+    try:
+        names = os.listdir(where.get_cache_path()) if where is not None else []
+    except OSError:
+        return False
+    return any(n.startswith(f"{kind}.forward_loop-") and n.endswith(".nbi") for n in names)
 
 
 class Tape:
