@@ -207,3 +207,22 @@ def test_ctrl_c_saves_the_model_and_exits_130(cli, tmp_path, monkeypatch):
     assert code == 130
     assert "interrupted" in err and "model saved" in err
     assert (run / "model.safetensors").is_file()
+
+
+def test_progress_leaves_a_compiling_first_epoch_out_of_the_eta(monkeypatch):
+    import io
+
+    from rnnkit.cli import common
+
+    clock = iter([0.0, 0.0, 100.0, 102.0])  # made, begin; epoch 1 compiles 100 s; epoch 2 2 s
+    monkeypatch.setattr(common.time, "perf_counter", lambda: next(clock))
+    for compiling, first, later in ((True, "compiling kernels (once)", "ETA 16s"),
+                                    (False, "ETA 15m00s", "ETA 6m48s")):
+        out = io.StringIO()
+        show = common.ProgressDisplay(False, "rmse", stream=out, compiling=compiling)
+        show("begin", {"epochs": 10, "batches": 3, "start_epoch": 0})
+        show("epoch", {"epoch": 1, "loss": 0.5, "time": 100.0})
+        show("epoch", {"epoch": 2, "loss": 0.4, "time": 2.0})
+        lines = out.getvalue().splitlines()
+        assert lines[0].endswith(first) and lines[1].endswith(later), lines
+        clock = iter([0.0, 0.0, 100.0, 102.0])
