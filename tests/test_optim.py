@@ -259,3 +259,13 @@ def test_clip_errors():
         clip_grad_norm({"a": np.ones(2)}, 0)
     with pytest.raises(ValueError, match="clip_value: expected a finite number > 0"):
         clip_grad_value({"a": np.ones(2)}, -1.0)
+
+
+def test_get_optimizer_sets_weight_decay_by_name_and_on_an_instance():
+    assert get_optimizer("adam", 0.1, 0.5).weight_decay == 0.5
+    assert get_optimizer("adamw").weight_decay == 0.01  # the default is kept when not given
+    assert get_optimizer("sgd", weight_decay=0.2).weight_decay == 0.2
+    opt = get_optimizer(RMSprop(), weight_decay=0.3)
+    assert opt.weight_decay == 0.3
+    with pytest.raises(ValueError, match="weight_decay: expected a number >= 0"):
+        get_optimizer(Adagrad(), weight_decay=-1.0)

@@ -45,6 +45,7 @@ def test_every_setting_is_a_config_key(tmp_path):
         out="x",
         resume="y",
         bidirectional=True,
+        weight_decay=0.1,
     )
     text = to_toml(full).replace("# out = ", "out = ").replace("# resume = ", "resume = ")
     path = tmp_path / "all.toml"

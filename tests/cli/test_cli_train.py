@@ -226,3 +226,26 @@ def test_progress_leaves_a_compiling_first_epoch_out_of_the_eta(monkeypatch):
         lines = out.getvalue().splitlines()
         assert lines[0].endswith(first) and lines[1].endswith(later), lines
         clock = iter([0.0, 0.0, 100.0, 102.0])
+
+
+def test_weight_decay_reaches_the_optimizer_and_is_saved(cli, tmp_path, monkeypatch):
+    import rnnkit as rk
+
+    made = []
+    real = rk.optim.get_optimizer
+
+    def spy(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(rk.optim, "get_optimizer", spy)
+    run = tmp_path / "wd"
+    code, _, _ = cli("train", "nile", "--window", "4", "--optimizer", "sgd", "--weight-decay",
+                     "0.25", "--out", run, *TINY)
+    assert code == 0
+    assert isinstance(made[0], rk.SGD) and made[0].weight_decay == 0.25
+    assert "weight_decay = 0.25" in (run / "config.toml").read_text()
+    meta = rk.load(run / "model.safetensors").metadata
+    assert meta["trained"]["settings"]["weight_decay"] == 0.25
+    code, _, err = cli("train", "nile", "--weight-decay", "-1", *TINY)
+    assert code != 0 and "weight-decay" in err and "-1" in err

@@ -58,6 +58,16 @@ def _positive_float(text: Any) -> float:
     return v
 
 
+def _non_negative_float(text: Any) -> float:
+    try:
+        v = float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number >= 0, got {text!r}") from None
+    if isinstance(text, bool) or not v >= 0 or v == float("inf"):
+        raise ValueError(f"expected a finite number >= 0, got {text!r}")
+    return v
+
+
 def _fraction(text: Any) -> float:
     try:
         v = float(text)
@@ -144,6 +154,10 @@ class Settings:
     )
     lr: float = S(3e-3, "learning rate", _positive_float, metavar="X")  # small nets, short runs
     optimizer: str = S("adam", "optimizer", choices=OPTIMIZERS)  # no tuning of lr per layer
+    weight_decay: float | None = S(
+        None, "L2 weight decay, PyTorch's (adamw: decoupled; default: the optimizer's, 0, "
+        "adamw 0.01)", _non_negative_float, metavar="X"
+    )
     batch_size: int | None = S(
         None, "sequences per step (default per task)", _positive_int, metavar="N"
     )

@@ -114,7 +114,7 @@ def _train(args: argparse.Namespace, s: st.Settings, w: World) -> int:
         p.X,
         p.y,
         loss=p.loss,
-        optimizer=rk.optim.get_optimizer(s.optimizer, s.lr),
+        optimizer=rk.optim.get_optimizer(s.optimizer, s.lr, s.weight_decay),
         epochs=s.epochs,
         batch_size=s.batch_size,
         clip_norm=s.clip_norm,

@@ -331,7 +331,8 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
 }
 
 
-def get_optimizer(optimizer: str | Optimizer, lr: float | None = None) -> Optimizer:
+def get_optimizer(optimizer: str | Optimizer, lr: float | None = None,
+                  weight_decay: float | None = None) -> Optimizer:
     """Returns ``optimizer`` if it is an instance, else a new one of that name.
 
     Args:
@@ -339,6 +340,9 @@ def get_optimizer(optimizer: str | Optimizer, lr: float | None = None) -> Optimi
             ``"adagrad"`` (case-insensitive), built with its default hyperparameters.
         lr: when given, the learning rate (it overrides an instance's ``lr``). ``"sgd"`` has
             no default learning rate and uses 0.01 when ``lr`` is None.
+        weight_decay: when given, the weight decay (PyTorch's: added to the gradient as
+            ``weight_decay * p``, decoupled for AdamW); None keeps the optimizer's default
+            (0, AdamW 0.01) or an instance's own.
 
     Raises:
         ValueError: for an unknown name; the message lists the known ones.
@@ -346,12 +350,16 @@ def get_optimizer(optimizer: str | Optimizer, lr: float | None = None) -> Optimi
     if isinstance(optimizer, Optimizer):
         if lr is not None:
             optimizer.lr = lr
+        if weight_decay is not None:
+            optimizer.weight_decay = _check(
+                "weight_decay", weight_decay, weight_decay >= 0, "a number >= 0")
         return optimizer
     cls = OPTIMIZERS.get(optimizer.lower()) if isinstance(optimizer, str) else None
     if cls is None:
         raise ValueError(
             f"optimizer: unknown optimizer {optimizer!r}; known optimizers: {', '.join(OPTIMIZERS)}"
         )
+    kwargs = {} if weight_decay is None else {"weight_decay": weight_decay}
     if lr is None:
-        return SGD(0.01) if cls is SGD else cls()
-    return cls(lr=lr)
+        return SGD(0.01, **kwargs) if cls is SGD else cls(**kwargs)
+    return cls(lr=lr, **kwargs)
