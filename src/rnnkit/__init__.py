@@ -4,13 +4,13 @@ The spec's standard layer ``h_t = σ(W_x x_t + W_h h_{t-1} + b)``, ``y_t = g(h_t
 and GRU, trained by backpropagation through time written out by hand.
 """
 
-from . import optim
+from . import noise, optim
 from .callbacks import Callback, EarlyStopping, ModelCheckpoint, NaNGuard, Progress
 from .checkpoint import load_model as load
 from .diagnostics import GradientFlowMonitor, gradcheck, gradient_flow
 from .interop.onnx_import import from_onnx  # imports onnx only when called
 from .interop.torch import from_torch  # imports torch only when called
-from .layers import GRU, LSTM, RNN, Dense, Embedding
+from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding
 from .model import Sequential
 from .optim import SGD, Adagrad, Adam, AdamW, RMSprop
 from .training import History
@@ -28,8 +28,9 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "GRU", "LSTM", "RNN", "SGD", "Adagrad", "Adam", "AdamW", "Callback", "Dense",
+    "GRU", "LSTM", "RNN", "SGD", "Adagrad", "Adam", "AdamW", "Callback", "Dense", "Dropout",
     "EarlyStopping", "Embedding", "GradientFlowMonitor", "History", "ModelCheckpoint",
     "NaNGuard", "Progress", "RMSprop", "RNNClassifier", "RNNRegressor", "Sequential",
-    "__version__", "from_onnx", "from_torch", "gradcheck", "gradient_flow", "load", "optim",
+    "__version__", "from_onnx", "from_torch", "gradcheck", "gradient_flow", "load", "noise",
+    "optim",
 ]

@@ -16,9 +16,11 @@ import numpy as np
 
 from .errors import MemoryLimitError
 from .inputs import as_batch
-from .layers import GRU, LSTM, RNN, Dense, Embedding, Layer, Recurrent
+from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, Layer, Recurrent
+from .noise import Noise
 
-LAYER_TYPES: dict[str, type[Layer]] = {c.kind: c for c in (RNN, LSTM, GRU, Dense, Embedding)}
+LAYER_TYPES: dict[str, type[Layer]] = {
+    c.kind: c for c in (RNN, LSTM, GRU, Dense, Embedding, Dropout)}
 FORMAT_VERSION = 1
 #: predict runs an array in blocks of rows whose working memory is about this many bytes
 PREDICT_BLOCK_BYTES = 64 << 20
@@ -58,6 +60,13 @@ class Sequential:
             if not layer.built:
                 return False
         return True
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether some layer drops or zones out in training (``fit`` then draws masks)."""
+        return any(getattr(layer, "p", 0) or getattr(layer, "dropout", 0)
+                   or getattr(layer, "recurrent_dropout", 0) or any(getattr(layer, "zoneout", ()))
+                   for layer in self.layers)
 
     @property
     def takes_ids(self) -> bool:
@@ -119,7 +128,8 @@ class Sequential:
                              "build(input_size) first")
 
     # --- forward / backward ---------------------------------------------------------------
-    def forward(self, X: Any, lengths: Any = None, initial_state: dict | None = None):
+    def forward(self, X: Any, lengths: Any = None, initial_state: dict | None = None,
+                noise: Noise | None = None):
         """Run the model and keep what ``backward`` needs.
 
         Returns the last layer's output, batch-first (``(B, T, F)`` for sequences, ``(B, F)``
@@ -127,10 +137,14 @@ class Sequential:
         ``return_state=True`` it returns ``(output, states)``, ``states`` a dict from layer
         index to that layer's final state (``h`` or ``(h, c)``; a pair of those when
         bidirectional), which ``initial_state=`` accepts back to continue the sequences.
+
+        Deterministic (no dropout, zoneout's expectation) unless ``noise`` is given: an
+        ``rnnkit.noise.Noise``, whose ``given`` masks (e.g. ``{"0.dropout": m}``, time-major)
+        make a stochastic forward reproducible for gradient checks and comparisons.
         """
         x, mask, single = self.prepare(X, lengths)
         states = self._internal_states(initial_state, x.shape[1])
-        out, tape, finals = self.run(x, mask, states)
+        out, tape, finals = self.run(x, mask, states, noise=noise)
         self._tape = (tape, out.shape, mask, single)
         return self._finish(out, finals, single)
 
@@ -209,13 +223,15 @@ class Sequential:
         return out
 
     def run(self, x: np.ndarray, mask: np.ndarray | None, states: list | None = None,
-            train: bool = True):
+            train: bool = True, noise: Noise | None = None):
         """Time-major forward: ``(out, tape, final states per layer)``; with ``train=False``
-        the tape is not good for ``backprop`` (layers keep only what the forward needs)."""
+        the tape is not good for ``backprop`` (layers keep only what the forward needs).
+        ``noise`` draws dropout and zoneout masks (``fit``); None: deterministic."""
         tape, finals = [], []
         for i, layer in enumerate(self.layers):
+            kw = {} if noise is None else {"noise": noise.at(i)}
             x, cache, final = layer.forward(x, mask, None if states is None else states[i],
-                                            train=train)
+                                            train=train, **kw)
             tape.append(cache)
             finals.append(final)
         return x, tape, finals

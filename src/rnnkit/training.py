@@ -24,6 +24,7 @@ from .layers import Recurrent
 from .losses import get_loss
 from .metrics import get_metric
 from .model import Sequential
+from .noise import Noise
 from .optim import LRSchedule, ReduceLROnPlateau, clip_grad_norm, clip_grad_value, global_norm
 from .optim import get_optimizer as _get_optimizer
 
@@ -153,6 +154,14 @@ class Trainer:
             x, batch_mask, batch_y = batch.tensors(model)
         k = self.tbptt or T
         state, logs = None, {"skipped": False}
+        # one key a batch from the seeded generator (so a checkpoint's generator state
+        # resumes the masks too), drawn only by models that drop out: others' runs unchanged
+        key = int(self.rng.integers(2**63)) if model.stochastic else None
+        row0 = w.share(n).start  # masks by global row: K ranks draw what one process does
+
+        def noise(t0: int) -> Noise | None:
+            return None if key is None else Noise(key, row0=row0, t0=t0)
+
         for s in range(0, T, k):
             e = min(s + k, T)
             steps = None if lengths is None else np.clip(lengths - s, 0, e - s)
@@ -162,7 +171,7 @@ class Trainer:
             if not self.seq_out and not last_chunk:
                 if rows:  # last-step targets: earlier chunks only carry the state forward
                     mask = None if batch_mask is None else batch_mask[s:e]
-                    _, _, state = model.run(x[s:e], mask, state)
+                    _, _, state = model.run(x[s:e], mask, state, noise=noise(s))
                 continue
             # the loss is a mean over the global batch's rows (last step) or unmasked steps
             total = n if not self.seq_out else (
@@ -172,7 +181,7 @@ class Trainer:
             mine = self._count(batch, s, e) if rows else 0
             if mine:
                 mask = None if batch_mask is None else batch_mask[s:e]
-                out, tape, state = model.run(x[s:e], mask, state)
+                out, tape, state = model.run(x[s:e], mask, state, noise=noise(s))
                 y = batch_y[:, s:e] if out.ndim == 3 else batch_y
                 out_bf, mask_bf = _batch_first(out, mask)
                 value, d = self.loss(out_bf, y, mask_bf)

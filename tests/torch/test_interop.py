@@ -103,16 +103,17 @@ def test_from_torch_continues_from_a_torch_initial_state():
     np.testing.assert_allclose(out, expected.numpy(), rtol=1e-10)
 
 
-def test_from_torch_accepts_dropout_and_equals_eval_mode():
+def test_from_torch_maps_dropout_and_equals_eval_mode():
     mod = torch.nn.LSTM(D, H, num_layers=2, dropout=0.5, batch_first=True,
                         dtype=torch.float64).eval()
     X = data()
-    np.testing.assert_allclose(from_torch(mod).predict(X), torch_out(mod, X), rtol=1e-10)
+    model = from_torch(mod)
+    np.testing.assert_allclose(model.predict(X), torch_out(mod, X), rtol=1e-10)
+    assert [layer.dropout for layer in model.layers] == [0.0, 0.5]  # between layers, as torch
+    assert model.to_torch().dropout == 0.5
 
 
-def test_from_torch_rejects_projections_dtypes_and_other_modules():
-    with pytest.raises(ValueError, match="proj_size=2"):
-        from_torch(torch.nn.LSTM(D, H, proj_size=2))
+def test_from_torch_rejects_dtypes_and_other_modules():
     with pytest.raises(ValueError, match="dtype must be float32 or float64, got float16"):
         from_torch(torch.nn.GRU(D, H, dtype=torch.float16))
     with pytest.raises(TypeError, match="got Linear"):

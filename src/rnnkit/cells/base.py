@@ -28,6 +28,14 @@ and returns:
 
 A cell's ``step`` stores nothing on ``self``; ``step_back`` reuses what ``step`` cached and
 recomputes nothing.
+
+Variants (``layer_norm``, ``peepholes``, ``proj_size``) have parameters of their own; their
+``step_back`` returns a fourth item, ``{name: gradient}`` of this step summed over the batch,
+which the loop adds up. A layer-normalised cell (``bias_inside``) adds the bias ``b`` itself,
+after the normalisation, so ``xz`` reaches it without ``b`` and its gradient is in that dict.
+Recurrent dropout (Gal & Ghahramani 2016) is ``r (B, H)``, the same at every step: the cell
+uses ``h_prev * r`` in its product with ``W_h`` (and ``h_prev`` elsewhere, as the GRU's
+``u * h_prev``); ``None`` means no mask.
 """
 
 from __future__ import annotations
@@ -37,6 +45,28 @@ from typing import Any
 import numpy as np
 
 State = tuple[np.ndarray, ...]
+
+#: layer normalisation's epsilon, as torch.nn.LayerNorm
+LN_EPS = 1e-5
+
+
+def layer_norm(a: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """``g * (a - mean(a)) / sqrt(var(a) + LN_EPS)`` over the last axis (Ba et al. 2016); the
+    shift is left to the bias that follows it. Returns ``(y, cache)``."""
+    mu = a.mean(axis=-1, keepdims=True)
+    inv = 1 / np.sqrt(((a - mu) ** 2).mean(axis=-1, keepdims=True) + LN_EPS)
+    a_hat = (a - mu) * inv
+    return g * a_hat, (a_hat, inv, g)
+
+
+def layer_norm_back(dy: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """``(da, dg)`` from ``dy``: ``da = inv * (dâ - mean(dâ) - â * mean(dâ * â))`` with
+    ``dâ = dy * g``; ``dg = sum over rows of dy * â``."""
+    a_hat, inv, g = cache
+    d_hat = dy * g
+    da = inv * (d_hat - d_hat.mean(axis=-1, keepdims=True)
+                - a_hat * (d_hat * a_hat).mean(axis=-1, keepdims=True))
+    return da, (dy * a_hat).sum(axis=0)
 
 
 class Cell:
@@ -48,6 +78,8 @@ class Cell:
     state_names: tuple[str, ...] = ("h",)
     #: True when the gradient w.r.t. the hidden projection differs from the input one (GRU)
     separate_dhz: bool = False
+    #: True when the cell adds the bias ``b`` itself (after a layer normalisation)
+    bias_inside: bool = False
 
     def __init__(self, hidden: int) -> None:
         self.hidden = hidden
@@ -59,7 +91,18 @@ class Cell:
             shapes["b"] = (gh,)
         return shapes
 
-    def step(self, p: dict[str, np.ndarray], xz: np.ndarray, state: State) -> tuple[State, Any]:
+    @property
+    def out_size(self) -> int:
+        """Size of the emitted ``h`` (the LSTM's ``proj_size`` when it projects)."""
+        return self.hidden
+
+    @property
+    def plain(self) -> bool:
+        """Whether the cell is the plain one that the compiled loops run."""
+        return True
+
+    def step(self, p: dict[str, np.ndarray], xz: np.ndarray, state: State,
+             r: np.ndarray | None = None) -> tuple[State, Any]:
         raise NotImplementedError
 
     def step_back(

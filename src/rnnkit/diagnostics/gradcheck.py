@@ -18,6 +18,7 @@ def gradcheck(
     eps: float = 1e-5,
     max_entries: int | None = None,
     seed: int = 0,
+    noise: Any = None,
 ) -> dict[str, float]:
     """Compare every analytic gradient with central differences, in float64.
 
@@ -37,6 +38,9 @@ def gradcheck(
         eps: the finite-difference step.
         max_entries: check at most this many randomly chosen entries per array (all if None).
         seed: chooses those entries.
+        noise: an ``rnnkit.noise.Noise``: check the training-time forward with its masks
+            (drawn from its key, or its ``given`` ones), the same in every evaluation; None
+            (default): the deterministic forward (no dropout, zoneout's expectation).
 
     Returns:
         ``{"<parameter name>": error, ..., "X": error}``.
@@ -49,10 +53,12 @@ def gradcheck(
     rng = np.random.default_rng(seed)
 
     def value(inputs: Any) -> float:
-        return float(loss_fn(m.predict(inputs, lengths), y)[0])
+        out = m.predict(inputs, lengths) if noise is None else m.forward(inputs, lengths,
+                                                                         noise=noise)
+        return float(loss_fn(out, y)[0])
 
     m.zero_grad()
-    out = m.forward(X, lengths)
+    out = m.forward(X, lengths, noise=noise)
     _, d_out = loss_fn(out, y)
     dX = m.backward(d_out)
     grads = m.gradients()

@@ -47,8 +47,10 @@ def from_torch(module: torch.nn.Module, *, return_state: bool = False) -> Sequen
     module on ``pack_padded_sequence`` and padding the result with zeros). The model has the
     module's dtype (float32 or float64); the initial states are zeros, as the module's default.
 
-    ``dropout`` between layers is a training-time option: it is accepted and ignored, so the
-    model equals the module in ``eval()`` mode (rnnkit has no inter-layer dropout).
+    ``dropout`` between layers becomes ``dropout=`` on the inputs of layers 1 and up (the
+    same place: torch drops each layer's output but the last's); like torch's, it acts only
+    in training (``fit``), so ``predict`` equals the module in ``eval()`` mode. ``proj_size``
+    becomes the LSTM's ``proj_size``, ``weight_hr`` its ``W_hr``.
 
     Args:
         module: a ``torch.nn.RNN``, ``torch.nn.LSTM`` or ``torch.nn.GRU``.
@@ -59,8 +61,8 @@ def from_torch(module: torch.nn.Module, *, return_state: bool = False) -> Sequen
 
     Raises:
         TypeError: ``module`` is not a torch RNN, LSTM or GRU.
-        ValueError: an option rnnkit cannot represent (``proj_size > 0``, a dtype other
-            than float32/float64), naming it.
+        ValueError: an option rnnkit cannot represent (a dtype other than float32/float64),
+            naming it.
     """
     torch = _import_torch()
     if not isinstance(module, torch.nn.RNNBase):
@@ -69,25 +71,26 @@ def from_torch(module: torch.nn.Module, *, return_state: bool = False) -> Sequen
     if module.mode not in MODES:
         raise ValueError(f"from_torch: unsupported recurrent mode {module.mode!r}; expected "
                          f"one of {', '.join(MODES)}")
-    if getattr(module, "proj_size", 0):
-        raise ValueError(f"from_torch: proj_size={module.proj_size} (LSTM with projections) "
-                         "cannot be represented in rnnkit; use proj_size=0")
     dtype = str(module.weight_ih_l0.dtype).removeprefix("torch.")
     if dtype not in DTYPES:
         raise ValueError(f"from_torch: module dtype must be float32 or float64, got {dtype}")
     cls, activation = MODES[module.mode]
     H, dirs = module.hidden_size, (2 if module.bidirectional else 1)
+    P = getattr(module, "proj_size", 0)
     layers: list[Recurrent] = []
     for k in range(module.num_layers):
         # torch's own initialisers, so that a rebuild from the config starts like torch does
         options: dict[str, Any] = {"kernel_init": "torch", "recurrent_init": "torch",
                                    "bias_init": "torch"}
         if cls is LSTM:
-            options["forget_bias"] = 0.0
+            options.update(forget_bias=0.0, proj_size=P)
+        if k > 0 and module.dropout:
+            options["dropout"] = float(module.dropout)
         layers.append(cls(H, activation=activation, return_sequences=True,
                           return_state=return_state, bidirectional=module.bidirectional,
                           bias=module.bias,
-                          input_size=module.input_size if k == 0 else H * dirs, **options))
+                          input_size=module.input_size if k == 0 else (P or H) * dirs,
+                          **options))
     model = Sequential(layers, dtype=dtype)
     params = model.parameters()
     for k, layer in enumerate(layers):
@@ -97,6 +100,9 @@ def from_torch(module: torch.nn.Module, *, return_state: bool = False) -> Sequen
                                                            if module.bias else ())}
             params[f"{k}.W_x{sfx}"][...] = w["weight_ih"]
             params[f"{k}.W_h{sfx}"][...] = w["weight_hh"]
+            if P:
+                params[f"{k}.W_hr{sfx}"][...] = getattr(module, f"weight_hr_l{k}{sfx}").detach(
+                ).cpu().numpy()
             if not module.bias:
                 continue
             b_ih, b_hh = w["bias_ih"], w["bias_hh"]
@@ -118,7 +124,10 @@ def to_torch(model: Sequential) -> torch.nn.Module:
     ``return_sequences=True``, ``output="h"`` and no readout, zero initial states
     (``h0="zeros"``, LSTM ``c0="zeros"``), and torch's activations (RNN ``tanh`` or
     ``relu``, the same in every layer; LSTM/GRU ``tanh`` with ``sigmoid`` gates).
-    ``return_state`` is ignored (torch always returns its final states).
+    ``return_state`` is ignored (torch always returns its final states). LSTM
+    ``proj_size`` maps to torch's; ``dropout`` on the inputs of layers 1 and up (one rate,
+    none on layer 0) to torch's ``dropout``. Recurrent dropout, zoneout, layer norm and
+    peepholes have no torch equivalent and are refused by name.
 
     Biases go back as ``b_ih = b``, ``b_hh = 0``; for the GRU ``b_hh[2H:] = b_hn``.
 
@@ -131,6 +140,10 @@ def to_torch(model: Sequential) -> torch.nn.Module:
     first = model.layers[0]
     for i, layer in enumerate(model.layers):
         _check_representable(i, layer, first)
+        if i > 1 and layer.dropout != model.layers[1].dropout:
+            raise ValueError(f"to_torch: layer {i} ({type(layer).__name__}): dropout="
+                             f"{layer.dropout} differs from layer 1's {model.layers[1].dropout}; "
+                             "a torch module has one dropout between layers")
     if not model.built:
         raise ValueError("to_torch: the model has no parameters yet; call it on data or "
                          "build(input_size) first")
@@ -139,8 +152,11 @@ def to_torch(model: Sequential) -> torch.nn.Module:
         extra = {"nonlinearity": get_activation(first.activation).name}
     else:
         cls, extra = getattr(torch.nn, first.kind), {}
+    if first.kind == "LSTM" and first.proj_size:
+        extra["proj_size"] = first.proj_size
+    dropout = model.layers[1].dropout if len(model.layers) > 1 else 0.0
     module = cls(first.input_size, first.hidden, num_layers=len(model.layers), bias=first.bias,
-                 batch_first=True, bidirectional=first.bidirectional,
+                 batch_first=True, bidirectional=first.bidirectional, dropout=dropout,
                  dtype=getattr(torch, model.dtype.name), **extra)
     H = first.hidden
     with torch.no_grad():
@@ -149,6 +165,8 @@ def to_torch(model: Sequential) -> torch.nn.Module:
             for sfx in layer.directions:
                 _copy(torch, module, f"weight_ih_l{k}{sfx}", p["W_x" + sfx])
                 _copy(torch, module, f"weight_hh_l{k}{sfx}", p["W_h" + sfx])
+                if "W_hr" + sfx in p:
+                    _copy(torch, module, f"weight_hr_l{k}{sfx}", p["W_hr" + sfx])
                 if not layer.bias:
                     continue
                 b_hh = np.zeros_like(p["b" + sfx])
@@ -170,7 +188,14 @@ def _check_representable(i: int, layer: Any, first: Any) -> None:
     if layer.kind != first.kind:
         raise ValueError(f"{where}: every layer must be of one kind to form one torch module, "
                          f"layer 0 is {first.kind}")
-    for attr in ("hidden", "bias", "bidirectional"):
+    for attr in ("recurrent_dropout", "zoneout", "layer_norm", "peepholes"):
+        if any(np.atleast_1d(getattr(layer, attr))):
+            raise ValueError(f"{where}: {attr}={getattr(layer, attr)!r} cannot be represented; "
+                             "torch.nn's recurrent modules have no such option")
+    if i == 0 and layer.dropout:
+        raise ValueError(f"{where}: dropout={layer.dropout} on the first layer's inputs cannot "
+                         "be represented; torch drops only between layers")
+    for attr in ("hidden", "bias", "bidirectional", "proj_size"):
         if getattr(layer, attr) != getattr(first, attr):
             raise ValueError(f"{where}: {attr}={getattr(layer, attr)!r} differs from layer 0's "
                              f"{getattr(first, attr)!r}; a torch module has one {attr}")

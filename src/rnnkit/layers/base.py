@@ -42,9 +42,10 @@ class Layer:
         raise NotImplementedError
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None, state: Any = None,
-                train: bool = True):
+                train: bool = True, noise: Any = None):
         """``x`` time-major → ``(out, cache, final state)``; ``train=False`` says no backward
-        will follow, so the layer may skip keeping what only the backward needs."""
+        will follow, so the layer may skip keeping what only the backward needs. ``noise``
+        (an ``rnnkit.noise.Noise``, from ``fit`` only) draws dropout masks; None: none."""
         raise NotImplementedError
 
     def backward(self, dout: np.ndarray, cache: Any) -> np.ndarray | None:

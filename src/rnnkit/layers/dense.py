@@ -61,7 +61,7 @@ class Dense(Layer):
         return self.units
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None, state: Any = None,
-                train: bool = True):
+                train: bool = True, noise: Any = None):
         a = kernels.matmul(x.reshape(-1, x.shape[-1]), self.params["W"].T,
                            bias=self.params["b"] if self.bias else None).reshape(
             *x.shape[:-1], self.units)

@@ -32,7 +32,7 @@ class Embedding(Layer):
         return self.dim
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None, state: Any = None,
-                train: bool = True):
+                train: bool = True, noise: Any = None):
         if x.size and (x.min() < 0 or x.max() >= self.vocab_size):
             bad = np.argwhere((x < 0) | (x >= self.vocab_size))[0]
             raise ValueError(
