@@ -221,3 +221,31 @@ def test_fit_learns_with_every_regulariser():
     before = model.evaluate(X, y)["loss"]
     model.fit(X, y, epochs=15, batch_size=16, optimizer=rk.Adam(0.02))
     assert model.evaluate(X, y)["loss"] < 0.5 * before
+
+
+@pytest.mark.parametrize(("cls", "options"), [
+    (rk.LSTM, {"layer_norm": True, "peepholes": True, "proj_size": 2, "zoneout": (0.3, 0.1)}),
+    (rk.GRU, {"layer_norm": True, "zoneout": 0.2}),
+    (rk.RNN, {"zoneout": 0.4}),
+])
+def test_gradient_flow_jacobians_of_the_variants_are_exact(cls, options):
+    from rnnkit.diagnostics.jacobians import VariantFlow, cell_flow
+
+    layer = cls(4, **options)
+    model = _perturb(rk.Sequential([layer, rk.Dense(2)], dtype="float64").build(3))
+    p = {k: layer.params[k] for k in layer.cell.param_shapes(1, layer.bias)}
+    flow = cell_flow(layer.cell, p, layer.zoneout)
+    assert isinstance(flow, VariantFlow)
+    rng = np.random.default_rng(5)
+    xz = flow.input_projection(rng.normal(size=(1, 2, 3)))[0]
+    s = rng.normal(size=(2, sum(flow.sizes)))
+    J = flow.jacobian(flow.step(xz, s)[1], s)
+    eps, numeric = 1e-6, np.empty_like(J)
+    for k in range(s.shape[1]):
+        e = np.zeros_like(s)
+        e[:, k] = eps
+        numeric[:, :, k] = (flow.step(xz, s + e)[0] - flow.step(xz, s - e)[0]) / (2 * eps)
+    np.testing.assert_allclose(J, numeric, rtol=1e-6, atol=1e-8)
+    X, y = _data()
+    report = rk.gradient_flow(model, X, y)  # the whole tool runs on them
+    assert len(report.flows) == 1 and report.verdict in report.summary()

@@ -46,6 +46,12 @@ def test_every_setting_is_a_config_key(tmp_path):
         resume="y",
         bidirectional=True,
         weight_decay=0.1,
+        dropout=0.2,
+        recurrent_dropout=0.1,
+        zoneout=0.05,
+        layer_norm=True,
+        peepholes=True,
+        proj_size=2,
     )
     text = to_toml(full).replace("# out = ", "out = ").replace("# resume = ", "resume = ")
     path = tmp_path / "all.toml"

@@ -249,3 +249,27 @@ def test_weight_decay_reaches_the_optimizer_and_is_saved(cli, tmp_path, monkeypa
     assert meta["trained"]["settings"]["weight_decay"] == 0.25
     code, _, err = cli("train", "nile", "--weight-decay", "-1", *TINY)
     assert code != 0 and "weight-decay" in err and "-1" in err
+
+
+def test_regularisation_flags_build_the_model_and_are_saved(cli, tmp_path):
+    import rnnkit as rk
+
+    run = tmp_path / "reg"
+    code, _, _ = cli("train", "nile", "--window", "4", "--layers", "2", "--dropout", "0.2",
+                     "--recurrent-dropout", "0.1", "--zoneout", "0.05", "--layer-norm",
+                     "--peepholes", "--proj-size", "2", "--out", run, *TINY)
+    assert code == 0
+    model = rk.load(run / "model.safetensors")
+    lstm = model.layers[0]
+    assert (lstm.recurrent_dropout, lstm.zoneout, lstm.layer_norm, lstm.peepholes,
+            lstm.proj_size) == (0.1, (0.05, 0.05), True, True, 2)
+    assert [type(layer).__name__ for layer in model.layers] == [
+        "LSTM", "Dropout", "LSTM", "Dropout", "Dense"]
+    text = (run / "config.toml").read_text()
+    for line in ("dropout = 0.2", "recurrent_dropout = 0.1", "layer_norm = true",
+                 "proj_size = 2"):
+        assert line in text
+    code, _, err = cli("train", "nile", "--cell", "gru", "--peepholes", *TINY)
+    assert code != 0 and "peepholes is not an option of GRU" in err
+    code, _, err = cli("train", "nile", "--dropout", "1", *TINY)
+    assert code != 0 and "dropout" in err and "[0, 1)" in err

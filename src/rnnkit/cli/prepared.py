@@ -49,14 +49,24 @@ def build_model(s: Settings, p: Prepared) -> rk.Sequential:
     for i in range(s.layers):
         # every layer but the last feeds a sequence on; a language model predicts every step
         seq = p.task == "charlm" or i < s.layers - 1
-        layers.append(
-            cell(
-                s.hidden,
-                activation=s.activation,
-                return_sequences=seq,
-                bidirectional=s.bidirectional,
+        variants = {k: v for k, v in (("layer_norm", s.layer_norm), ("peepholes", s.peepholes),
+                                      ("proj_size", s.proj_size)) if v}
+        try:
+            layers.append(
+                cell(
+                    s.hidden,
+                    activation=s.activation,
+                    return_sequences=seq,
+                    bidirectional=s.bidirectional,
+                    recurrent_dropout=s.recurrent_dropout,
+                    zoneout=s.zoneout,
+                    **variants,
+                )
             )
-        )
+        except ValueError as e:  # an option the cell does not have, proj_size >= hidden
+            raise UsageError(f"--cell {s.cell}: {e}") from None
+        if s.dropout:
+            layers.append(rk.Dropout(s.dropout))
     layers.append(rk.Dense(p.out_size))
     return rk.Sequential(layers, seed=s.seed)
 

@@ -148,6 +148,20 @@ class Settings:
     activation: str = S("tanh", "the cell's activation σ", choices=ACTIVATIONS)
     bidirectional: bool = S(False, "read sequences both ways (not for forecast or charlm)", bool)
     embedding_dim: int = S(32, "character embedding size (charlm)", _positive_int, metavar="N")
+    dropout: float = S(
+        0.0, "dropout after each recurrent layer (between layers, before the head)", _fraction,
+        metavar="P"
+    )  # PyTorch's place for it; on a few input features it would drop the signal itself
+    recurrent_dropout: float = S(
+        0.0, "dropout on h(t-1), one mask per sequence (Gal & Ghahramani 2016)", _fraction,
+        metavar="P"
+    )
+    zoneout: float = S(0.0, "zoneout rate of the state (Krueger et al. 2017)", _fraction,
+                       metavar="P")
+    layer_norm: bool = S(False, "layer-normalised gates (lstm, gru; Ba et al. 2016)", bool)
+    peepholes: bool = S(False, "peephole connections from c to the gates (lstm)", bool)
+    proj_size: int = S(0, "project h to this many units (lstm; PyTorch's proj_size)",
+                       _non_negative_int, metavar="N")
     # training
     epochs: int | None = S(
         None, "passes over the training data (default per task)", _positive_int, metavar="N"

@@ -145,12 +145,12 @@ def layer_flows(index: int, layer: Recurrent, x: np.ndarray, mask: np.ndarray | 
     """The flows of one recurrent layer, given its input ``x (T, B, D)`` and the gradient
     ``d_out`` of the loss w.r.t. its output."""
     T, B, _ = x.shape
-    H = layer.hidden
+    H = layer.out_hidden  # h's size (proj_size when the LSTM projects)
     lengths = None if mask is None else mask.sum(axis=0)
     runs = []
     for k, sfx in enumerate(layer.directions):
         p = {key: layer.params[key + sfx] for key in layer.cell.param_shapes(1, layer.bias)}
-        flow = cell_flow(layer.cell, p)
+        flow = cell_flow(layer.cell, p, layer.zoneout)
         xd = x if k == 0 else reverse_padded(x, lengths)
         s0 = np.concatenate(layer.initial_state(B, sfx, np.float64), axis=1)
         runs.append((flow, flow.input_projection(xd), forward_states(flow, xd, s0, mask)))
@@ -178,8 +178,8 @@ def layer_flows(index: int, layer: Recurrent, x: np.ndarray, mask: np.ndarray | 
         name = f"RNN({layer.cell.act.name})" if layer.kind == "RNN" else layer.kind
         arrays = backward_flow(flow, xz, S, mask, direct, max_samples)
         out.append(summarise(
-            layer=index, direction="forward" if k == 0 else "reverse", cell=name, hidden=H,
-            saturation=sat, **arrays, **w_spectrum(flow)))
+            layer=index, direction="forward" if k == 0 else "reverse", cell=name,
+            hidden=layer.hidden, saturation=sat, **arrays, **w_spectrum(flow)))
     return out
 
 

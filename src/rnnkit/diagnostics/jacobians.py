@@ -201,8 +201,65 @@ class GRUFlow(CellFlow):
         return masks, {}
 
 
-def cell_flow(cell: Cell, p: dict[str, np.ndarray]) -> CellFlow:
-    """The ``CellFlow`` for a cell and one direction's parameters (keys without suffix)."""
+class VariantFlow(CellFlow):
+    """A cell with variants (layer norm, peepholes, projection; cells/lstm.py, gru.py) or a
+    layer with zoneout. The step is the cell's own, deterministic as at inference (no
+    dropout; zoneout's expectation ``s' = p s + (1 - p) cell(s)``, so ``J = p I + (1 - p)
+    J_cell``), and ``J`` comes row by row from the cell's exact backward: row ``k`` is
+    ``step_back`` of the unit vector ``e_k``, ``n`` backward steps per time step. The state
+    is ``[h, c]`` with ``h`` of ``proj_size`` entries when the LSTM projects."""
+
+    def __init__(self, cell: Cell, p: dict[str, np.ndarray], zoneout: tuple = ()) -> None:
+        super().__init__(cell, p)
+        self.sizes = (cell.out_size,) + (cell.hidden,) * (len(cell.state_names) - 1)
+        self.zone = tuple(zoneout) if any(zoneout) else ()
+        self.gate_names = {LSTMCell: LSTMFlow, GRUCell: GRUFlow}.get(
+            type(cell), ElmanFlow).gate_names
+        self.state_factor = len(self.sizes)
+
+    def input_projection(self, x: np.ndarray) -> np.ndarray:
+        xz = x @ self.p["W_x"].T
+        return xz + self.p["b"] if "b" in self.p and not self.cell.bias_inside else xz
+
+    def block(self, k: int) -> np.ndarray:
+        """Gate block ``k`` of ``W_h``, times ``W_hr`` when the LSTM projects (H, H)."""
+        w = self.W[k * self.H : (k + 1) * self.H]
+        return w @ self.p["W_hr"] if "W_hr" in self.p else w
+
+    def _split(self, s: np.ndarray) -> tuple[np.ndarray, ...]:
+        return tuple(np.split(s, np.cumsum(self.sizes)[:-1], axis=1))
+
+    def _mix(self, new: tuple, old: tuple) -> tuple:
+        return tuple(z * o + (1 - z) * n for z, n, o in zip(self.zone, new, old)) \
+            if self.zone else new
+
+    def step(self, xz, s):
+        old = self._split(s)
+        new, cache = self.cell.step(self.p, xz, old)
+        return np.concatenate(self._mix(new, old), axis=1), cache
+
+    def jacobian(self, aux, s):
+        B, n = s.shape
+        J = np.empty((B, n, n))
+        for k in range(n):
+            e = np.zeros((B, n))
+            e[:, k] = 1
+            d = self._split(e)
+            d_cell = tuple((1 - z) * v for z, v in zip(self.zone, d)) if self.zone else d
+            d_prev = np.concatenate(self.cell.step_back(self.p, d_cell, aux)[2], axis=1)
+            J[:, k] = d_prev + (np.concatenate([z * v for z, v in zip(self.zone, d)], axis=1)
+                                if self.zone else 0)
+        return J
+
+    def saturation(self, aux):
+        return {}, {}
+
+
+def cell_flow(cell: Cell, p: dict[str, np.ndarray], zoneout: tuple = ()) -> CellFlow:
+    """The ``CellFlow`` for a cell and one direction's parameters (keys without suffix), and
+    the layer's zoneout rates (applied as their expectation)."""
+    if not cell.plain or any(zoneout):
+        return VariantFlow(cell, p, zoneout)
     for kind, flow in ((LSTMCell, LSTMFlow), (GRUCell, GRUFlow), (ElmanCell, ElmanFlow)):
         if isinstance(cell, kind):
             return flow(cell, p)
