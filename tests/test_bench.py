@@ -83,3 +83,16 @@ def test_the_load_line_warns_when_the_machine_is_busy():
     line = bench.load_line(busy, busy, 0)
     assert "WARNING: the machine was busy" in line and "3.50 on 4 CPUs" in line
     assert bench.machine_load()["cpus"] >= 1
+
+
+def test_variants_rows_against_the_plain_cell(capsys):
+    from rnnkit.cli import main
+
+    argv = ["bench", "--variants", "--cells", "rnn", "--sizes", "tiny", "--reps", "1",
+            "--no-torch", "--json"]
+    assert main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [(r["variant"], r["size"]) for r in rows] == [("recurrent_dropout", "tiny"),
+                                                           ("zoneout", "tiny")]
+    for r in rows:
+        assert r["rnnkit_ms"] > 0 and r["plain_ms"] > 0 and r["torch_ms"] is None

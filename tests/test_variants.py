@@ -61,6 +61,8 @@ VARIANTS = [
     (rk.GRU, {"layer_norm": True, "bias": False}),
     (rk.RNN, {"recurrent_dropout": 0.4, "zoneout": 0.3, "dropout": 0.3}),
     (rk.LSTM, {"dropout": 0.3}),  # the compiled loop, inputs dropped outside it
+    (rk.GRU, {"recurrent_dropout": 0.3, "bidirectional": True}),  # compiled too
+    (rk.RNN, {"recurrent_dropout": 0.3, "dropout": 0.2}),
 ]
 
 
@@ -249,3 +251,30 @@ def test_gradient_flow_jacobians_of_the_variants_are_exact(cls, options):
     X, y = _data()
     report = rk.gradient_flow(model, X, y)  # the whole tool runs on them
     assert len(report.flows) == 1 and report.verdict in report.summary()
+
+
+@pytest.mark.parametrize("cls", [rk.RNN, rk.LSTM, rk.GRU])
+def test_recurrent_dropout_runs_in_the_compiled_loop_and_equals_the_reference(cls):
+    if not kernels.numba_available():
+        pytest.skip("numba is not installed")  # CI installs it; the reference is checked above
+    X, _ = _data(B=8, T=6)
+    lengths, Y = [6, 5, 4, 3, 6, 2, 1, 6], np.random.default_rng(1).normal(size=(8, 6, 8))
+    results = []
+    for name in ("numpy", "numba"):
+        before = kernels.get_backend()
+        kernels.set_backend(name)
+        try:
+            layer = cls(4, recurrent_dropout=0.4, return_sequences=True, bidirectional=True)
+            model = rk.Sequential([layer], seed=0, dtype="float64")
+            out = model.forward(X, lengths=lengths, noise=Noise(key=3))
+            tape = model._tape[0][0][0][0][3]  # layer 0, direction 0: its caches
+            assert isinstance(tape, kernels.Tape) == (name == "numba")
+            results.append((out, model.backward(Y), {k: v.copy() for k, v in
+                                                     model.gradients().items()}))
+        finally:
+            kernels.set_backend(before)
+    (a, da, ga), (b, db, gb) = results
+    np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(db, da, rtol=1e-12, atol=1e-14)
+    for k in ga:
+        np.testing.assert_allclose(gb[k], ga[k], rtol=1e-11, atol=1e-14, err_msg=k)

@@ -15,6 +15,7 @@ from .common import (
 EPILOG = """examples:
   rnnkit bench
   rnnkit bench --help-bench        # the benchmark's own options
+  rnnkit bench --variants          # dropout, layer norm, ...: each against the plain cell
 """
 
 
@@ -27,9 +28,12 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("rnnkit.bench") is None:
         raise DataError("the benchmark module rnnkit.bench is not installed in this version")
-    from rnnkit.bench import main  # imported here: benchmarks are not needed to train
-
     argv = list(args.rest)
+    if "--variants" in argv:
+        from rnnkit.bench_variants import main
+    else:
+        from rnnkit.bench import main  # imported here: benchmarks are not needed to train
+
     argv += ["--json"] if args.json else []
     argv += ["--help"] if args.help_bench else []
     try:

@@ -115,10 +115,11 @@ class Tape:
     """What a compiled forward keeps for its backward: the kernel's name, its arrays and the
     activation codes."""
 
-    __slots__ = ("arrays", "codes", "kind")
+    __slots__ = ("arrays", "codes", "kind", "r")
 
-    def __init__(self, kind: str, arrays: tuple, codes: tuple[int, int]) -> None:
-        self.kind, self.arrays, self.codes = kind, arrays, codes
+    def __init__(self, kind: str, arrays: tuple, codes: tuple[int, int],
+                 r: np.ndarray | None = None) -> None:
+        self.kind, self.arrays, self.codes, self.r = kind, arrays, codes, r
 
 
 #: a one-step forward of one sequence makes its products with ``_gemm.matvec`` (in the same
@@ -239,8 +240,17 @@ def _same_dtype(p: dict[str, np.ndarray], dt: np.dtype) -> bool:
     return True
 
 
+def _no_r(dt: np.dtype, B: int, H: int, r: np.ndarray | None) -> tuple:
+    """The loops' recurrent-dropout arguments ``(r, scratch (B, H), has_r)``; arrays
+    standing for none without ``r``."""
+    if r is None:
+        none = np.zeros((1, 1), dt)
+        return none, none, False
+    return np.ascontiguousarray(r, dt), np.empty((B, H), dt), True
+
+
 def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
-            mask: np.ndarray | None, train: bool = True
+            mask: np.ndarray | None, train: bool = True, r: np.ndarray | None = None
             ) -> tuple[np.ndarray, Tape | None, tuple] | None:
     """Run one direction: inputs ``x (T, B, D)``, initial state ``s0`` and ``mask (T, B)`` →
     ``(hs (T, B, H), tape, final state)``, or ``None`` when the reference NumPy loop must run.
@@ -249,8 +259,9 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
     loop turns it into the gates in place. The GRU makes its projection step by step, for
     memory (its loop has the two products anyway). ``train=False``: no tape (``None``); the
     cell states (and the GRU's gates) go through buffers of one or two steps, which stay in
-    cache, instead of arrays over all steps. One step (streaming) goes to ``_step``."""
-    if _backend == "numpy":
+    cache, instead of arrays over all steps. One step (streaming) goes to ``_step``. ``r (B,
+    H)``: recurrent dropout's mask (cells/base.py), kept on the tape for the backward."""
+    if _backend == "numpy" or (r is not None and x.shape[0] == 1):
         return None
     kind, dt = _KIND.get(type(cell)), x.dtype
     if kind is None or not _same_dtype(p, dt):
@@ -288,7 +299,8 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
     if kind == "elman":  # the projection goes into hs, which the loop activates in place
         matmul(x.reshape(T * B, -1), p["W_x"].T, hs.reshape(T * B, -1), bias=p.get("b"))
         WhT = _operand(W_h.T)
-        _loop(mod.forward_loop, (WhT, _per_part((B, H), dt, parts), *args), B, parts)
+        _loop(mod.forward_loop, (WhT, _per_part((B, H), dt, parts), *args, *_no_r(dt, B, H, r)),
+              B, parts)
         recycle(WhT)
     else:  # the loop reads x: the GRU's projection is step by step (gru.py: for memory)
         WxT, WhT = _operand(p["W_x"].T), _operand(W_h.T)
@@ -300,12 +312,12 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         else:  # scratch for the step's two products
             head += (_per_part((B, W_h.shape[0]), dt, parts),
                      _per_part((B, W_h.shape[0]), dt, parts))
-        _loop(mod.forward_loop, (*head, WhT, *args), B, parts)
+        _loop(mod.forward_loop, (*head, WhT, *args, *_no_r(dt, B, H, r)), B, parts)
         recycle(WxT, WhT)
     final = (hs[-1].copy(),) if kind != "lstm" else (hs[-1].copy(), cs[(T - 1) % cells].copy())
     if not train:
         recycle(*arrays[1:])  # all but c0 / h0, the caller's state
-    return hs, Tape(kind, arrays, codes) if train else None, final
+    return hs, Tape(kind, arrays, codes, r) if train else None, final
 
 
 def _step(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarray, h0: np.ndarray,
@@ -378,8 +390,9 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
     dh[...] = d_state[0]
     d_s0, n = (dh,), GH // 3
     with held() if split else contextlib.nullcontext():  # split calls in a row
+        rd = _no_r(dt, B, hs.shape[2], tape.r)
         if tape.kind == "elman":  # dxz is an array of its own: in chunks where large
-            _elman_chunks(mod, W_h, dh, hs, dhs_a, has_seq, m, has_mask, ca, parts, each)
+            _elman_chunks(mod, W_h, dh, hs, dhs_a, has_seq, m, has_mask, ca, parts, each, rd)
         else:  # the gated cells write dxz over their gates, the step made in `rows`
             rows = _per_part((B, GH), dt, parts)
             if tape.kind == "gru":  # and dhz's n part over h_n (gru.py)
@@ -392,7 +405,7 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
                 dc[...] = d_state[1]
                 args = (dh, dc, c0, cs, tcs, dxz, dhs_a, has_seq, m, has_mask, ca, cg, rows)
                 dhz, d_s0 = [(0, dxz)], (dh, dc)
-            _loop(mod.backward_loop, (W_h, *args), B, parts)
+            _loop(mod.backward_loop, (W_h, *args, *rd), B, parts)
             each(0, dxz, dhz)
             recycle(*tape.arrays[1:], rows)  # not c0 / h0: the caller's state
     recycle(W_h)
@@ -402,7 +415,7 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
 
 def _elman_chunks(mod: ModuleType, W_h: np.ndarray, dh: np.ndarray, hs: np.ndarray,
                   dhs: np.ndarray, has_seq: bool, m: np.ndarray, has_mask: bool, ca: int,
-                  parts: int, each: Any) -> None:
+                  parts: int, each: Any, rd: tuple) -> None:
     """The RNN's backward loop over chunks of steps, the last first (see ``chunk_steps``),
     ``each`` taking each chunk's ``dxz`` before the next writes over it. The loop sees a
     chunk's steps as all its steps; ``dh`` is carried in place from chunk to chunk."""
@@ -413,7 +426,7 @@ def _elman_chunks(mod: ModuleType, W_h: np.ndarray, dh: np.ndarray, hs: np.ndarr
         t0 = max(0, t1 - steps)
         c, dxz = slice(t0, t1), chunk[: t1 - t0]
         _loop(mod.backward_loop, (W_h, dh, hs[c], dhs[c] if has_seq else dhs, has_seq, dxz,
-                                  m[c] if has_mask else m, has_mask, ca), B, parts)
+                                  m[c] if has_mask else m, has_mask, ca, *rd), B, parts)
         each(t0, dxz, [(0, dxz)])
     recycle(chunk)
 

@@ -339,6 +339,24 @@ def copy(src, dst):
 
 
 @inline
+def dropped(a, r, out):
+    """``out = a * r`` over 2-D arrays of one shape (recurrent dropout's ``h_prev * r``)."""
+    for b in range(a.shape[0]):
+        ab, rb, ob = a[b], r[b], out[b]
+        for k in range(ab.shape[0]):
+            ob[k] = ab[k] * rb[k]
+
+
+@inline
+def add_dropped(sd, r, dh):
+    """``dh += sd * r`` over 2-D arrays of one shape."""
+    for b in range(sd.shape[0]):
+        sb, rb, db = sd[b], r[b], dh[b]
+        for k in range(sb.shape[0]):
+            db[k] += sb[k] * rb[k]
+
+
+@inline
 def act_inplace(x, code):
     """``x = act(x)`` over a 1-D array; the code is tested once, each loop is branch-free."""
     zero = x.dtype.type(0)

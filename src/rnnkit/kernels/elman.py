@@ -18,6 +18,10 @@ Backward, given ``dh = ∂L/∂h_t`` (plus ``dhs[t]`` when the layer emits seque
 Tape: only ``hs``, which the layer keeps anyway. The loops run the batch rows ``b0:b1``:
 rows are independent sequences, so parts of the batch run on separate threads without
 meeting (``rnnkit.kernels``).
+
+Recurrent dropout (``r (B, H)``, ``has_r``; cells/base.py): the product is made of
+``hd = h_prev * r`` (scratch ``hd (B, H)``), and the backward's ``dhz @ W_h`` goes through
+``sd (B, H)`` into ``dh += sd * r``; the layer makes ``dW_h`` from ``h * r``.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._gemm import matmul, matvec
-from ._jit import act_inplace, borrowed, copy, dact_mul, inline, jit, nonneg
+from ._jit import act_inplace, add_dropped, borrowed, copy, dact_mul, dropped, inline, jit, nonneg
 
 
 @inline
@@ -79,20 +83,28 @@ def one_step(W_x, x, b, W_h, h0, hs, mask, has_mask, code):
 
 
 @jit(any_layout=("WhT",))
-def forward_loop(WhT, hz, h0, hs, mask, has_mask, code, b0, b1):
+def forward_loop(WhT, hz, h0, hs, mask, has_mask, code, r, hd, has_r, b0, b1):
     """``hs`` holds every step's projection on entry; ``hz (B, H)``: scratch for the step's
     product."""
-    WhT, hz, h0, hs, mask = borrowed(WhT, hz, h0, hs, mask)
+    WhT, hz, h0, hs, mask, r, hd = borrowed(WhT, hz, h0, hs, mask, r, hd)
     none = np.empty(0, hs.dtype)  # no bias
     for t in range(hs.shape[0]):
-        matmul(h0[b0:b1] if t == 0 else hs[t - 1, b0:b1], WhT, hz[b0:b1], False, none)
+        h_prev = h0[b0:b1] if t == 0 else hs[t - 1, b0:b1]
+        if has_r:
+            dropped(h_prev, r[b0:b1], hd[b0:b1])
+            h_prev = hd[b0:b1]
+        matmul(h_prev, WhT, hz[b0:b1], False, none)
         fwd_step(t, b0, b1, hz, h0, hs, mask, has_mask, code)
 
 
 @jit(any_layout=("W_h", "dhs"))
-def backward_loop(W_h, dh, hs, dhs, has_seq, dxz, mask, has_mask, code, b0, b1):
-    W_h, dh, hs, dhs, dxz, mask = borrowed(W_h, dh, hs, dhs, dxz, mask)
+def backward_loop(W_h, dh, hs, dhs, has_seq, dxz, mask, has_mask, code, r, sd, has_r, b0, b1):
+    W_h, dh, hs, dhs, dxz, mask, r, sd = borrowed(W_h, dh, hs, dhs, dxz, mask, r, sd)
     none = np.empty(0, W_h.dtype)  # no bias
     for t in range(hs.shape[0] - 1, -1, -1):
         bwd_step(t, b0, b1, dh, hs, dhs, has_seq, dxz, mask, has_mask, code)
-        matmul(dxz[t, b0:b1], W_h, dh[b0:b1], True, none)
+        if has_r:
+            matmul(dxz[t, b0:b1], W_h, sd[b0:b1], False, none)
+            add_dropped(sd[b0:b1], r[b0:b1], dh[b0:b1])
+        else:
+            matmul(dxz[t, b0:b1], W_h, dh[b0:b1], True, none)

@@ -22,6 +22,10 @@ step (no array of it over all steps), the backward writes ``dxz[t]`` over ``gate
 read, and keeps of ``dhz`` only its n part (the r and u parts equal ``dxz``'s), written over
 ``hzn[t]`` once read (``dhzn`` may be ``hzn``). The loops run the batch rows ``b0:b1``
 (independent sequences: parts of the batch run on separate threads).
+
+Recurrent dropout (``r (B, H)``, ``has_r``; cells/base.py): the product is made of
+``hd = h_prev * r`` (scratch ``hd (B, H)``), and the backward's ``dhz @ W_h`` goes through
+``sd (B, H)`` into ``dh += sd * r``; the layer makes ``dW_h`` from ``h * r``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._gemm import matmul, matvec
-from ._jit import act_inplace, borrowed, copy, dact_mul, inline, jit, nonneg
+from ._jit import act_inplace, add_dropped, borrowed, copy, dact_mul, dropped, inline, jit, nonneg
 
 
 @inline
@@ -115,27 +119,36 @@ def one_step(W_x, x, b, W_h, h0, b_hn, has_bhn, hs, mask, has_mask, ca, cg):
 
 @jit(any_layout=("WxT", "WhT"))
 def forward_loop(x, WxT, bias, xz, hz, WhT, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask,
-                 ca, cg, b0, b1):
+                 ca, cg, r, hd, has_r, b0, b1):
     """``xz``, ``hz (B, 3H)``: scratch for the step's two products."""
-    x, WxT, bias, xz, hz, WhT, h0, b_hn, hs, gates, hzn, mask = borrowed(
-        x, WxT, bias, xz, hz, WhT, h0, b_hn, hs, gates, hzn, mask)
+    x, WxT, bias, xz, hz, WhT, h0, b_hn, hs, gates, hzn, mask, r, hd = borrowed(
+        x, WxT, bias, xz, hz, WhT, h0, b_hn, hs, gates, hzn, mask, r, hd)
     none = bias[:0]
     for t in range(hs.shape[0]):
         matmul(x[t, b0:b1], WxT, xz[b0:b1], False, bias)
-        matmul(h0[b0:b1] if t == 0 else hs[t - 1, b0:b1], WhT, hz[b0:b1], False, none)
+        h_prev = h0[b0:b1] if t == 0 else hs[t - 1, b0:b1]
+        if has_r:  # u * h_prev keeps the whole state (fwd_step reads hs)
+            dropped(h_prev, r[b0:b1], hd[b0:b1])
+            h_prev = hd[b0:b1]
+        matmul(h_prev, WhT, hz[b0:b1], False, none)
         fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg)
 
 
 @jit(any_layout=("W_h", "dhs"))
 def backward_loop(W_h, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_mask, ca, cg, rows,
-                  b0, b1):
-    W_h, dh, h0, hs, gates, hzn, dhs, dhzn, mask, rows = borrowed(
-        W_h, dh, h0, hs, gates, hzn, dhs, dhzn, mask, rows)
+                  r, sd, has_r, b0, b1):
+    W_h, dh, h0, hs, gates, hzn, dhs, dhzn, mask, rows, r, sd = borrowed(
+        W_h, dh, h0, hs, gates, hzn, dhs, dhzn, mask, rows, r, sd)
     none = np.empty(0, W_h.dtype)  # no bias
     H = hs.shape[2]
     w_ru, w_n = W_h[: 2 * H], W_h[2 * H :]
     for t in range(hs.shape[0] - 1, -1, -1):
         bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_mask, ca, cg,
                  rows)
-        matmul(gates[t, b0:b1, : 2 * H], w_ru, dh[b0:b1], True, none)
-        matmul(dhzn[t, b0:b1], w_n, dh[b0:b1], True, none)
+        if has_r:
+            matmul(gates[t, b0:b1, : 2 * H], w_ru, sd[b0:b1], False, none)
+            matmul(dhzn[t, b0:b1], w_n, sd[b0:b1], True, none)
+            add_dropped(sd[b0:b1], r[b0:b1], dh[b0:b1])
+        else:
+            matmul(gates[t, b0:b1, : 2 * H], w_ru, dh[b0:b1], True, none)
+            matmul(dhzn[t, b0:b1], w_n, dh[b0:b1], True, none)

@@ -19,6 +19,10 @@ Derivatives come from the stored outputs (γ'(i) = i (1 - i) for a sigmoid), so 
 (a training step's peak memory: B=64, T=100, H=512 153 -> 104 MB, B=32, H=128 18.5 -> 12.2
 MB; time the same or 1-3% less). The loops run the batch rows ``b0:b1`` (independent
 sequences: parts of the batch run on separate threads).
+
+Recurrent dropout (``r (B, H)``, ``has_r``; cells/base.py): the product is made of
+``hd = h_prev * r`` (scratch ``hd (B, H)``), and the backward's ``dhz @ W_h`` goes through
+``sd (B, H)`` into ``dh += sd * r``; the layer makes ``dW_h`` from ``h * r``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,18 @@ from __future__ import annotations
 import numpy as np
 
 from ._gemm import matmul, matvec
-from ._jit import act_inplace, act_into, borrowed, copy, dact_mul, inline, jit, nonneg
+from ._jit import (
+    act_inplace,
+    act_into,
+    add_dropped,
+    borrowed,
+    copy,
+    dact_mul,
+    dropped,
+    inline,
+    jit,
+    nonneg,
+)
 
 
 @inline
@@ -112,28 +127,36 @@ def one_step(W_x, x, b, W_h, h0, c0, hs, cs, mask, has_mask, ca, cg):
 
 @jit(any_layout=("WxT", "WhT"))
 def forward_loop(x, WxT, bias, inside, WhT, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg,
-                 b0, b1):
+                 r, hd, has_r, b0, b1):
     """``inside``: each step makes its input projection ``x_t @ W_x.T + b`` into ``gates`` (a
     one-step buffer without a backward); else ``gates`` holds every step's on entry. It
     becomes ``z``, then the gates, in place."""
-    x, WxT, bias, WhT, h0, c0, hs, cs, tcs, gates, mask = borrowed(
-        x, WxT, bias, WhT, h0, c0, hs, cs, tcs, gates, mask)
+    x, WxT, bias, WhT, h0, c0, hs, cs, tcs, gates, mask, r, hd = borrowed(
+        x, WxT, bias, WhT, h0, c0, hs, cs, tcs, gates, mask, r, hd)
     none = bias[:0]
     for t in range(hs.shape[0]):
         z = gates[t % gates.shape[0], b0:b1]
         if inside:
             matmul(x[t, b0:b1], WxT, z, False, bias)
-        matmul(h0[b0:b1] if t == 0 else hs[t - 1, b0:b1], WhT, z, True, none)
+        h_prev = h0[b0:b1] if t == 0 else hs[t - 1, b0:b1]
+        if has_r:
+            dropped(h_prev, r[b0:b1], hd[b0:b1])
+            h_prev = hd[b0:b1]
+        matmul(h_prev, WhT, z, True, none)
         fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg)
 
 
 @jit(any_layout=("W_h", "dhs"))
 def backward_loop(W_h, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask, ca, cg, rows,
-                  b0, b1):
-    W_h, dh, dc, c0, cs, tcs, gates, dhs, mask, rows = borrowed(
-        W_h, dh, dc, c0, cs, tcs, gates, dhs, mask, rows)
+                  r, sd, has_r, b0, b1):
+    W_h, dh, dc, c0, cs, tcs, gates, dhs, mask, rows, r, sd = borrowed(
+        W_h, dh, dc, c0, cs, tcs, gates, dhs, mask, rows, r, sd)
     none = np.empty(0, W_h.dtype)  # no bias
     for t in range(cs.shape[0] - 1, -1, -1):
         bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask, ca, cg,
                  rows)
-        matmul(gates[t, b0:b1], W_h, dh[b0:b1], True, none)
+        if has_r:
+            matmul(gates[t, b0:b1], W_h, sd[b0:b1], False, none)
+            add_dropped(sd[b0:b1], r[b0:b1], dh[b0:b1])
+        else:
+            matmul(gates[t, b0:b1], W_h, dh[b0:b1], True, none)

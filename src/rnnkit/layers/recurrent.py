@@ -23,9 +23,9 @@ Regularisation, only where ``forward`` gets ``noise`` (``fit`` passes it; ``pred
   expectation, as the paper does at test time. Backward: ``d_cell = (1 - d) * ds_t`` goes
   through the cell, ``d * ds_t`` straight to ``s_{t-1}``.
 
-The variants that change the cell (``layer_norm``, ``peepholes``, ``proj_size``), recurrent
-dropout and zoneout run in the reference loop below; input dropout is outside the loop and
-keeps the compiled one.
+The variants that change the cell (``layer_norm``, ``peepholes``, ``proj_size``) and zoneout
+run in the reference loop below; recurrent dropout also runs in the compiled loops
+(``rnnkit.kernels``), and input dropout is outside the loop.
 """
 
 from __future__ import annotations
@@ -186,8 +186,8 @@ class Recurrent(Layer):
 
     @property
     def plain(self) -> bool:
-        """No recurrent dropout, zoneout or cell variant: the compiled loops apply."""
-        return self.cell.plain and not self.recurrent_dropout and not any(self.zoneout)
+        """No zoneout or cell variant: the compiled loops apply (recurrent dropout too)."""
+        return self.cell.plain and not any(self.zoneout)
 
     def _state_size(self, key: str) -> int:
         return self.out_hidden if key == "h0" else self.hidden
@@ -357,11 +357,11 @@ class Recurrent(Layer):
     def _forward_direction(self, p, x, s0, mask, m, train=True, masks=(None, None)):
         """One direction over time → ``(hs (T, B, H), caches, final state)``: the compiled
         kernel when one applies (``rnnkit.kernels``), else the reference loop over the cell."""
+        r, zone = masks
         if self.plain:
-            fast = kernels.forward(self.cell, p, x, s0, mask, train)
+            fast = kernels.forward(self.cell, p, x, s0, mask, train, r)
             if fast is not None:
                 return fast
-        r, zone = masks
         # every step's input projection at once, as one 2-D GEMM (a 3-D matmul would run T
         # small ones)
         T, B = x.shape[:2]
