@@ -278,3 +278,20 @@ def test_recurrent_dropout_runs_in_the_compiled_loop_and_equals_the_reference(cl
     np.testing.assert_allclose(db, da, rtol=1e-12, atol=1e-14)
     for k in ga:
         np.testing.assert_allclose(gb[k], ga[k], rtol=1e-11, atol=1e-14, err_msg=k)
+
+
+def test_resume_continues_the_same_masks(tmp_path):
+    X, y = _data(B=24, T=5)
+
+    def model():
+        return rk.Sequential([rk.LSTM(4, dropout=0.2, recurrent_dropout=0.3, zoneout=0.1),
+                              rk.Dropout(0.3), rk.Dense(2)], seed=1)
+
+    full = model()
+    full.fit(X, y, epochs=3, batch_size=8, seed=2)
+    ckpt = tmp_path / "ckpt.safetensors"
+    model().fit(X, y, epochs=1, batch_size=8, seed=2, callbacks=[rk.ModelCheckpoint(ckpt)])
+    resumed = model()
+    resumed.fit(X, y, epochs=3, batch_size=8, seed=2, resume=str(ckpt))
+    for k, v in full.parameters().items():
+        np.testing.assert_array_equal(resumed.parameters()[k], v)
