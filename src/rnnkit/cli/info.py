@@ -43,6 +43,13 @@ def _layer_row(i: int, layer: Any) -> list[Any]:
             "vocab_size",
             "dim",
             "input_size",
+            "p",
+            "dropout",
+            "recurrent_dropout",
+            "zoneout",
+            "layer_norm",
+            "peepholes",
+            "proj_size",
         )
         and v not in (None, False)
     }
