@@ -63,6 +63,7 @@ INIT = _named(lambda v: get_init(v, owner="", arg=""), sorted(INITIALISERS))
 INITIAL = any_of(one_of("zeros", "learned"), list_of(number(), 1, MAX_SIZE),
                  expected='"zeros", "learned" or a list of numbers')
 
+RATE = number(0, below=1)  # a dropout or zoneout probability in [0, 1)
 DENSE: dict[str, tuple[Check, Any]] = {
     "units": (SIZE, REQUIRED),
     "activation": (DENSE_ACTIVATION, "identity"),
@@ -84,6 +85,14 @@ RECURRENT: dict[str, tuple[Check, Any]] = {
     "recurrent_init": (INIT, "orthogonal"),
     "bias_init": (one_of("zeros", "torch"), "zeros"),
     "input_size": (optional(SIZE), None),
+    # regularisation and cell variants (the layer refuses the ones its cell does not have)
+    "dropout": (RATE, 0.0),
+    "recurrent_dropout": (RATE, 0.0),
+    "zoneout": (any_of(RATE, list_of(RATE, 1, 2), expected="a probability in [0, 1) or a "
+                       "list of them (p_h, p_c)"), 0.0),
+    "layer_norm": (boolean(), False),
+    "peepholes": (boolean(), False),
+    "proj_size": (integer(0, MAX_SIZE), 0),
 }
 GATED = {**RECURRENT, "gate_activation": (ACTIVATION, "sigmoid")}
 #: Every layer type's constructor arguments: name -> (check, default or REQUIRED).
@@ -93,21 +102,22 @@ LAYER_OPTIONS: dict[str, dict[str, tuple[Check, Any]]] = {
     "LSTM": {**GATED, "forget_bias": (number(-1e4, 1e4), 1.0), "c0": (INITIAL, "zeros")},
     "Dense": DENSE,
     "Embedding": {"vocab_size": (SIZE, REQUIRED), "dim": (SIZE, REQUIRED)},
+    "Dropout": {"p": (RATE, 0.5), "input_size": (optional(SIZE), None)},
 }
 
 
 def _recurrent_rules(cfg: dict, path: str) -> None:
     """Cross-field rules of a recurrent layer's options."""
-    hidden = cfg["hidden"]
-    for arg in ("h0", "c0"):
+    hidden, out = cfg["hidden"], cfg["proj_size"] or cfg["hidden"]  # h has proj_size entries
+    for arg, n in (("h0", out), ("c0", hidden)):
         value = cfg.get(arg)
-        if isinstance(value, list) and len(value) != hidden:
-            fail(f"{path}.{arg}", f"a list of hidden={hidden} numbers",
-                 got=f"a list of {len(value)}")
+        if isinstance(value, list) and len(value) != n:
+            size = "proj_size" if arg == "h0" and cfg["proj_size"] else "hidden"
+            fail(f"{path}.{arg}", f"a list of {size}={n} numbers", got=f"a list of {len(value)}")
     readout = cfg["readout"]
     if cfg["output"] == "y" and readout is None:
         fail(f"{path}.output", '"h" for a layer without a readout', "y")
-    size = hidden * (2 if cfg["bidirectional"] else 1)
+    size = out * (2 if cfg["bidirectional"] else 1)
     if readout is not None and readout["input_size"] not in (None, size):
         fail(f"{path}.readout.input_size", f"{size} (hidden × directions)",
              readout["input_size"])
@@ -128,7 +138,7 @@ def output_size(kind: str, cfg: dict) -> int | None:
     if kind in RULES:
         if cfg["output"] == "y":
             return cfg["readout"]["units"]
-        return cfg["hidden"] * (2 if cfg["bidirectional"] else 1)
+        return (cfg["proj_size"] or cfg["hidden"]) * (2 if cfg["bidirectional"] else 1)
     return cfg.get("input_size")  # a layer that keeps the size (e.g. dropout)
 
 
