@@ -73,6 +73,16 @@ def case_list():
         lambda: rk.Sequential([rk.Embedding(5, 3), rk.LSTM(4, return_sequences=True),
                                rk.Dense(5)], **f),
         Xi, yi, dict(batch_size=4, loss="cross_entropy", tbptt=3))
+    # dropout masks are drawn per global row: K ranks draw what one process does
+    cases["dropout-zoneout-stacked"] = (
+        lambda: rk.Sequential([rk.LSTM(4, dropout=0.3, recurrent_dropout=0.3, zoneout=0.2,
+                                       return_sequences=True), rk.Dropout(0.4),
+                               rk.GRU(3, recurrent_dropout=0.2), rk.Dense(2)], **f),
+        X, y, dict(batch_size=5))
+    cases["dropout-tbptt-lengths"] = (
+        lambda: rk.Sequential([rk.RNN(4, recurrent_dropout=0.3, dropout=0.2,
+                                      return_sequences=True), rk.Dense(2)], **f),
+        X, ys, dict(batch_size=4, tbptt=3, lengths=lengths))
     return cases
 
 
