@@ -35,7 +35,7 @@ def test_default_task_is_sunspots_forecast_with_a_result_table(cli, tmp_path):
     )
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["task"] == "forecast" and metrics["epochs"] == 2
-    assert set(metrics["scores"]) == {"LSTM(32)", "persistence", "seasonal naive (11)"}
+    assert set(metrics["scores"]) == {"LSTM(32)", "persistence", "seasonal naive (11)", "drift"}
 
 
 def test_forecast_bundled_then_evaluate_predict_info(cli, tmp_path):

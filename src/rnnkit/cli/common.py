@@ -142,9 +142,15 @@ def history_csv(epochs: list[dict[str, float]]) -> str:
 
 
 # --- tables --------------------------------------------------------------------------------
-def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain text table: numeric columns right-aligned, the others left-aligned."""
-    cells = [[str(h) for h in header]] + [[_fmt(v) for v in r] for r in rows]
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]],
+          marks: set[tuple[int, int]] | None = None) -> str:
+    """A plain text table: numeric columns right-aligned, the others left-aligned; the
+    ``(row, column)`` cells in ``marks`` get a ``*`` (the best in their column)."""
+    marks = marks or set()
+    cells = [[str(h) for h in header]] + [
+        [_fmt(v) + ("*" if (i, j) in marks else " " * bool(marks)) for j, v in enumerate(r)]
+        for i, r in enumerate(rows)
+    ]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     numeric = [
         i > 0 and all(isinstance(r[i], (int, float, np.number)) or r[i] is None for r in rows)

@@ -17,6 +17,8 @@ from .common import (
     say,
     table,
 )
+from .forecast_scores import LABELS, text
+from .forecast_scores import marks as forecast_marks
 from .modelfile import load_data, load_trained
 from .train import TASKS
 
@@ -39,7 +41,11 @@ def run(args: argparse.Namespace) -> int:
         emit_json({k: v for k, v in results.items() if k != "rows"})
         return EXIT_OK
     unit = f" ({results['unit']})" if results.get("unit") else ""
-    cols = [c.upper() if c != "bits_per_char" else "bits/char" for c in results["columns"]]
+    cols = [LABELS.get(c, c.upper()) if c != "bits_per_char" else "bits/char"
+            for c in results["columns"]]
     say(results["what"])
-    say(table(["model" + unit, *cols], results["rows"]))
+    marks = forecast_marks(results) if results["task"] == "forecast" else None
+    say(table(["model" + unit, *cols], results["rows"], marks))
+    if results["task"] == "forecast":
+        say("\n".join(text(results)))
     return EXIT_OK

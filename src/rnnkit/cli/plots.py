@@ -73,20 +73,75 @@ def forecast_vs_actual(
     model_name: str,
     ylabel: str,
     title: str,
+    band: tuple | None = None,
 ) -> None:
-    """The held-out span: what happened, the model's forecast and persistence's."""
+    """The held-out span: what happened, the model's forecast and persistence's, and the
+    model's interval ``band = (low, high, label)`` when it has one."""
     x, xlabel = _time_axis(labels, len(actual))
     fig, ax = plt.subplots(figsize=(9, 4))
+    if band is not None:
+        ax.fill_between(x, band[0], band[1], color="tab:blue", alpha=0.2, label=band[2])
     ax.plot(x, actual, color="black", lw=1.6, label="actual")
     ax.plot(x, pred, color="tab:blue", lw=1.4, label=f"{model_name} forecast")
     ax.plot(x, persistence, color="tab:gray", lw=1, ls="--", label="persistence (last value)")
+    _finish(fig, ax, xlabel, ylabel, title)
+    _save(fig, path)
+
+
+def _finish(fig: Any, ax: Any, xlabel: str, ylabel: str, title: str) -> None:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)  # beside, not over, data
+    if xlabel == "year":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no 1990.5
     if xlabel == "date":
         fig.autofmt_xdate()  # slanted dates do not overlap
+
+
+def forecast_paths(
+    path: Path,
+    span: list[str] | None,
+    actual: np.ndarray,
+    pred: np.ndarray,
+    band: tuple | None,
+    *,
+    model_name: str,
+    ylabel: str,
+    title: str,
+    origins: int = 5,
+) -> None:
+    """Whole H-step forecast paths (with their interval) from a few origins spread over the
+    held-out span, over what happened. ``actual``/``pred`` are ``(N, H)``, one row per origin
+    in time order, row ``i`` covering span positions ``i .. i + H - 1``."""
+    n, H = actual.shape
+    truth = np.concatenate([actual[:, 0], actual[-1, 1:]])  # (N + H - 1,)
+    x, xlabel = _time_axis(span if span and len(span) == len(truth) else None, len(truth))
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.plot(x, truth, color="black", lw=1.6, label="actual")
+    picks = np.unique(np.linspace(0, n - 1, min(origins, n)).round().astype(int))
+    for j, i in enumerate(picks):
+        xs = x[i : i + H]
+        if band is not None:
+            ax.fill_between(xs, band[0][i], band[1][i], color="tab:blue", alpha=0.15,
+                            label=band[2] if j == 0 else None)
+        ax.plot(xs, pred[i], color="tab:blue", lw=1.4, marker=".",
+                label=f"{model_name} forecast paths" if j == 0 else None)
+        ax.plot(xs[:1], pred[i][:1], "o", color="tab:blue", ms=4)
+    _finish(fig, ax, xlabel, ylabel, title)
+    _save(fig, path)
+
+
+def error_by_step(path: Path, mae: dict[str, list[float]], *, ylabel: str, title: str) -> None:
+    """Mean absolute error against the step ahead, one line per forecaster."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for j, (name, values) in enumerate(mae.items()):
+        steps = np.arange(1, len(values) + 1)
+        ax.plot(steps, values, marker=".", lw=2 if j == 0 else 1, ls="-" if j == 0 else "--",
+                label=name)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _finish(fig, ax, "step ahead", ylabel, title)
     _save(fig, path)
 
 

@@ -53,9 +53,12 @@ def run(args: argparse.Namespace) -> int:
     record, name = load_data(args.data, meta)
     if meta["task"] == "forecast":
         steps = args.steps or meta["horizon"]
-        labels, values = task_forecast.forecast_ahead(model, meta, record, steps)
+        labels, values, quant = task_forecast.forecast_ahead(model, meta, record, steps)
         header = ["step", "time", f"forecast_{meta['target']}"]
         rows = [[k + 1, t, v] for k, (t, v) in enumerate(zip(labels, values))]
+        if quant is not None:  # one column per quantile level: q0.1, q0.5, q0.9
+            header += [f"q{q:g}" for q in meta["quantiles"]]
+            rows = [r + list(q) for r, q in zip(rows, quant)]
     else:
         if args.steps is not None:
             raise DataError("--steps is for forecast models; this model classifies")

@@ -27,8 +27,8 @@ class Prepared:
     X: Any  # training inputs: (N, T, D), a list of (T_i, D), or ids (N, T)
     y: Any
     val: tuple | None  # (X_val, y_val) or None when --val is 0
-    loss: str
-    metric: str  # the metric fit logs ("rmse", "accuracy")
+    loss: Any  # a loss name, or a loss function (quantile loss at the chosen levels)
+    metric: str | None  # the metric fit logs ("rmse", "accuracy"); None: loss only
     out_size: int
     meta: dict[str, Any]  # saved in the model file: what evaluate/predict/generate need
     held_out: dict[str, Any] = field(default_factory=dict)  # the test part and its context

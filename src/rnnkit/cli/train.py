@@ -19,8 +19,8 @@ import rnnkit as rk
 from rnnkit import kernels
 from rnnkit.distributed import World, bcast_text, world
 
+from . import forecast_scores, sources, task_charlm, task_classify, task_forecast
 from . import settings as st
-from . import sources, task_charlm, task_classify, task_forecast
 from .common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -34,7 +34,7 @@ from .common import (
     write_json,
     write_text,
 )
-from .prepared import Prepared, build_model
+from .prepared import Prepared, build_model, describe
 
 TASKS: dict[str, Any] = {
     "forecast": task_forecast,
@@ -44,7 +44,10 @@ TASKS: dict[str, Any] = {
 LOSS_LABELS = {
     "mse": "mean squared error (scaled units)",
     "cross_entropy": "cross-entropy (nats per prediction)",
+    "quantile": "pinball loss (scaled units)",
+    "gaussian_nll": "Gaussian negative log-likelihood (nats, scaled units)",
 }
+EXTRA_RESULTS = ("best", "verdict", "per_step", "intervals")  # into metrics.json when present
 
 EPILOG = """examples:
   rnnkit train                                   # sunspots, LSTM, one-year-ahead forecast
@@ -95,7 +98,7 @@ def _train(args: argparse.Namespace, s: st.Settings, w: World) -> int:
     model.metadata = p.meta  # the checkpoints written during fit carry it too
     quiet = args.quiet or w.rank != 0
     if not quiet:
-        warn(f"training {s.cell.upper()} on {name} ({s.task}); run folder {out}")
+        warn(f"training {describe(model)} on {name} ({s.task}); run folder {out}")
     compiling = kernels.compiled_on_disk(KERNEL[s.cell]) is False
     if compiling and not quiet:
         warn("compiling kernels (once): numba compiles the time loops for this machine and "
@@ -121,6 +124,7 @@ def _train(args: argparse.Namespace, s: st.Settings, w: World) -> int:
         clip_value=s.clip_value,
         tbptt=s.tbptt,
         validation_data=p.val,
+        metrics=None if p.metric else [],  # a probabilistic head has no point metric
         callbacks=callbacks,
         seed=s.seed,
         resume=s.resume,
@@ -155,8 +159,8 @@ def _train(args: argparse.Namespace, s: st.Settings, w: World) -> int:
         plots.loss_curve(
             out / "loss.png",
             history.epochs,
-            LOSS_LABELS[p.loss],
-            f"{name}: {s.cell.upper()} training and validation loss",
+            LOSS_LABELS[p.loss if isinstance(p.loss, str) else p.loss.__name__],
+            f"{name}: {describe(model)} training and validation loss",
         )
         files.append("loss.png")
     files += task.plots(model, p, results, out)
@@ -210,6 +214,7 @@ def _metrics(
         "confusion": results.get("confusion"),
         "sample": results.get("sample"),
         "gradient_flow": results.get("gradient_flow"),
+        **{k: results[k] for k in EXTRA_RESULTS if k in results},
         "epochs": len(history),
         "stop_reason": history.stop_reason,
         "seconds": round(seconds, 2),
@@ -225,12 +230,17 @@ def _print_results(results: dict[str, Any], history: Any, seconds: float, out: P
     header = [
         "",
         *[
-            c.replace("_", " ").upper() if c != "bits_per_char" else "bits/char"
+            forecast_scores.LABELS.get(c, c.replace("_", " ").upper())
+            if c != "bits_per_char"
+            else "bits/char"
             for c in results["columns"]
         ],
     ]
     say(results["what"])
-    say(table([header[0] + "model" + unit, *header[1:]], results["rows"]))
+    marks = forecast_scores.marks(results) if results["task"] == "forecast" else None
+    say(table([header[0] + "model" + unit, *header[1:]], results["rows"], marks))
+    if results["task"] == "forecast":
+        say("\n".join(forecast_scores.text(results)))
     if results.get("sample"):
         sample = results["sample"]
         say(
