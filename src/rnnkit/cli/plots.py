@@ -172,3 +172,33 @@ def confusion_matrix(path: Path, counts: np.ndarray, classes: list[Any], title: 
     ax.set_ylabel("true class")
     ax.set_title(title, fontsize=10)
     _save(fig, path)
+
+
+def backtest(path: Path, doc: dict[str, Any], target: np.ndarray, index: list[str] | None,
+             *, title: str) -> None:
+    """The series from a little before the first origin, and each fold's forecasts by the
+    recurrent models and the best baseline (by MASE), one colour per forecaster."""
+    folds = doc["folds"]
+    start = max(0, folds[0]["test"][0] - 3 * (folds[0]["test"][1] - folds[0]["test"][0]))
+    end = folds[-1]["test"][1]
+    x, xlabel = _time_axis(index[start:end] if index else None, end - start)
+    fig, ax = plt.subplots(figsize=(10, 4))
+    ax.plot(x, target[start:end], color="black", lw=1.4, label="actual")
+    baselines = [k for k in doc["overall"] if k not in doc["models"]]
+    best = min(baselines, key=lambda k: doc["overall"][k]["mase"]) if baselines else None
+    names = doc["models"] + ([best] if best else [])
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for j, name in enumerate(names):
+        for i, f in enumerate(folds):
+            xs = x[f["test"][0] - start : f["test"][1] - start]
+            if name in f["quantiles"]:
+                q = np.asarray(f["quantiles"][name])
+                ax.fill_between(xs, q[:, 0], q[:, -1], color=colours[j % 10], alpha=0.15)
+            ax.plot(xs, f["forecasts"][name], color=colours[j % 10], lw=1.3,
+                    ls="-" if name in doc["models"] else "--",
+                    label=(name if name in doc["models"] else f"{name} (best baseline)")
+                    if i == 0 else None)
+    for f in folds:
+        ax.axvline(x[f["test"][0] - start], color="gray", lw=0.6, ls=":")
+    _finish(fig, ax, xlabel, "", title)
+    _save(fig, path)

@@ -29,10 +29,10 @@ def prepare(series: Series, s: Settings, name: str) -> Prepared:
     values = series.values.reshape(len(series.values), -1)  # (N, F), target in column 0
     n = len(values)
     index = series.index
-    period = _period(series, s, name, n)
+    period = season_period(series, s, name, n)
     W = s.window or (2 * period if period else 12)
     H = s.horizon
-    _check_strategy(s, series)
+    check_strategy(s, series)
     tr, va, te = chronological_split(n, val=s.val, test=s.test)
     if tr.stop < W + H:
         raise DataError(
@@ -104,7 +104,7 @@ def prepare(series: Series, s: Settings, name: str) -> Prepared:
     )
 
 
-def _period(series: Series, s: Settings, name: str, n: int) -> int | None:
+def season_period(series: Series, s: Settings, name: str, n: int) -> int | None:
     """``--period``, else the dataset's own, else the one the dates' frequency implies."""
     if s.date and series.index is not None:
         frequency(series.index, f"{name}: --date {s.date}")  # unparseable or unordered: refuse
@@ -118,7 +118,7 @@ def _period(series: Series, s: Settings, name: str, n: int) -> int | None:
     return series.period or detect_period(series.index)
 
 
-def _check_strategy(s: Settings, series: Series) -> None:
+def check_strategy(s: Settings, series: Series) -> None:
     if s.strategy != "recursive":
         return
     if len(series.columns) > 1:

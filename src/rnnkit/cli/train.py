@@ -94,7 +94,7 @@ def _train(args: argparse.Namespace, s: st.Settings, w: World) -> int:
     p.meta["source"] = sources.locate(s.dataset)  # evaluate/predict default to the same data
     s = dataclasses.replace(s, dataset=p.meta["source"], window=p.meta.get("window", s.window))
     model = build_model(s, p)
-    out = Path(bcast_text(w, str(_run_folder(s, name)) if w.rank == 0 else None))
+    out = Path(bcast_text(w, str(run_folder(s, name)) if w.rank == 0 else None))
     model.metadata = p.meta  # the checkpoints written during fit carry it too
     quiet = args.quiet or w.rank != 0
     if not quiet:
@@ -176,13 +176,13 @@ def _train(args: argparse.Namespace, s: st.Settings, w: World) -> int:
     return EXIT_OK
 
 
-def _run_folder(s: st.Settings, name: str) -> Path:
+def run_folder(s: st.Settings, name: str, kind: str | None = None) -> Path:
     """Create the run folder now, so that an unwritable place fails before training."""
     if s.out:
         out = Path(s.out)
     else:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = Path("runs") / f"{s.task}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}-{stamp}"
+        out = Path("runs") / f"{kind or s.task}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}-{stamp}"
         n = 2
         while out.exists():  # two runs in the same second
             out = out.with_name(f"{out.name.rsplit('~', 1)[0]}~{n}")
