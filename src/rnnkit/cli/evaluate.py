@@ -41,11 +41,15 @@ def run(args: argparse.Namespace) -> int:
         emit_json({k: v for k, v in results.items() if k != "rows"})
         return EXIT_OK
     unit = f" ({results['unit']})" if results.get("unit") else ""
-    cols = [LABELS.get(c, c.upper()) if c != "bits_per_char" else "bits/char"
+    cols = [LABELS.get(c, c.replace("_", " ").upper()) if c != "bits_per_char" else "bits/char"
             for c in results["columns"]]
     say(results["what"])
     marks = forecast_marks(results) if results["task"] == "forecast" else None
     say(table(["model" + unit, *cols], results["rows"], marks))
     if results["task"] == "forecast":
         say("\n".join(text(results)))
+    elif results["task"] == "classify":
+        from .task_classify import text as classify_text
+
+        say("\n".join(classify_text(results)))
     return EXIT_OK

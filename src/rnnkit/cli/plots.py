@@ -146,28 +146,23 @@ def error_by_step(path: Path, mae: dict[str, list[float]], *, ylabel: str, title
 
 
 def confusion_matrix(path: Path, counts: np.ndarray, classes: list[Any], title: str) -> None:
-    """Counts of true (rows) against predicted (columns) classes, numbers in the cells."""
+    """True (rows) against predicted (columns) classes, normalised so each row sums to 1 (a
+    rare class is as visible as a common one); each cell shows the fraction and the count."""
     k = len(classes)
-    size = min(4 + 0.45 * k, 12)
+    totals = counts.sum(axis=1, keepdims=True)
+    frac = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    size = min(4 + 0.5 * k, 12)
     fig, ax = plt.subplots(figsize=(size + 1, size))
-    im = ax.imshow(counts, cmap="Blues")
-    fig.colorbar(im, ax=ax, label="sequences")
+    im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(im, ax=ax, label="fraction of the true class")
     if k <= 30:  # beyond that the numbers no longer fit in the cells
         names = [str(c) for c in classes]
         ax.set_xticks(range(k), names, rotation=90 if max(map(len, names)) > 3 else 0)
         ax.set_yticks(range(k), names)
-        top = counts.max() if counts.size else 0
         for i in range(k):
             for j in range(k):
-                ax.text(
-                    j,
-                    i,
-                    str(counts[i, j]),
-                    ha="center",
-                    va="center",
-                    fontsize=8,
-                    color="white" if counts[i, j] > top / 2 else "black",
-                )
+                ax.text(j, i, f"{frac[i, j]:.2f}\n({counts[i, j]})", ha="center", va="center",
+                        fontsize=7, color="white" if frac[i, j] > 0.5 else "black")
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(title, fontsize=10)

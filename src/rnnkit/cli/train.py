@@ -47,7 +47,8 @@ LOSS_LABELS = {
     "quantile": "pinball loss (scaled units)",
     "gaussian_nll": "Gaussian negative log-likelihood (nats, scaled units)",
 }
-EXTRA_RESULTS = ("best", "verdict", "per_step", "intervals")  # into metrics.json when present
+# into metrics.json when the task has them
+EXTRA_RESULTS = ("best", "verdict", "per_step", "intervals", "per_class")
 
 EPILOG = """examples:
   rnnkit train                                   # sunspots, LSTM, one-year-ahead forecast
@@ -241,6 +242,8 @@ def _print_results(results: dict[str, Any], history: Any, seconds: float, out: P
     say(table([header[0] + "model" + unit, *header[1:]], results["rows"], marks))
     if results["task"] == "forecast":
         say("\n".join(forecast_scores.text(results)))
+    elif results["task"] == "classify":
+        say("\n".join(task_classify.text(results)))
     if results.get("sample"):
         sample = results["sample"]
         say(
