@@ -5,7 +5,14 @@ and GRU, trained by backpropagation through time written out by hand.
 """
 
 from . import optim
-from .callbacks import Callback, EarlyStopping, ModelCheckpoint, NaNGuard, Progress
+from .callbacks import (
+    Callback,
+    EarlyStopping,
+    ModelCheckpoint,
+    NaNGuard,
+    Progress,
+    ProgressBar,
+)
 from .checkpoint import load_model as load
 from .diagnostics import GradientFlowMonitor, gradcheck, gradient_flow
 from .interop.onnx_import import from_onnx  # imports onnx only when called
@@ -30,6 +37,7 @@ def __getattr__(name: str):
 __all__ = [
     "GRU", "LSTM", "RNN", "SGD", "Adagrad", "Adam", "AdamW", "Callback", "Dense",
     "EarlyStopping", "Embedding", "GradientFlowMonitor", "History", "ModelCheckpoint",
-    "NaNGuard", "Progress", "RMSprop", "RNNClassifier", "RNNRegressor", "Sequential",
-    "__version__", "from_onnx", "from_torch", "gradcheck", "gradient_flow", "load", "optim",
+    "NaNGuard", "Progress", "ProgressBar", "RMSprop", "RNNClassifier", "RNNRegressor",
+    "Sequential", "__version__", "from_onnx", "from_torch", "gradcheck", "gradient_flow",
+    "load", "optim",
 ]

@@ -101,6 +101,50 @@ class Progress(Callback):
         self.fn("end", {"stop_reason": trainer.history.stop_reason})
 
 
+class ProgressBar(Callback):
+    """What ``fit(verbose=1)`` shows, as Keras does: per epoch a bar that fills batch by batch
+    (redrawn in place with ``\\r``), ending in the epoch's loss and metrics; ``verbose=2`` (or
+    a stream that is not a terminal) prints only the epoch's line. Written to ``stream``
+    (stderr by default): the one place where the library prints, because it was asked to."""
+
+    WIDTH = 30
+
+    def __init__(self, verbose: int = 1, stream: Any = None) -> None:
+        import sys
+
+        if verbose not in (1, 2):
+            raise ValueError(f"ProgressBar: expected verbose 1 or 2, got {verbose!r}")
+        self.stream = stream or sys.stderr
+        tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.bars = verbose == 1 and tty
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        self.epochs, self.batches = trainer.epochs, trainer.n_batches
+
+    def on_batch_end(self, trainer: Trainer, batch: int, logs: dict[str, Any]) -> None:
+        if self.bars:
+            self.stream.write("\r" + self._bar(trainer.epoch, batch + 1, logs.get("loss")))
+            self.stream.flush()
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
+        keys = [k for k in logs if k == "loss" or k.startswith("val_") or k in trainer.metrics]
+        stats = " - ".join(f"{k}: {logs[k]:.4f}" for k in keys
+                           if isinstance(logs[k], (int, float)))
+        head = self._bar(epoch, self.batches, None) if self.bars else \
+            f"Epoch {epoch + 1}/{self.epochs}"
+        self.stream.write(("\r" if self.bars else "") +
+                          f"{head} - {logs.get('time', 0):.1f}s - {stats}\n")
+        self.stream.flush()
+
+    def _bar(self, epoch: int, done: int, loss: float | None) -> str:
+        n = max(self.batches, 1)
+        fill = self.WIDTH * done // n
+        arrow = ">" if fill < self.WIDTH else ""
+        bar = "=" * fill + arrow + "." * (self.WIDTH - fill - len(arrow))
+        tail = f" - loss: {loss:.4f}" if loss is not None else ""
+        return f"Epoch {epoch + 1}/{self.epochs} {done}/{n} [{bar}]{tail}"
+
+
 class NaNGuard(Callback):
     """The non-finite step guard. A step whose loss or gradient is NaN/Inf is never applied
     (the loop skips it and counts it in the history); after ``max_in_row`` such steps in a row

@@ -278,7 +278,8 @@ class Sequential:
         ``callbacks``, ``metrics``, ``schedule`` (an ``rk.optim`` LR schedule), ``lengths``,
         ``seed`` (shuffling), ``resume`` (a checkpoint path to continue from),
         ``distributed`` (``"auto"``: data-parallel over MPI when started by ``mpiexec -n K``
-        or ``srun``, ``"on"``, ``"off"``; see docs/distributed.md).
+        or ``srun``, ``"on"``, ``"off"``; see docs/distributed.md), ``verbose`` (0 silent, the
+        default; 1 a progress bar per epoch on stderr, as Keras; 2 one line per epoch).
         """
         from .training import fit
 

@@ -372,9 +372,16 @@ def fit(model: Sequential, X: Any, y: Any, *, loss: Any = "mse", optimizer: Any 
         validation_split: float | None = None, callbacks: Sequence[Callback] = (),
         metrics: Sequence[str] | None = None, schedule: LRSchedule | None = None,
         lengths: Any = None, seed: int = 0, resume: str | None = None,
-        distributed: str | World = "auto") -> History:
+        distributed: str | World = "auto", verbose: int = 0) -> History:
     """Train ``model`` in place; see ``Sequential.fit`` for the arguments."""
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"fit: verbose must be 0 (silent), 1 (bars) or 2 (a line per epoch), "
+                         f"got {verbose!r}")
     w = _world(distributed)
+    if verbose and w.rank == 0:  # over MPI one rank draws
+        from .callbacks import ProgressBar
+
+        callbacks = [*callbacks, ProgressBar(verbose)]
     try:
         return _fit(model, X, y, w, loss=loss, optimizer=optimizer, epochs=epochs,
                     batch_size=batch_size, shuffle=shuffle, clip_norm=clip_norm,

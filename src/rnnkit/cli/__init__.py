@@ -32,8 +32,8 @@ from .common import (
 
 # In help order. "diagnose" is written separately and is listed only once its module exists.
 COMMANDS = (
-    "train", "evaluate", "predict", "backtest", "generate", "datasets", "info", "export",
-    "bench", "diagnose",
+    "train", "evaluate", "predict", "backtest", "report", "generate", "datasets", "info",
+    "export", "bench", "diagnose",
 )
 OPTIONAL = ("diagnose",)
 

@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     result = backtest(values, folds, forecasters, period=period, levels=levels)
     seconds = time.perf_counter() - start
     doc = _document(result, s, args, name, series, period, cells, list(forecasters), seconds)
-    files = ["metrics.json", "backtest.csv", "config.toml", "backtest.png"]
+    files = ["metrics.json", "backtest.csv", "config.toml", "backtest.png", "report.html"]
     doc["run_folder"], doc["files"] = str(out), files
     write_json(out / "metrics.json", doc)
     write_text(out / "backtest.csv", _csv(doc))
@@ -124,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
 
     plots.backtest(out / "backtest.png", doc, values[:, 0], series.index,
                    title=f"{name}: {len(folds)}-fold rolling-origin backtest, {H} steps ahead")
+    from .report import write_report
+
+    write_report(out)
     if args.json:
         emit_json(doc)
     else:

@@ -168,8 +168,12 @@ def _train(args: argparse.Namespace, s: st.Settings, w: World) -> int:
     if monitor is not None:
         results["gradient_flow"] = _diagnose(model, p, monitor, out)
         files += ["gradient_flow.png", "gradient_flow_training.png", "gradient_flow.json"]
+    files.append("report.html")
     doc = _metrics(s, results, history, seconds, out, files)
     write_json(out / "metrics.json", doc)
+    from .report import write_report
+
+    write_report(out)
     if args.json:
         emit_json(doc)
     else:
