@@ -91,3 +91,24 @@ def test_period_detected_from_monthly_dates(cli, tmp_path, series_csv):
                        *TINY)
     assert code == 0 and "seasonal naive (12)" in out
     assert _metrics(run)["settings"]["period"] is None  # found, not given
+
+
+def test_evaluate_and_predict_map_renamed_columns_and_plot(cli, tmp_path, series_csv):
+    run = tmp_path / "m"
+    code, _, _ = cli("train", series_csv, "--target", "sales", "--features", "temp", "--window",
+                     "6", "--out", run, *TINY)
+    assert code == 0
+    renamed = tmp_path / "renamed.csv"
+    text = series_csv.read_text().replace("date,sales,temp", "day,units,t")
+    renamed.write_text(text)
+    model = run / "model.safetensors"
+    code, out, _ = cli("evaluate", model, renamed, "--target", "units", "--features", "t",
+                       "--date", "day")
+    assert code == 0 and "persistence" in out
+    code, _, err = cli("evaluate", model, renamed, "--target", "units", "--features", "t,x")
+    assert code == 3 and "the model reads 1 feature column(s) (temp), got 2" in err
+    png = tmp_path / "p.png"
+    code, out, _ = cli("predict", model, renamed, "--target", "units", "--features", "t",
+                       "--date", "day", "--plot", png)
+    assert code == 0 and png.stat().st_size > 10_000
+    assert out.splitlines()[1].split(",")[1] == "2005-01-01"  # the monthly dates continue

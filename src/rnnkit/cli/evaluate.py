@@ -35,7 +35,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     model, meta = load_trained(args.model)
-    record, _ = load_data(args.data, meta)
+    record, _ = load_data(args.data, meta, args)
     results = TASKS[meta["task"]].evaluate(model, meta, record)
     if args.json:
         emit_json({k: v for k, v in results.items() if k != "rows"})

@@ -197,3 +197,27 @@ def backtest(path: Path, doc: dict[str, Any], target: np.ndarray, index: list[st
         ax.axvline(x[f["test"][0] - start], color="gray", lw=0.6, ls=":")
     _finish(fig, ax, xlabel, "", title)
     _save(fig, path)
+
+
+def history_and_forecast(path: Any, series: Any, meta: dict[str, Any], labels: list[str],
+                         pred: np.ndarray, quant: np.ndarray | None, *, title: str) -> None:
+    """The last three windows of the series and the forecast past its end, with the outer
+    interval of an interval model."""
+    target = np.asarray(series.target, np.float64)
+    n = min(len(target), 3 * int(meta["window"]))
+    index = series.index[-n:] if series.index else None
+    steps = len(pred)
+    x, xlabel = _time_axis([*index, *labels] if index else None, n + steps)
+    if xlabel == "time step":
+        x = np.arange(-n + 1, steps + 1)  # 0 = the last observed row
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.plot(x[:n], target[-n:], color="black", lw=1.4, label="history")
+    if quant is not None and quant.shape[1] >= 2:
+        lv = meta["quantiles"]
+        ax.fill_between(x[n:], quant[:, 0], quant[:, -1], color="tab:blue", alpha=0.2,
+                        label=f"{lv[-1] - lv[0]:.0%} interval")
+    ax.plot(x[n - 1 :], [target[-1], *pred], color="tab:blue", lw=1.6, marker=".",
+            label="forecast")
+    unit = meta.get("unit") or ""
+    _finish(fig, ax, xlabel, f"{meta['target']} ({unit})" if unit else meta["target"], title)
+    _save(fig, Path(path))
