@@ -6,6 +6,9 @@ import csv
 import io
 import json
 
+import numpy as np
+import pytest
+
 import rnnkit as rk
 
 TINY = ["--epochs", "2", "--hidden", "4", "--quiet"]
@@ -112,3 +115,16 @@ def test_evaluate_and_predict_map_renamed_columns_and_plot(cli, tmp_path, series
                        "--date", "day", "--plot", png)
     assert code == 0 and png.stat().st_size > 10_000
     assert out.splitlines()[1].split(",")[1] == "2005-01-01"  # the monthly dates continue
+
+
+def test_schedule_flag_sets_the_learning_rate_per_epoch(cli, tmp_path):
+    run = tmp_path / "lr"
+    code, _, _ = cli("train", "nile", "--window", "5", "--schedule", "cosine", "--epochs", "4",
+                     "--hidden", "4", "--patience", "0", "--quiet", "--out", run)
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO((run / "history.csv").read_text())))
+    lrs = [float(r["lr"]) for r in rows]
+    # cosine over 4 epochs from 0.003: the lr used in epochs 1..4
+    assert lrs == pytest.approx([0.003 * (1 + np.cos(np.pi * e / 4)) / 2 for e in range(4)])
+    code, _, err = cli("train", "nile", "--schedule", "linear", *TINY)
+    assert code == 2 and "--schedule" in err

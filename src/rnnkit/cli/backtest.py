@@ -36,7 +36,7 @@ from .common import (
     write_json,
     write_text,
 )
-from .prepared import build_model, describe
+from .prepared import build_model, build_schedule, describe
 
 EPILOG = """examples:
   rnnkit backtest airline --horizon 12 --folds 4 --epochs 30
@@ -155,7 +155,8 @@ def _rnn(series: Series, s: st.Settings, period: int | None, refit: bool, name: 
             p = task_forecast.prepare(sub, dataclasses.replace(s, val=val), name)
             model = build_model(s, p)
             callbacks = [rk.EarlyStopping(patience=s.patience)] if s.patience else []
-            model.fit(p.X, p.y, loss=p.loss, optimizer=rk.optim.get_optimizer(s.optimizer, s.lr),
+            opt = rk.optim.get_optimizer(s.optimizer, s.lr)
+            model.fit(p.X, p.y, loss=p.loss, optimizer=opt, schedule=build_schedule(s, opt),
                       epochs=s.epochs, batch_size=s.batch_size, clip_norm=s.clip_norm,
                       clip_value=s.clip_value, validation_data=p.val,
                       metrics=None if p.metric else [], callbacks=callbacks, seed=s.seed)

@@ -61,6 +61,20 @@ def build_model(s: Settings, p: Prepared) -> rk.Sequential:
     return rk.Sequential(layers, seed=s.seed)
 
 
+def build_schedule(s: Settings, optimizer: Any) -> Any:
+    """The ``--schedule`` bound to ``optimizer`` (``None`` for ``none``)."""
+    from rnnkit.optim import CosineAnnealingLR, ExponentialLR, ReduceLROnPlateau, StepLR
+
+    epochs = s.epochs or 1
+    return {
+        "none": lambda: None,
+        "cosine": lambda: CosineAnnealingLR(optimizer, T_max=epochs),
+        "step": lambda: StepLR(optimizer, step_size=max(1, epochs // 3)),
+        "exponential": lambda: ExponentialLR(optimizer, gamma=0.95),
+        "plateau": lambda: ReduceLROnPlateau(optimizer, patience=5),
+    }[s.schedule]()
+
+
 def describe(model: rk.Sequential) -> str:
     """A short model name for tables, e.g. ``LSTM(32)x2``."""
     rec = [layer for layer in model.layers if getattr(layer, "recurrent", False)]

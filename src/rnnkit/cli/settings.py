@@ -25,6 +25,7 @@ CELLS = ("rnn", "lstm", "gru")
 STRATEGIES = ("direct", "recursive")
 FORECAST_LOSSES = ("mse", "quantile", "gaussian")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
+SCHEDULES = ("none", "cosine", "step", "exponential", "plateau")
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "identity", "leaky_relu", "elu", "softsign", "hard_tanh")
 
 
@@ -177,6 +178,11 @@ class Settings:
     )
     lr: float = S(3e-3, "learning rate", _positive_float, metavar="X")  # small nets, short runs
     optimizer: str = S("adam", "optimizer", choices=OPTIMIZERS)  # no tuning of lr per layer
+    schedule: str = S(
+        "none", "learning-rate schedule per epoch: cosine (to 0 over --epochs), step (x0.1 at "
+        "each third of --epochs), exponential (x0.95 per epoch), plateau (x0.1 after 5 epochs "
+        "without a lower validation loss)", choices=SCHEDULES
+    )  # none: Adam with early stopping needs no schedule on these small problems
     batch_size: int | None = S(
         None, "sequences per step (default per task)", _positive_int, metavar="N"
     )

@@ -34,7 +34,7 @@ from .common import (
     write_json,
     write_text,
 )
-from .prepared import Prepared, build_model, describe
+from .prepared import Prepared, build_model, build_schedule, describe
 
 TASKS: dict[str, Any] = {
     "forecast": task_forecast,
@@ -113,12 +113,14 @@ def _train(args: argparse.Namespace, s: st.Settings, w: World) -> int:
     monitor = _monitor(p, s.epochs) if s.diagnose else None
     if monitor is not None:
         callbacks.append(monitor)
+    optimizer = rk.optim.get_optimizer(s.optimizer, s.lr)
     start = time.perf_counter()
     history = model.fit(
         p.X,
         p.y,
         loss=p.loss,
-        optimizer=rk.optim.get_optimizer(s.optimizer, s.lr),
+        optimizer=optimizer,
+        schedule=build_schedule(s, optimizer),
         epochs=s.epochs,
         batch_size=s.batch_size,
         clip_norm=s.clip_norm,
