@@ -59,7 +59,7 @@ def test_backtest_of_a_quantile_model_reports_coverage(cli, tmp_path):
     run = tmp_path / "q"
     code, out, _ = cli("backtest", "nile", "--window", "5", "--horizon", "2", "--folds", "2",
                        "--loss", "quantile", "--no-classical", "--out", run, *TINY)
-    assert code == 0 and "coverage 80%" in out
+    assert code == 0 and "coverage (80%)" in out
     m = json.loads((run / "metrics.json").read_text())
     assert 0 <= m["overall"]["LSTM(4)"]["coverage_80"] <= 1
     assert "coverage_80" not in m["overall"]["naive"]

@@ -222,7 +222,7 @@ def _rows(doc: dict[str, Any]) -> list[list[Any]]:
 
 def _print(doc: dict[str, Any]) -> None:
     unit = f" ({doc['unit']})" if doc.get("unit") else ""
-    cols = [fs.LABELS.get(c, c.replace("_", " ") + ("%" if c.startswith("coverage") else ""))
+    cols = [fs.LABELS[c] if c in fs.LABELS else "{} ({}%)".format(*c.split("_"))
             for c in doc["columns"]]
     rows = _rows(doc)
     res = {"rows": rows, "columns": doc["columns"], "best": doc["best"]}
