@@ -58,3 +58,13 @@ def test_report_renders_in_headless_chromium(runs, tmp_path):
                     (runs / "nile" / "report.html").as_uri()],
                    capture_output=True, timeout=120, check=False)
     assert shot.is_file() and shot.stat().st_size > 20_000  # a blank page is about 9 kB
+
+
+def test_report_escapes_what_the_files_say(tmp_path):
+    from rnnkit.cli.report import render
+
+    doc = {"task": "forecast", "dataset": "<script>x</script>", "verdict": "a & b",
+           "scores": {"<i>m</i>": {"mae": 1.0}}}
+    page = render([(tmp_path, doc)])
+    assert "<script>" not in page and "&lt;script&gt;" in page and "a &amp; b" in page
+    assert "&lt;i&gt;m&lt;/i&gt;" in page
