@@ -34,6 +34,11 @@ BAD = [  # (task, field, value, start of the message); value None drops the fiel
     ("forecast", "target", None, "user.target: missing (required)"),
     ("forecast", "task", "regress", 'user.task: expected one of "forecast"'),
     ("forecast", "extra", 1, 'user: unknown key "extra"'),
+    ("forecast", "loss", "median", 'user.loss: expected one of "mse"'),
+    ("forecast", "strategy", "both", 'user.strategy: expected one of "direct"'),
+    ("forecast", "quantiles", [0.9, 0.1], "user.quantiles: expected increasing levels"),
+    ("forecast", "loss", "gaussian", "user.horizon: expected a head of 1 step(s) x 2 output(s)"),
+    ("forecast", "mase_scale", -1.0, "user.mase_scale: expected"),
     ("classify", "classes", "abc", 'user.classes: expected a list of at least 2 items, got "abc"'),
     ("classify", "classes", [], "user.classes: expected a list of at least 2 items, got a list"),
     ("classify", "classes", ["a", "b"], "user.classes: expected 3 classes (the model's output "
