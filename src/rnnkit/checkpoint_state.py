@@ -32,6 +32,7 @@ import numpy as np
 
 from .errors import ModelFileError
 from .optim import OPTIMIZERS, schedules
+from .schema import Check, fail, integer, list_of, number, obj, one_of, optional, text
 
 if TYPE_CHECKING:
     from .training import Trainer
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 FORMAT = 2
 MAX_EPOCHS = 10**7  # far beyond any run; bounds what a file can make us allocate or loop over
 OPTIM, CALLBACK = "optim/", "callback/"
-KEYS = ("format", "epoch", "stop", "optimizer", "schedule", "rng", "history", "callbacks")
 SCHEDULES = {c: getattr(schedules, c) for c in schedules.__all__ if c != "LRSchedule"}
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}(#[1-9][0-9]{0,5})?")
 
@@ -120,168 +120,153 @@ def check(state: Any, tensors: dict[str, np.ndarray], params: dict[str, np.ndarr
           name: str) -> dict[str, Any]:
     """The checkpoint metadata, migrated to the current format and checked field by field
     against itself and the model's parameters; ``ModelFileError`` names what is wrong."""
-
-    def fail(field: str, expected: str, got: Any) -> ModelFileError:
-        return ModelFileError(f"{name}: checkpoint.{field}: expected {expected}, got "
-                              f"{_short(got)}")
-
-    if not isinstance(state, dict):
-        raise ModelFileError(f"{name}: checkpoint: expected an object, got {_short(state)}")
-    if "format" not in state:  # format 1
+    if isinstance(state, dict) and "format" not in state:  # format 1
         state = {"format": FORMAT, "stop": None, "callbacks": {}, **state}
-    if set(state) != set(KEYS):
-        raise ModelFileError(f"{name}: checkpoint: expected the keys {list(KEYS)}; missing "
-                             f"{sorted(set(KEYS) - set(state))}, unexpected "
-                             f"{_short(sorted(set(state) - set(KEYS)))}")
-    if state["format"] != FORMAT or type(state["format"]) is not int:
-        raise fail("format", f"1 or {FORMAT}", state["format"])
-    _history(state["history"], fail)
-    epoch = state["epoch"]
-    if not _int(epoch, 0, MAX_EPOCHS) or epoch != len(state["history"]["epochs"]):
-        raise fail("epoch", f"the number of epochs in the history "
-                   f"({len(state['history']['epochs'])})", epoch)
-    if state["stop"] is not None and not _text(state["stop"]):
-        raise fail("stop", "null or a reason (text)", state["stop"])
-    _optimizer(state["optimizer"], tensors, params, fail)
-    _schedule(state["schedule"], fail)
-    _rng(state["rng"], fail)
-    _callbacks(state["callbacks"], tensors, params, fail)
-    for k in tensors:
-        if not k.startswith((OPTIM, CALLBACK)):
-            raise ModelFileError(f"{name}: unexpected tensor {_short(k)}")
+    try:
+        state = _schema(tensors, params)(state, "checkpoint")
+        for k in tensors:
+            if not k.startswith((OPTIM, CALLBACK)):
+                fail("checkpoint", "tensors 'optim/...' or 'callback/...' besides the weights",
+                     k)
+    except ModelFileError as e:
+        raise ModelFileError(f"{name}: {e}") from None
     return state
 
 
-def _history(h: Any, fail: Any) -> None:
-    if not isinstance(h, dict) or set(h) != {"epochs", "stop_reason"}:
-        raise fail("history", "{'epochs': [...], 'stop_reason': ...}", h)
-    epochs = h["epochs"]
-    if not isinstance(epochs, list) or len(epochs) > MAX_EPOCHS:
-        raise fail("history.epochs", "a list of per-epoch records", epochs)
-    for i, e in enumerate(epochs):
-        if not isinstance(e, dict) or e.get("epoch") != i + 1 or "loss" not in e:
-            raise fail(f"history.epochs[{i}]", f"a record with epoch = {i + 1} and a loss", e)
-        for k, v in e.items():
-            if not (_text(k) and _number(v)):
-                raise fail(f"history.epochs[{i}].{_name(k)}", "a number", v)
-    if h["stop_reason"] is not None and not _text(h["stop_reason"]):
-        raise fail("history.stop_reason", "null or text", h["stop_reason"])
+def _schema(tensors: dict[str, np.ndarray], params: dict[str, np.ndarray]) -> Check:
+    def epoch_is_history(d: dict, path: str) -> None:
+        if d["epoch"] != len(d["history"]["epochs"]):
+            fail(f"{path}.epoch", f"the number of epochs in the history "
+                 f"({len(d['history']['epochs'])})", d["epoch"])
+
+    return obj({"format": one_of(FORMAT), "epoch": integer(0, MAX_EPOCHS),
+                "stop": optional(text()), "optimizer": _optimizer(tensors, params),
+                "schedule": optional(_schedule), "rng": RNG, "history": HISTORY,
+                "callbacks": _callbacks(tensors, params)}, rules=[epoch_is_history])
 
 
-def _optimizer(o: Any, tensors: dict[str, np.ndarray], params: dict[str, np.ndarray],
-               fail: Any) -> None:
-    if not isinstance(o, dict) or set(o) != {"class", "hyperparameters", "steps"}:
-        raise fail("optimizer", "{'class', 'hyperparameters', 'steps'}", o)
+def _record(v: Any, path: str) -> dict[str, float]:
+    """One epoch's logs: numbers by name, ``epoch`` and ``loss`` among them (a validation
+    loss may be inf: any float)."""
+    if not isinstance(v, dict) or "epoch" not in v or "loss" not in v:
+        fail(path, "an epoch's record with an epoch and a loss", v)
+    for k, x in v.items():
+        text(100)(k, path)
+        if type(x) not in (int, float):
+            fail(f"{path}.{_name(k)}", "a number", x)
+    return v
+
+
+def _numbered(d: dict, path: str) -> None:
+    for i, e in enumerate(d["epochs"]):
+        if e["epoch"] != i + 1:
+            fail(f"{path}.epochs[{i}].epoch", str(i + 1), e["epoch"])
+
+
+HISTORY = obj({"epochs": list_of(_record, 0, MAX_EPOCHS), "stop_reason": optional(text())},
+              rules=[_numbered])
+_U128 = integer(0, (1 << 128) - 1)
+RNG = obj({"bit_generator": one_of("PCG64"), "state": obj({"state": _U128, "inc": _U128}),
+           "has_uint32": integer(0, 1), "uinteger": integer(0, (1 << 32) - 1)})
+
+
+def _optimizer(tensors: dict[str, np.ndarray], params: dict[str, np.ndarray]) -> Check:
     classes = {c.__name__: c for c in OPTIMIZERS.values()}
-    cls = classes.get(o["class"]) if isinstance(o["class"], str) else None
-    if cls is None:
-        raise fail("optimizer.class", f"one of {sorted(classes)}", o["class"])
-    hyper, ref = o["hyperparameters"], cls(lr=0.01).hyperparameters()
-    if not isinstance(hyper, dict) or set(hyper) != set(ref):
-        raise fail("optimizer.hyperparameters", f"the keys {sorted(ref)}", hyper)
-    for k, v in hyper.items():
-        if not _like(v, ref[k]):
-            raise fail(f"optimizer.hyperparameters.{k}", f"a value like {ref[k]!r}", v)
-    try:
-        cls(**hyper)
-    except (ValueError, TypeError) as e:
-        raise fail("optimizer.hyperparameters", "valid settings", str(e)) from None
-    steps = o["steps"]
-    if not isinstance(steps, dict):
-        raise fail("optimizer.steps", "an object {parameter: steps}", steps)
-    for k, v in steps.items():
-        if k not in params:
-            raise fail("optimizer.steps", "only the model's parameters", k)
-        if not _int(v, 0, 1 << 53):
-            raise fail(f"optimizer.steps.{_name(k)}", "an integer >= 0", v)
-    for key, a in tensors.items():
-        if key.startswith(OPTIM):
-            buf, _, p = key[len(OPTIM):].partition(".")
-            if buf not in cls.buffers or p not in params:
-                raise fail("optimizer", f"slots '<buffer>.<parameter>' with a buffer of "
-                           f"{o['class']} {list(cls.buffers)}", key)
-            _same(key, a, params[p], fail)
-            if not steps.get(p):
-                raise fail(f"optimizer.steps.{p}", "at least one step (it has a slot)",
-                           steps.get(p))
+
+    def steps(v: Any, path: str) -> dict[str, int]:
+        if not isinstance(v, dict):
+            fail(path, "an object {parameter: steps}", v)
+        for k, n in v.items():
+            if k not in params:
+                fail(path, "only the model's parameters as keys", k)
+            integer(0, 1 << 53)(n, f"{path}.{_name(k)}")
+        return v
+
+    def consistent(o: dict, path: str) -> None:
+        cls = classes[o["class"]]
+        hyper, ref = o["hyperparameters"], cls(lr=0.01).hyperparameters()
+        if not isinstance(hyper, dict) or set(hyper) != set(ref):
+            fail(f"{path}.hyperparameters", f"the keys {sorted(ref)}", hyper)
+        for k, v in hyper.items():
+            if not _like(v, ref[k]):
+                fail(f"{path}.hyperparameters.{k}", f"a value like {ref[k]!r}", v)
+        try:
+            cls(**hyper)
+        except (ValueError, TypeError) as e:
+            fail(f"{path}.hyperparameters", "valid settings", got=str(e)[:200])
+        for key, a in tensors.items():
+            if key.startswith(OPTIM):
+                buf, _, p = key[len(OPTIM):].partition(".")
+                if buf not in cls.buffers or p not in params:
+                    fail(path, f"slots '<buffer>.<parameter>' with a buffer of {o['class']} "
+                         f"{list(cls.buffers)}", key)
+                _same(key, a, params[p])
+                if not o["steps"].get(p):
+                    fail(f"{path}.steps.{p}", "at least one step (it has a slot)",
+                         o["steps"].get(p))
+
+    return obj({"class": one_of(*classes), "hyperparameters": _anything, "steps": steps},
+               rules=[consistent])
 
 
-def _schedule(s: Any, fail: Any) -> None:
-    if s is None:
-        return
-    cls = SCHEDULES.get(s.get("class")) if isinstance(s, dict) and _text(s.get("class")) else None
-    if cls is None:
-        raise fail("schedule", f"null or a state of one of {sorted(SCHEDULES)}", s)
+def _schedule(s: Any, path: str) -> dict[str, Any]:
+    if not isinstance(s, dict) or not isinstance(s.get("class"), str) \
+            or s["class"] not in SCHEDULES:
+        fail(path, f"null or the state of one of {', '.join(SCHEDULES)}", s)
+    cls = SCHEDULES[s["class"]]
     init = list(inspect.signature(cls.__init__).parameters)[2:]  # after self, optimizer
     try:
         ref = cls(_Dummy(), **{k: s[k] for k in init if k in s})
     except (ValueError, TypeError) as e:
-        raise fail("schedule", "valid settings", str(e)) from None
+        fail(path, "valid settings", got=str(e)[:200])
     fields = {k: v for k, v in vars(ref).items() if k != "optimizer"}
     if set(s) - {"class"} != set(fields):
-        raise fail("schedule", f"the keys {sorted(fields)}", sorted(s))
+        fail(path, f"the keys {sorted(fields)}", sorted(s))
     for k, v in fields.items():
         if k == "best":
-            ok = s[k] is None or (_number(s[k]) and math.isfinite(s[k]))
-        else:
-            ok = _like(s[k], v) and not (_number(v) and s[k] < 0)
-        if not ok:
-            raise fail(f"schedule.{k}", f"a value like {v!r}", s[k])
+            optional(number())(s[k], f"{path}.best")
+        elif not _like(s[k], v) or (_number(v) and s[k] < 0):
+            fail(f"{path}.{k}", f"a value like {v!r}", s[k])
+    return s
 
 
-def _rng(r: Any, fail: Any) -> None:
-    ref = np.random.PCG64().state
-    if not isinstance(r, dict) or set(r) != set(ref) or r["bit_generator"] != "PCG64":
-        raise fail("rng", "a PCG64 state {'bit_generator', 'state', 'has_uint32', "
-                   "'uinteger'}", r)
-    inner = r["state"]
-    if not isinstance(inner, dict) or set(inner) != {"state", "inc"}:
-        raise fail("rng.state", "{'state': int, 'inc': int}", inner)
-    for k in ("state", "inc"):
-        if not _int(inner[k], 0, (1 << 128) - 1):
-            raise fail(f"rng.state.{k}", "an integer in [0, 2**128)", inner[k])
-    if not _int(r["has_uint32"], 0, 1):
-        raise fail("rng.has_uint32", "0 or 1", r["has_uint32"])
-    if not _int(r["uinteger"], 0, (1 << 32) - 1):
-        raise fail("rng.uinteger", "an integer in [0, 2**32)", r["uinteger"])
-    try:
-        np.random.PCG64().state = r
-    except (ValueError, TypeError) as e:
-        raise fail("rng", "a valid PCG64 state", str(e)) from None
+def _callbacks(tensors: dict[str, np.ndarray], params: dict[str, np.ndarray]) -> Check:
+    def check(c: Any, path: str) -> dict[str, Any]:
+        if not isinstance(c, dict):
+            fail(path, "an object {key: {'class', 'state'}}", c)
+        for key, entry in c.items():
+            if not _KEY.fullmatch(key):
+                fail(path, "keys 'ClassName' or 'ClassName#n'", key)
+            obj({"class": one_of(key.partition("#")[0]), "state": _anything})(
+                entry, f"{path}.{key}")
+        owned: dict[str, set[str]] = {}
+        for key, a in tensors.items():
+            if key.startswith(CALLBACK):
+                owner, _, p = key[len(CALLBACK):].partition("/")
+                if owner not in c or p not in params:
+                    fail(path, "tensors 'callback/<key>/<parameter>'", key)
+                _same(key, a, params[p])
+                owned.setdefault(owner, set()).add(p)
+        for owner, names in owned.items():
+            if names != set(params):
+                fail(f"{path}.{owner}", "one tensor per parameter",
+                     got=f"{len(names)} of {len(params)}")
+        return c
+    return check
 
 
-def _callbacks(c: Any, tensors: dict[str, np.ndarray], params: dict[str, np.ndarray],
-               fail: Any) -> None:
-    if not isinstance(c, dict):
-        raise fail("callbacks", "an object {key: {'class', 'state'}}", c)
-    for key, entry in c.items():
-        if not _KEY.fullmatch(key):
-            raise fail("callbacks", "keys 'ClassName' or 'ClassName#n'", key)
-        if not isinstance(entry, dict) or set(entry) != {"class", "state"}:
-            raise fail(f"callbacks.{key}", "{'class', 'state'}", entry)
-        if entry["class"] != key.partition("#")[0]:
-            raise fail(f"callbacks.{key}.class", repr(key.partition("#")[0]), entry["class"])
-    owned: dict[str, set[str]] = {}
-    for key, a in tensors.items():
-        if key.startswith(CALLBACK):
-            owner, _, p = key[len(CALLBACK):].partition("/")
-            if owner not in c or p not in params:
-                raise fail("callbacks", "tensors 'callback/<key>/<parameter>'", key)
-            _same(key, a, params[p], fail)
-            owned.setdefault(owner, set()).add(p)
-    for owner, names in owned.items():
-        if names != set(params):
-            raise fail(f"callbacks.{owner}", "one tensor per parameter",
-                       f"{len(names)} of {len(params)}")
+def _anything(v: Any, path: str) -> Any:
+    return v  # checked later by its owner (the optimizer's rule, the callback's loader)
 
 
 class _Dummy:
     lr = 0.01  # a schedule reads only the optimizer's lr when it is built
 
 
-def _same(key: str, a: np.ndarray, p: np.ndarray, fail: Any) -> None:
+def _same(key: str, a: np.ndarray, p: np.ndarray) -> None:
     if a.shape != p.shape or a.dtype != p.dtype:
-        raise fail(key, f"{p.dtype}{p.shape} (its parameter's)", f"{a.dtype}{a.shape}")
+        fail(f"tensor {key}", f"{p.dtype}{p.shape} (its parameter's)",
+             got=f"{a.dtype}{a.shape}")
 
 
 def _like(v: Any, ref: Any) -> bool:
@@ -299,14 +284,6 @@ def _like(v: Any, ref: Any) -> bool:
 
 def _number(v: Any) -> bool:
     return type(v) in (int, float)
-
-
-def _int(v: Any, low: int, high: int) -> bool:
-    return type(v) is int and low <= v <= high
-
-
-def _text(v: Any) -> bool:
-    return isinstance(v, str) and len(v) <= 10_000
 
 
 def _name(k: Any) -> str:
