@@ -202,7 +202,10 @@ class Settings:
     )
     # run
     out: str | None = S(None, "run folder (default runs/<task>-<dataset>-<time>)", metavar="DIR")
-    resume: str | None = S(None, "continue from a checkpoint file", metavar="CKPT")
+    resume: str | None = S(
+        None, "continue a run: its folder (config and checkpoint) or a checkpoint file",
+        metavar="RUN|CKPT",
+    )
     diagnose: bool = S(False, "also measure gradient flow per time step", bool)
     distributed: str = S(
         "auto", "data-parallel over MPI: auto (when started by mpiexec/srun), on, off",
