@@ -56,6 +56,15 @@ def test_a_failing_rank_ends_the_job_with_one_message(fault, message, tmp_path):
     assert r.stderr.count("rnnkit: rank") == (fault != "kill"), r.stderr
 
 
+def test_ctrl_c_on_one_rank_stops_every_rank_after_the_same_step(tmp_path):
+    r = mpirun(2, str(HERE / "mpi_faults.py"), "interrupt", str(tmp_path), timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = sorted(line.split(": ", 1)[1] for line in r.stdout.splitlines()
+                   if "finished" in line)
+    assert len(lines) == 2 and lines[0] == lines[1], r.stdout
+    assert "finished 1 epochs, interrupted" in lines[0]
+
+
 def test_rnnkit_train_over_two_ranks_is_one_run_with_the_single_process_model(tmp_path):
     import rnnkit as rk
     from rnnkit.cli import main
