@@ -28,6 +28,14 @@ def build(torch: Any, model: Any) -> Any:
     """The module for a built ``model``, its parameters copied (same names, dots as ``_``)."""
     nn = torch.nn
     dtype = getattr(torch, model.dtype.name)
+    for i, layer in enumerate(model.layers):
+        if layer.kind not in ("RNN", "LSTM", "GRU", "Dense", "Embedding", "Dropout"):
+            raise ValueError(f"to_torch: layer {i} ({layer.kind}) has no torch mapping")
+        for option in ("zoneout", "layer_norm", "proj_size"):
+            value = getattr(layer, option, 0)
+            if any(np.atleast_1d(value)):  # recurrent dropout acts only in fit
+                raise ValueError(f"to_torch: layer {i} ({layer.kind}) option {option}="
+                                 f"{value!r} is not in the torch module yet")
 
     def params(layer: Any) -> Any:
         return nn.ParameterDict({k.replace(".", "_"): nn.Parameter(
@@ -76,11 +84,16 @@ def build(torch: Any, model: Any) -> Any:
                 return (self.act[0](xz + hz),)
             act, gate = self.act
             if kind == "LSTM":
-                z = xz + hz
-                i, f = gate(z[:, :H]), gate(z[:, H : 2 * H])
-                g, o = act(z[:, 2 * H : 3 * H]), gate(z[:, 3 * H :])
-                c = f * state[1] + i * g
-                return o * act(c), c
+                z, c_prev = xz + hz, state[1]
+                zi, zf, zg, zo = z[:, :H], z[:, H : 2 * H], z[:, 2 * H : 3 * H], z[:, 3 * H :]
+                P = p["P" + sfx] if "P" + sfx in p else None  # peepholes, order i, o, f
+                if P is not None:
+                    zi, zf = zi + P[:H] * c_prev, zf + P[2 * H :] * c_prev
+                i, f, g = gate(zi), gate(zf), act(zg)
+                c = f * c_prev + i * g
+                if P is not None:
+                    zo = zo + P[H : 2 * H] * c
+                return gate(zo) * act(c), c
             hz_n = hz[:, 2 * H :] + p["b_hn" + sfx] if self.layer.bias else hz[:, 2 * H :]
             r, u = gate(xz[:, :H] + hz[:, :H]), gate(xz[:, H : 2 * H] + hz[:, H : 2 * H])
             n = act(xz[:, 2 * H :] + r * hz_n)
@@ -130,6 +143,10 @@ def build(torch: Any, model: Any) -> Any:
             y = self.p["W"][ids]
             return y * mask[..., None] if mask is not None else y
 
+    class Identity(nn.Module):  # rk.Dropout: it acts only in fit
+        def forward(self, x, mask=None):
+            return x
+
     class SequentialModule(nn.Module):
         """``forward(X, lengths=None)``: ``X (B, T, D)`` (or ids ``(B, T)``), batch-first
         in and out, as ``Sequential.predict``."""
@@ -138,7 +155,8 @@ def build(torch: Any, model: Any) -> Any:
             super().__init__()
             self.layers = nn.ModuleList(
                 RecurrentModule(layer) if isinstance(layer, Recurrent) else
-                EmbeddingModule(layer) if isinstance(layer, Embedding) else DenseModule(layer)
+                EmbeddingModule(layer) if isinstance(layer, Embedding) else
+                DenseModule(layer) if isinstance(layer, Dense) else Identity()
                 for layer in model.layers)
 
         def forward(self, X, lengths=None):
