@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+import rnnkit as rk
 from helpers_rnnkit import MAKERS
 from rnnkit.cli.metadata import check_metadata
 from rnnkit.errors import ModelFileError
@@ -72,6 +73,16 @@ def test_a_wrong_field_is_named(task, field, value, message):
     with pytest.raises(ModelFileError) as e:
         check_metadata(meta, model)
     assert str(e.value).startswith(message)
+
+
+def test_horizon_is_the_model_output_size():
+    model = rk.Sequential([rk.LSTM(3), rk.Dense(2)])  # two steps at once
+    model.build(1)
+    _, meta = MAKERS["forecast"]()
+    assert check_metadata(dict(meta, horizon=2), model)["horizon"] == 2
+    with pytest.raises(ModelFileError, match=r"^user\.horizon: expected 2 \(the model's output "
+                                             r"size\), got 1$"):
+        check_metadata(meta, model)
 
 
 def saved(tmp_path, task, **changes):

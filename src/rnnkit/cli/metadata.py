@@ -135,7 +135,7 @@ def _classify(meta: dict, path: str, model: Any) -> None:
              got=f"{len(classes)}")
     if len({type(c) for c in classes}) > 1 or len({show(c) for c in classes}) < len(classes):
         fail(f"{path}.classes", "distinct labels of one type", classes)
-    if meta["majority"] not in classes or type(meta["majority"]) is not type(classes[0]):
+    if meta["majority"] not in classes:  # LABEL refuses true and 1.0, which would equal 1
         fail(f"{path}.majority", "one of the classes", meta["majority"])
     if meta["n_features"] != inputs:
         fail(f"{path}.n_features", f"{inputs} (the model's input size)", meta["n_features"])

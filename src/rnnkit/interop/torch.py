@@ -109,9 +109,15 @@ def from_torch(module: torch.nn.Module, *, return_state: bool = False) -> Sequen
     return model
 
 
-def to_torch(model: Sequential) -> torch.nn.Module:
-    """The ``torch.nn.RNN``, ``LSTM`` or ``GRU`` (``batch_first=True``, the model's dtype)
-    that computes the model's output sequence.
+def to_torch(model: Sequential, *, module: str = "auto") -> torch.nn.Module:
+    """A ``torch.nn.Module`` that computes ``model.predict`` (the model's dtype).
+
+    ``module="rnn"``: the ``torch.nn.RNN``, ``LSTM`` or ``GRU`` (``batch_first=True``) that
+    computes the model's output sequence, for the models below, else a ``ValueError``.
+    ``module="sequential"``: any model, as ``interop/torch_module.py``'s module, whose
+    ``forward(X, lengths=None)`` is batch-first like ``predict`` (Dense heads, readouts,
+    learned ``h0``, every activation, ``return_sequences=False``, Embedding).
+    ``module="auto"`` (default): ``"rnn"`` where it applies, else ``"sequential"``.
 
     Representable: a built model made only of rnnkit ``RNN``, ``LSTM`` or ``GRU`` layers of
     one kind, one hidden size, one ``bias`` and one ``bidirectional`` setting, each with
@@ -123,17 +129,30 @@ def to_torch(model: Sequential) -> torch.nn.Module:
     Biases go back as ``b_ih = b``, ``b_hh = 0``; for the GRU ``b_hh[2H:] = b_hn``.
 
     Raises:
-        ValueError: naming the first layer and option that torch cannot represent.
+        ValueError: with ``module="rnn"``, naming the first layer and option that a torch
+            RNN module cannot represent; an unbuilt model.
     """
     torch = _import_torch()
     if not isinstance(model, Sequential):
         raise TypeError(f"to_torch: expected an rnnkit Sequential, got {type(model).__name__}")
+    if module not in ("auto", "rnn", "sequential"):
+        raise ValueError(f"to_torch: module must be 'auto', 'rnn' or 'sequential', got "
+                         f"{module!r}")
     first = model.layers[0]
-    for i, layer in enumerate(model.layers):
-        _check_representable(i, layer, first)
+    try:
+        for i, layer in enumerate(model.layers):
+            _check_representable(i, layer, first)
+    except ValueError:
+        if module == "rnn":
+            raise
+        module = "sequential"
     if not model.built:
         raise ValueError("to_torch: the model has no parameters yet; call it on data or "
                          "build(input_size) first")
+    if module == "sequential":
+        from .torch_module import build
+
+        return build(torch, model)
     if first.kind == "RNN":
         cls: Any = torch.nn.RNN
         extra = {"nonlinearity": get_activation(first.activation).name}
