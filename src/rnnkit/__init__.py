@@ -15,6 +15,7 @@ from .callbacks import (
 )
 from .checkpoint import load_model as load
 from .diagnostics import GradientFlowMonitor, gradcheck, gradient_flow
+from .errors import GradcheckError
 from .interop.onnx_import import from_onnx  # imports onnx only when called
 from .interop.torch import from_torch  # imports torch only when called
 from .layers import GRU, LSTM, RNN, Dense, Embedding
@@ -36,8 +37,9 @@ def __getattr__(name: str):
 
 __all__ = [
     "GRU", "LSTM", "RNN", "SGD", "Adagrad", "Adam", "AdamW", "Callback", "Dense",
-    "EarlyStopping", "Embedding", "GradientFlowMonitor", "History", "ModelCheckpoint",
-    "NaNGuard", "Progress", "ProgressBar", "RMSprop", "RNNClassifier", "RNNRegressor",
+    "EarlyStopping", "Embedding", "GradcheckError", "GradientFlowMonitor", "History",
+    "ModelCheckpoint", "NaNGuard", "Progress", "ProgressBar", "RMSprop", "RNNClassifier",
+    "RNNRegressor",
     "Sequential", "__version__", "from_onnx", "from_torch", "gradcheck", "gradient_flow",
     "load", "optim",
 ]

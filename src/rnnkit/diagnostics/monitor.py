@@ -44,7 +44,8 @@ class GradientFlowMonitor(Callback):
         records: one dict per record and layer/direction: ``epoch``, ``loss`` (the epoch's
             training loss; ``None`` at epoch 0), ``layer``, ``direction``, ``cell``,
             ``log10_grad_first``, ``log10_grad_last`` (``‖∂L/∂h_1‖``, ``‖∂L/∂h_T‖``),
-            ``horizon``, ``rate``, ``lyapunov``, ``spectral_radius``, ``verdict``.
+            ``horizon``, ``rate``, ``lyapunov``, ``spectral_radius``, ``dead_share``,
+            ``verdict``.
     """
 
     rank0_only = True  # its records feed rank 0's report and plots
@@ -98,7 +99,8 @@ class GradientFlowMonitor(Callback):
                 "cell": f.cell, "log10_grad_first": float(f.log10_grad_norm[0]),
                 "log10_grad_last": float(f.log10_grad_norm[-1]), "horizon": f.horizon,
                 "rate": f.rate, "lyapunov": float(f.lyapunov[0]),
-                "spectral_radius": f.spectral_radius, "verdict": f.verdict})
+                "spectral_radius": f.spectral_radius, "dead_share": f.dead_share,
+                "verdict": f.verdict})
 
     def to_dict(self) -> dict[str, Any]:
         from .report import _plain
