@@ -89,6 +89,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "test_mse": test_mse, "stop_reason": history.stop_reason,
         "skipped_steps": int(sum(history["skipped"])),
         "verdict": flow.verdict, "horizon": flow.horizon, "rate": flow.rate,
+        "lyapunov": flow.lyapunov[0], "dead_share": flow.dead_share,
+        "saturation": flow.saturation,
         "log10_grad_first": flow.log10_grad_norm[0], "log10_grad_last": flow.log10_grad_norm[-1],
         "history": history.to_dict(), "monitor": monitor.to_dict()}
     with open(os.path.join(args.out, f"{name}.json"), "w") as f:
