@@ -131,11 +131,13 @@ def table(out: str) -> str:
     return "\n".join(rows)
 
 
-def compare(out: str, img: str, T: int, seed: int) -> str:
-    """One figure and summary for every saved model of ``out``, on the same test batch."""
+def compare(out: str, img: str, T: int, seed: int, n_test: int) -> str:
+    """One figure and summary for every saved model of ``out``, on the batch each run's own
+    report used (the first 128 test sequences), so that the numbers agree with its figure."""
     from rnnkit.diagnostics import GradientFlowReport
 
-    Xt, yt = adding_data(128, T, np.random.default_rng(seed + 1))
+    Xt, yt = adding_data(n_test, T, np.random.default_rng(seed + 1))
+    Xt, yt = Xt[:128], yt[:128]
     flows, names = [], []
     for file in sorted(os.listdir(out)):
         if file.endswith(".safetensors"):
@@ -168,7 +170,8 @@ def main() -> None:
                    help="diagnose every model saved in --out on one test batch, one figure")
     args = p.parse_args()
     if args.table or args.compare:
-        print(table(args.out) if args.table else compare(args.out, args.img, args.T, args.seed))
+        print(table(args.out) if args.table else compare(args.out, args.img, args.T, args.seed,
+                                                           args.n_test))
         return
     r = run(args)
     print(json.dumps({k: v for k, v in r.items() if k not in ("history", "monitor")},
