@@ -72,7 +72,7 @@ def test_rnnkit_train_over_two_ranks_is_one_run_with_the_single_process_model(tm
 
     r = mpirun(2, "-m", "rnnkit", "train", "nile", "--epochs", "2", "--out", str(tmp_path / "k2"))
     assert r.returncode == 0, r.stderr
-    assert r.stderr.count("training LSTM on nile") == 1 and r.stderr.count("epoch 2/2") == 1
+    assert r.stderr.count("training LSTM(32) on nile") == 1 and r.stderr.count("epoch 2/2") == 1
     assert r.stdout.count("run folder:") == 1
     assert main(["train", "nile", "--epochs", "2", "--out", str(tmp_path / "k1"), "--quiet",
                  "--distributed", "off"]) == 0
