@@ -89,6 +89,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "test_mse": test_mse, "stop_reason": history.stop_reason,
         "skipped_steps": int(sum(history["skipped"])),
         "verdict": flow.verdict, "horizon": flow.horizon, "rate": flow.rate,
+        "lyapunov": flow.lyapunov[0], "dead_share": flow.dead_share,
+        "saturation": flow.saturation,
         "log10_grad_first": flow.log10_grad_norm[0], "log10_grad_last": flow.log10_grad_norm[-1],
         "history": history.to_dict(), "monitor": monitor.to_dict()}
     with open(os.path.join(args.out, f"{name}.json"), "w") as f:
@@ -129,11 +131,13 @@ def table(out: str) -> str:
     return "\n".join(rows)
 
 
-def compare(out: str, img: str, T: int, seed: int) -> str:
-    """One figure and summary for every saved model of ``out``, on the same test batch."""
+def compare(out: str, img: str, T: int, seed: int, n_test: int) -> str:
+    """One figure and summary for every saved model of ``out``, on the batch each run's own
+    report used (the first 128 test sequences), so that the numbers agree with its figure."""
     from rnnkit.diagnostics import GradientFlowReport
 
-    Xt, yt = adding_data(128, T, np.random.default_rng(seed + 1))
+    Xt, yt = adding_data(n_test, T, np.random.default_rng(seed + 1))
+    Xt, yt = Xt[:128], yt[:128]
     flows, names = [], []
     for file in sorted(os.listdir(out)):
         if file.endswith(".safetensors"):
@@ -166,7 +170,8 @@ def main() -> None:
                    help="diagnose every model saved in --out on one test batch, one figure")
     args = p.parse_args()
     if args.table or args.compare:
-        print(table(args.out) if args.table else compare(args.out, args.img, args.T, args.seed))
+        print(table(args.out) if args.table else compare(args.out, args.img, args.T, args.seed,
+                                                           args.n_test))
         return
     r = run(args)
     print(json.dumps({k: v for k, v in r.items() if k not in ("history", "monitor")},

@@ -79,3 +79,18 @@ def test_readout_reads_hidden_times_directions(tmp_path):
     with pytest.raises(ModelFileError, match=r"layers\[1\]\.config\.readout\.input_size: "
                                              r"expected 4 \(hidden × directions\), got 2"):
         rk.load(path)
+
+
+@pytest.mark.parametrize("key", ["rnnkit", "user"])
+def test_duplicate_keys_and_nan_in_metadata_json_are_refused(tmp_path, key):
+    path, tensors, config = saved(tmp_path)
+    texts = {"rnnkit": json.dumps(config), "user": '{"task": "forecast"}'}
+    texts[key] = texts[key][:-1] + ', "seed": 1, "seed": 2}'
+    save_tensors(path, tensors, texts)
+    with pytest.raises(ModelFileError, match=f"metadata\\['{key}'\\] is not valid JSON: "
+                                             "duplicate key 'seed'"):
+        rk.load(path)
+    texts[key] = texts[key].replace('"seed": 1, "seed": 2', '"x": NaN')
+    save_tensors(path, tensors, texts)
+    with pytest.raises(ModelFileError, match="non-standard constant NaN"):
+        rk.load(path)

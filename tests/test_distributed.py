@@ -53,3 +53,20 @@ def test_checksum_sees_one_changed_bit():
     assert checksum(p) == checksum(q)
     q["1.b"].view(np.uint64)[1] ^= 1
     assert checksum(p) != checksum(q)
+
+
+def _threads() -> int:
+    from rnnkit import kernels
+
+    return kernels.get_num_threads()
+
+
+def test_joblib_workers_cap_rnnkit_threads_to_their_share_of_the_cpus():
+    # joblib's process workers get OMP_NUM_THREADS = CPUs // n_jobs, which rnnkit's default
+    # follows: 2 workers on 2 CPUs train with 1 thread each instead of oversubscribing
+    joblib = pytest.importorskip("joblib")
+    import os
+
+    cpus = len(os.sched_getaffinity(0))
+    got = joblib.Parallel(n_jobs=2)(joblib.delayed(_threads)() for _ in range(2))
+    assert got == [max(1, cpus // 2)] * 2

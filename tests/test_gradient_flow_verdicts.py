@@ -119,3 +119,40 @@ def test_two_thousand_steps_stay_finite_without_warnings(make):
         assert np.all(np.isfinite(f.lyapunov)) and np.all(np.isfinite(f.jacobian_norm))
         assert np.all(~np.isnan(f.log10_grad_norm))
     report.to_json()
+
+
+def exploding_relu(B=4, T=200):
+    """J_t = 1.05 I at every step: every pre-activation positive (as above)."""
+    model = rk.Sequential([rk.RNN(8, activation="relu", recurrent_init="identity"),
+                           rk.Dense(1)], dtype="float64")
+    model.build(2)
+    p = model.parameters()
+    p["0.W_h"] *= 1.05
+    p["0.W_x"][...] = np.abs(p["0.W_x"])
+    p["0.b"][...] = 0.1
+    return model, np.random.default_rng(0).uniform(0, 1, (B, T, 2))
+
+
+def test_a_dead_sequence_is_counted_and_left_out_of_the_verdict_and_lambda1():
+    """One sequence with every relu unit off at step 151 has an exactly zero gradient before
+    it: it must not turn an exploding batch into "vanishing" nor λ1 into -inf."""
+    model, X = exploding_relu()
+    X[0, 150] = -1e9
+    f = rk.gradient_flow(model, X, np.ones((4, 1))).flows[0]
+    assert f.dead_share == 0.25 and f.lyapunov_samples == 3
+    assert f.verdict == "exploding" and f.horizon == 142
+    assert f.rate == pytest.approx(math.log(1.05), rel=1e-9)
+    np.testing.assert_allclose(f.lyapunov, math.log(1.05), rtol=1e-9)
+    assert "25% of the sequences are dead" in f.reason and "grows 1e3-fold in 142 steps" in f.reason
+    assert "shrinks" not in f.reason and "-inf" not in f.reason
+
+
+def test_all_sequences_dead_is_vanishing_with_an_exact_zero():
+    model, X = exploding_relu(B=2)
+    X[:, 150] = -1e9
+    f = rk.gradient_flow(model, X, np.ones((2, 1))).flows[0]
+    assert f.dead_share == 1.0 and f.verdict == "vanishing" and f.horizon == 50
+    assert f.reason.startswith("50 steps back the last step's gradient is exactly zero in "
+                               "every sequence")
+    assert f.lyapunov[0] == -np.inf and "exactly zero in every sampled sequence" in f.reason
+    assert "in 0 steps" not in f.reason and "left out" not in f.reason

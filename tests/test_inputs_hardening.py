@@ -67,6 +67,8 @@ def test_values_near_the_float_limit_are_called_too_large_not_missing():
     values = np.array([1.0, 2.0, 1e308, 3.0])
     with pytest.raises(DataError, match=r"value 1e\+308 \(row 2, column 0\) is too large"):
         Scaler().fit(values)
+    with pytest.raises(DataError, match=r"value -1\.7e\+308 \(row 1, column 1\) is too large"):
+        Scaler().fit(np.array([[1.0, 2.0], [3.0, -1.7e308]]))
     scaler = Scaler().fit(np.array([1.0, 2.0, 3.0]))
     with pytest.raises(DataError, match=r"value -1\.7e\+308 is too large"):
         scaler.transform(np.array([1.0, -1.7e308]))

@@ -109,6 +109,19 @@ def test_huber_worked_example():
     np.testing.assert_allclose(grad.ravel(), [-0.5 / 3, -1 / 3, 1 / 3], rtol=1e-15)
 
 
+def test_huber_worked_example_delta_2():
+    # delta = 2, d = [-0.5, -3, 5]: per = [0.125, 2 (3 - 1), 2 (5 - 1)] = [0.125, 4, 8];
+    # mean = 12.125 / 3; grad = clip(d, -2, 2) / 3 = [-0.5, -2, 2] / 3
+    value, grad = losses.huber(np.zeros((3, 1)), np.array([0.5, 3.0, -5.0]), delta=2.0)
+    assert value == pytest.approx(12.125 / 3, rel=1e-15)
+    np.testing.assert_allclose(grad.ravel(), [-0.5 / 3, -2 / 3, 2 / 3], rtol=1e-15)
+    # continuous at |d| = delta, for a delta that is not 1
+    for delta in (0.3, 2.5):
+        inside, _ = losses.huber(np.zeros(1), np.array([delta * (1 - 1e-12)]), delta=delta)
+        outside, _ = losses.huber(np.zeros(1), np.array([delta * (1 + 1e-12)]), delta=delta)
+        assert inside == pytest.approx(outside, rel=1e-9) == pytest.approx(delta**2 / 2)
+
+
 def test_cross_entropy_worked_example():
     # row 0: logits [0, 0], label 0: p = [1/2, 1/2], loss ln 2, d = [-1/2, 1/2]
     # row 1: logits [0, ln 3], label 1: p = [1/4, 3/4], loss -ln(3/4), d = [1/4, -1/4]

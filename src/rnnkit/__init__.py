@@ -5,9 +5,17 @@ and GRU, trained by backpropagation through time written out by hand.
 """
 
 from . import noise, optim
-from .callbacks import Callback, EarlyStopping, ModelCheckpoint, NaNGuard, Progress
+from .callbacks import (
+    Callback,
+    EarlyStopping,
+    ModelCheckpoint,
+    NaNGuard,
+    Progress,
+    ProgressBar,
+)
 from .checkpoint import load_model as load
 from .diagnostics import GradientFlowMonitor, gradcheck, gradient_flow
+from .errors import GradcheckError
 from .interop.onnx_import import from_onnx  # imports onnx only when called
 from .interop.torch import from_torch  # imports torch only when called
 from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding
@@ -29,8 +37,8 @@ def __getattr__(name: str):
 
 __all__ = [
     "GRU", "LSTM", "RNN", "SGD", "Adagrad", "Adam", "AdamW", "Callback", "Dense", "Dropout",
-    "EarlyStopping", "Embedding", "GradientFlowMonitor", "History", "ModelCheckpoint",
-    "NaNGuard", "Progress", "RMSprop", "RNNClassifier", "RNNRegressor", "Sequential",
-    "__version__", "from_onnx", "from_torch", "gradcheck", "gradient_flow", "load", "noise",
-    "optim",
+    "EarlyStopping", "Embedding", "GradcheckError", "GradientFlowMonitor", "History",
+    "ModelCheckpoint", "NaNGuard", "Progress", "ProgressBar", "RMSprop", "RNNClassifier",
+    "RNNRegressor", "Sequential", "__version__", "from_onnx", "from_torch", "gradcheck",
+    "gradient_flow", "load", "noise", "optim",
 ]

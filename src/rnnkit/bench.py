@@ -242,8 +242,10 @@ def _block(fn) -> list[float]:
     return [_timed(fn) for _ in range(BLOCK)]
 
 
-def make_case(cell: str, mode: str, size: tuple, dtype: str, with_torch: bool):
-    """Build both sides with the same weights and inputs → ``(rnnkit_fn, torch_fn)``."""
+def make_case(cell: str, mode: str, size: tuple, dtype: str, with_torch: bool,
+              onnx_threads: int = 0):
+    """Build both sides with the same weights and inputs → ``(rnnkit_fn, torch_fn)``; with
+    ``onnx_threads`` also the ONNX Runtime side, ``(rnnkit_fn, torch_fn, onnx_fn)``."""
     import rnnkit as rk
 
     B, T, D, H = (1, 1, size[2], size[3]) if mode == "stream" else size
@@ -268,7 +270,12 @@ def make_case(cell: str, mode: str, size: tuple, dtype: str, with_torch: bool):
             stream = model.stream()
             for _ in range(STREAM_STEPS):
                 stream.step(x_t)
-    return ours, (_torch_case(cell, mode, model, X, R) if with_torch else None)
+    theirs = _torch_case(cell, mode, model, X, R) if with_torch else None
+    if not onnx_threads:
+        return ours, theirs
+    from .interop import onnx_bench
+
+    return ours, theirs, onnx_bench.case(mode, model, X, onnx_threads, STREAM_STEPS)
 
 
 def _torch_case(cell: str, mode: str, model: Any, X: np.ndarray, R: np.ndarray):
@@ -349,28 +356,33 @@ def tracemalloc_peak_mb(cell: str, size: tuple, dtype: str) -> float:
 
 
 def run_case(cell, mode, name, dtype, reps, with_torch, memory,
-             warm_s: float = 0.2) -> dict[str, Any]:
+             warm_s: float = 0.2, onnx_threads: int = 0) -> dict[str, Any]:
     size = SIZES[name]
-    ours, theirs = make_case(cell, mode, size, dtype, with_torch)
-    for fn in (ours, theirs):  # warm-up: caches, allocator, clocks; >= 3 calls and warm_s
+    ours, theirs, *rest = make_case(cell, mode, size, dtype, with_torch, onnx_threads)
+    ort_fn = rest[0] if rest else None
+    for fn in (ours, theirs, ort_fn):  # warm-up: caches, allocator, clocks; >= 3 calls and warm_s
         if fn is not None:
             n, start = 0, time.perf_counter()
             while n < 3 or time.perf_counter() - start < warm_s:
                 fn()
                 n += 1
     limit = case_limit(cell, size, dtype)
-    t_ours, t_theirs = [], []
+    t_ours, t_theirs, t_ort = [], [], []
     for _ in range(reps):  # alternate, so that machine noise hits both sides alike
         t_ours += _block(ours)
         if theirs is not None:
             t_theirs += _block(theirs)
+        if ort_fn is not None:
+            t_ort += _block(ort_fn)
     per = STREAM_STEPS if mode == "stream" else 1
     ms = float(np.median(t_ours)) * 1e3 / per
     tms = float(np.median(t_theirs)) * 1e3 / per if t_theirs else None
+    oms = float(np.median(t_ort)) * 1e3 / per if t_ort else None
     B, T, D, H = (1, 1, size[2], size[3]) if mode == "stream" else size
     row = {"cell": cell, "mode": mode, "size": name, "B": B, "T": T, "D": D, "H": H,
            "dtype": dtype, "rnnkit_ms": ms, "torch_ms": tms,
            "ratio": tms / ms if tms else None,
+           "onnxruntime_ms": oms, "onnxruntime_ratio": oms / ms if oms else None,
            "limit_gflops": limit,
            "limit_fraction": flops(cell, mode, B, T, D, H) / (ms / 1e3) / (limit * 1e9)}
     if memory and mode == "train":
@@ -387,7 +399,10 @@ def _fmt(v: Any, spec: str) -> str:
 def format_table(rows: list[dict[str, Any]]) -> str:
     head = ("| cell | mode | size | B | T | D | H | dtype | rnnkit ms | torch ms | torch/rnnkit "
             "| of limit | peak MB rnnkit (tracemalloc) | peak MB torch |")
-    lines = [head, "|" + "---|" * 14]
+    with_ort = any(r.get("onnxruntime_ms") for r in rows)
+    if with_ort:
+        head += " ORT ms | ORT/rnnkit |"
+    lines = [head, "|" + "---|" * (16 if with_ort else 14)]
     for r in rows:
         mem = ""
         if "rnnkit_peak_mb" in r:
@@ -397,7 +412,9 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             f"| {r['cell']} | {r['mode']} | {r['size']} | {r['B']} | {r['T']} | {r['D']} | "
             f"{r['H']} | {r['dtype']} | {r['rnnkit_ms']:.3f} | {_fmt(r['torch_ms'], '.3f')} | "
             f"{_fmt(r['ratio'], '.2f')} | {r['limit_fraction']:.1%} | {mem} | "
-            f"{_fmt(r.get('torch_peak_mb'), '.1f') if 'rnnkit_peak_mb' in r else ''} |")
+            f"{_fmt(r.get('torch_peak_mb'), '.1f') if 'rnnkit_peak_mb' in r else ''} |"
+            + (f" {_fmt(r.get('onnxruntime_ms'), '.3f')} | "
+               f"{_fmt(r.get('onnxruntime_ratio'), '.2f')} |" if with_ort else ""))
     ratios = [r["ratio"] for r in rows if r["ratio"]]
     if ratios:
         lines.append(f"\ngeometric mean torch/rnnkit: {np.exp(np.mean(np.log(ratios))):.2f} "
@@ -447,6 +464,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="repetitions (default 7; quick 2)")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--no-onnx", action="store_true",
+                    help="skip the ONNX Runtime column (infer and stream; when installed)")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     ap.add_argument("--threads", type=_positive, default=None,
                     help="threads of both sides (default: NumPy's BLAS threads)")
@@ -470,6 +489,9 @@ def main(argv: list[str] | None = None) -> int:
     from . import kernels
 
     kernels.set_num_threads(threads)
+    from .interop import onnx_bench
+
+    onnx_threads = threads if not args.no_onnx and onnx_bench.available() else 0
     quiet = machine_load()  # before the busy processes start
     with blas_limit(threads), busy_processes(args.load):
         limit = sgemm_gflops()
@@ -480,7 +502,8 @@ def main(argv: list[str] | None = None) -> int:
                     size_name = "small" if name == "stream" else name
                     row = run_case(cell, mode, size_name, args.dtype, reps, with_torch,
                                    memory=not args.no_memory and not args.quick,
-                                   warm_s=0.05 if args.quick else 0.2)
+                                   warm_s=0.05 if args.quick else 0.2,
+                                   onnx_threads=onnx_threads if mode != "train" else 0)
                     if mode == "stream":
                         row["size"] = "stream"
                     rows.append(row)

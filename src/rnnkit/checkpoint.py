@@ -3,9 +3,9 @@ JSON config (layers, options, dtype, version) in the file's metadata.
 
 A model file has tensors ``"<layer>.<name>"`` and metadata ``{"rnnkit": config}`` plus,
 optionally, ``{"user": ...}`` (JSON the caller attaches: a vocabulary, a scaler). A checkpoint
-adds ``"optim/<buffer>.<name>"`` tensors and ``{"checkpoint": ...}`` (epoch, optimizer and
-schedule settings, the shuffling generator's state, the history so far). Writes are atomic;
-reading never runs code: the config is data, checked against the layer allow-list.
+adds the training state: tensors whose names hold a ``/`` (optimizer slots, callbacks' arrays)
+and ``{"checkpoint": ...}`` (see ``checkpoint_state``). Writes are atomic; reading never runs
+code: the config is data, checked against the layer allow-list.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ import numpy as np
 from .errors import ModelFileError
 from .fileio import load_tensors, no_constant, no_duplicates, save_tensors
 from .model import Sequential
-
-OPTIM_PREFIX = "optim/"
 
 
 def save_model(model: Sequential, path: str | os.PathLike[str],
@@ -41,7 +39,7 @@ def save_model(model: Sequential, path: str | os.PathLike[str],
     if checkpoint is not None:
         meta["checkpoint"] = json.dumps(checkpoint)
     tensors = dict(params)
-    tensors.update({OPTIM_PREFIX + k: v for k, v in (extra_tensors or {}).items()})
+    tensors.update(extra_tensors or {})  # "optim/...", "callback/...": names with a "/"
     save_tensors(path, tensors, meta)
 
 
@@ -55,12 +53,18 @@ def load_model(path: str | os.PathLike[str]) -> Sequential:
 
 
 def load_checkpoint(path: str | os.PathLike[str]):
-    """``(model, optimizer arrays, checkpoint dict)`` from a checkpoint file."""
-    model, optim, meta = _read(path)
+    """``(model, state tensors, checkpoint dict)`` from a checkpoint file, the dict checked
+    and in the current format (``checkpoint_state``); state tensors are keyed by their full
+    names (``"optim/exp_avg.0.W_h"``)."""
+    from .checkpoint_state import check
+
+    model, state_tensors, meta = _read(path)
     if "checkpoint" not in meta:
         raise ModelFileError(f"{os.fspath(path)}: a model file, not a training checkpoint "
                              "(it holds no optimizer state)")
-    return model, optim, _json(meta["checkpoint"], path, "checkpoint")
+    state = check(_json(meta["checkpoint"], path, "checkpoint"), state_tensors,
+                  model.parameters(), os.fspath(path))
+    return model, state_tensors, state
 
 
 def _read(path: str | os.PathLike[str]):
@@ -83,8 +87,8 @@ def _read(path: str | os.PathLike[str]):
     if not (isinstance(size, int) and not isinstance(size, bool) and 0 < size < 1 << 31):
         raise ModelFileError(f"{name}: config layers[0].input_size must be a positive integer, "
                              f"got {size!r}")
-    weights = {k: v for k, v in tensors.items() if not k.startswith(OPTIM_PREFIX)}
-    optim = {k[len(OPTIM_PREFIX):]: v for k, v in tensors.items() if k.startswith(OPTIM_PREFIX)}
+    weights = {k: v for k, v in tensors.items() if "/" not in k}
+    optim = {k: v for k, v in tensors.items() if "/" in k}
     # Compare shapes before building: a config that lies about sizes must not allocate.
     shapes = model.param_shapes(size)
     missing, extra = set(shapes) - set(weights), set(weights) - set(shapes)

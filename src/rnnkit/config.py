@@ -59,9 +59,10 @@ ACTIVATION = _named(get_activation, sorted(ACTIVATIONS))
 DENSE_ACTIVATION = any_of(one_of("softmax"), ACTIVATION,
                           expected="softmax or one of " + ", ".join(sorted(ACTIVATIONS)))
 INIT = _named(lambda v: get_init(v, owner="", arg=""), sorted(INITIALISERS))
-# "zeros", "learned" or the values themselves (their length is checked against hidden below)
-INITIAL = any_of(one_of("zeros", "learned"), list_of(number(), 1, MAX_SIZE),
-                 expected='"zeros", "learned" or a list of numbers')
+# "zeros", "learned" or the values themselves (their length is checked against hidden below;
+# bounded so that a float32 state cannot overflow: a fuzz case had h0 = [0, 3.4028235677973366e38])
+INITIAL = any_of(one_of("zeros", "learned"), list_of(number(-1e4, 1e4), 1, MAX_SIZE),
+                 expected='"zeros", "learned" or a list of numbers in [-1e4, 1e4]')
 
 RATE = number(0, below=1)  # a dropout or zoneout probability in [0, 1)
 DENSE: dict[str, tuple[Check, Any]] = {

@@ -13,3 +13,7 @@ class ModelFileError(ValueError):
 class MemoryLimitError(ValueError, MemoryError):
     """A request whose memory need, computed before allocating, exceeds what is available
     (a ``ValueError``, so that it reads as bad input, and a ``MemoryError``)."""
+
+
+class GradcheckError(RuntimeError):
+    """``rk.gradcheck`` found an analytic gradient that disagrees with central differences."""

@@ -128,7 +128,8 @@ class _RNNEstimator(BaseEstimator):
         self.history_ = self.model_.fit(
             seqs, targets, loss=self._loss,
             optimizer=get_optimizer(self.optimizer, lr=self.lr), epochs=self.epochs,
-            batch_size=self.batch_size, clip_norm=self.clip_norm, seed=self.seed)
+            batch_size=self.batch_size, clip_norm=self.clip_norm, seed=self.seed,
+            distributed="off")  # one model per process: joblib workers are not MPI ranks
         return self
 
     def _outputs(self, X: Any) -> np.ndarray:

@@ -18,6 +18,7 @@ import io
 import json
 import math
 import os
+import re
 import secrets
 import stat
 from collections.abc import Iterable, Mapping
@@ -27,10 +28,12 @@ import numpy as np
 
 from rnnkit.errors import DataError, ModelFileError
 
-__all__ = ["load_tensors", "open_regular", "read_metadata", "read_regular", "save_tensors",
-           "write_atomic"]
+__all__ = ["clean_temp_files", "load_tensors", "open_regular", "read_metadata", "read_regular",
+           "save_tensors", "write_atomic"]
 
 MiB = 1 << 20
+TEMP_MARK = ".rnnkit-tmp-"  # in every temporary name, so that orphans are recognised
+_TEMP_NAME = re.compile(r"\..+\.rnnkit-tmp-[0-9a-f]{12}\.tmp", re.DOTALL)
 DEFAULT_ALLOWED = ("F32", "F64", "I64")
 # safetensors dtype name -> little-endian NumPy dtype. BF16/F8 have no NumPy type and BOOL has
 # invalid byte patterns (anything but 0/1), so they are "unsupported" rather than "not allowed".
@@ -98,12 +101,26 @@ def _create_temp(folder: str, base: str) -> tuple[int, str]:
     """Create an exclusive temp file; mode 0o666 so the umask applies as for a plain ``open``."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
+        tmp = os.path.join(folder, f".{base}{TEMP_MARK}{secrets.token_hex(6)}.tmp")
         try:
             return os.open(tmp, flags, 0o666), tmp
         except FileExistsError:
             continue
     raise FileExistsError(f"no free temporary name in {folder}")
+
+
+def clean_temp_files(folder: str | os.PathLike[str]) -> list[str]:
+    """Remove the temporary files that killed ``write_atomic`` calls left in ``folder``; return
+    their names. Only for a folder no other writer uses now (a locked run folder): a live
+    write's temporary file would go too, and its rename then fail."""
+    removed = []
+    with os.scandir(folder) as entries:
+        for e in entries:
+            if _TEMP_NAME.fullmatch(e.name) and e.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(e.path)
+                    removed.append(e.name)
+    return sorted(removed)
 
 
 def _fsync_folder(folder: str) -> None:

@@ -27,10 +27,13 @@ __all__ = [
     "LOSSES",
     "binary_cross_entropy",
     "cross_entropy",
+    "gaussian_nll",
     "get_loss",
     "huber",
     "mae",
     "mse",
+    "pinball",
+    "quantile_loss",
 ]
 
 
@@ -258,12 +261,126 @@ def binary_cross_entropy(
     return _mean(per, sig - y, keep)
 
 
+def _per_target(outputs: np.ndarray, targets: np.ndarray, mask: np.ndarray | None, k: int,
+                who: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Outputs ``(..., K*k)`` as ``(..., K, k)``, targets ``(..., K)`` beside them, and the
+    keep-mask ``(..., K)``: the heads of each target sit together, ``k`` per target."""
+    o = _as_outputs(outputs)
+    m = _as_mask(mask, o)
+    t = np.asarray(targets)
+    if o.shape[-1] % k or t.shape != (*o.shape[:-1], o.shape[-1] // k):
+        if o.shape[-1] == k and t.shape == o.shape[:-1]:
+            t = t[..., None]
+        else:
+            raise ValueError(
+                f"{who}: expected targets of shape {o.shape[:-1]} + (K,) for outputs "
+                f"{o.shape} = (..., K*{k}), got {t.shape}"
+            )
+    if not np.issubdtype(t.dtype, np.number):
+        raise ValueError(f"targets: expected numbers, got dtype {t.dtype}")
+    keep = None if m is None else np.broadcast_to(m[..., None], t.shape)
+    _check_finite(t, keep)
+    t = t.astype(o.dtype, copy=False)
+    o = o.reshape((*t.shape, k))
+    if keep is not None:
+        t = np.where(keep, t, o[..., 0])
+    return o, t, keep
+
+
+def _check_quantiles(quantiles: object) -> np.ndarray:
+    q = np.asarray(quantiles, dtype=np.float64).reshape(-1)
+    if q.size == 0 or not ((q > 0) & (q < 1)).all() or (np.diff(q) <= 0).any():
+        raise ValueError(
+            f"quantiles: expected increasing levels strictly between 0 and 1, got {quantiles!r}"
+        )
+    return q
+
+
+def pinball(
+    outputs: np.ndarray,
+    targets: np.ndarray,
+    mask: np.ndarray | None = None,
+    quantiles: object = (0.1, 0.5, 0.9),
+) -> tuple[float, np.ndarray]:
+    """Pinball (quantile) loss: ``outputs (..., K*Q)`` holds ``Q`` quantile forecasts of each
+    of the ``K`` targets ``(..., K)``, ``outputs[..., k*Q + j]`` for level ``quantiles[j]``.
+
+    ``d = targets - outputs``; ``per = max(q * d, (q - 1) * d)``; ``value = mean(per)`` over
+    every output; ``d_outputs = where(d > 0, -q, 1 - q) / n`` (at ``d = 0`` the subgradient
+    ``1 - q``). Its minimiser is the ``q``-quantile of the targets' distribution.
+    """
+    q = _check_quantiles(quantiles)
+    o, t, keep = _per_target(outputs, targets, mask, len(q), "pinball")
+    qs = q.astype(o.dtype)
+    d = t[..., None] - o  # (..., K, Q)
+    per = np.maximum(qs * d, (qs - 1) * d)
+    grad = np.where(d > 0, -qs, 1 - qs).astype(o.dtype)
+    if keep is not None:
+        keep = np.broadcast_to(keep[..., None], per.shape)
+    value, grad = _mean(per, grad, keep)
+    return value, grad.reshape(np.shape(outputs))
+
+
+def quantile_loss(quantiles: object) -> LossFn:
+    """The ``pinball`` loss at fixed ``quantiles``, as a ``loss(outputs, targets, mask)``."""
+    q = tuple(float(v) for v in _check_quantiles(quantiles))
+
+    def quantile(outputs: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None
+                 ) -> tuple[float, np.ndarray]:
+        return pinball(outputs, targets, mask, q)
+
+    return quantile
+
+
+def softplus(s: np.ndarray) -> np.ndarray:
+    """``log(1 + exp(s))`` without overflow: ``max(s, 0) + log1p(exp(-|s|))``."""
+    return np.maximum(s, 0) + np.log1p(np.exp(-np.abs(s)))
+
+
+SCALE_FLOOR = 1e-6  # sigma never reaches 0: the NLL and its gradient stay finite
+
+
+def gaussian_nll(
+    outputs: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None
+) -> tuple[float, np.ndarray]:
+    """Gaussian negative log-likelihood with a mean head and a scale head per target.
+
+    ``outputs (..., 2K)`` holds ``mu = outputs[..., :K]`` and raw scales ``s = outputs[...,
+    K:]`` for targets ``(..., K)``; ``sigma = softplus(s) + 1e-6``. With ``r = (y - mu) /
+    sigma``: ``per = log(2 pi) / 2 + log(sigma) + r**2 / 2``; ``value = mean(per)`` over the
+    K targets; ``d_mu = -r / sigma / n``; ``d_s = (1 - r**2) / sigma * sigmoid(s) / n``.
+    ``torch.nn.GaussianNLLLoss(full=True)`` with ``var = sigma**2`` gives the same value.
+    """
+    o = _as_outputs(outputs)
+    if o.shape[-1] % 2:
+        raise ValueError(
+            f"gaussian_nll: expected outputs (..., 2K) (K means, then K scales), got {o.shape}"
+        )
+    k = o.shape[-1] // 2
+    mu, s = o[..., :k], o[..., k:]
+    t, keep = _dense_targets(mu, targets, _as_mask(mask, o), fill=mu)
+    sigma = softplus(s) + SCALE_FLOOR
+    r = (t - mu) / sigma
+    per = 0.5 * np.log(2 * np.pi) + np.log(sigma) + 0.5 * r * r
+    e = np.exp(-np.abs(s))
+    sig = np.where(s >= 0, 1 / (1 + e), e / (1 + e))  # d softplus / ds
+    grad = np.concatenate([-r / sigma, (1 - r * r) / sigma * sig], axis=-1)
+    n = per.size
+    if keep is not None:  # np.where, not a product: padded outputs may hold anything
+        n = int(np.count_nonzero(keep))
+        per = np.where(keep, per, 0)
+        grad = np.where(np.concatenate([keep, keep], axis=-1), grad, 0)
+    return float(per.sum() / n), (grad / n).astype(o.dtype, copy=False)
+
+
 LOSSES: dict[str, LossFn] = {
     "mse": mse,
     "mae": mae,
     "huber": huber,
     "cross_entropy": cross_entropy,
     "binary_cross_entropy": binary_cross_entropy,
+    "pinball": pinball,
+    "gaussian_nll": gaussian_nll,
 }
 
 

@@ -294,7 +294,8 @@ class Sequential:
         ``callbacks``, ``metrics``, ``schedule`` (an ``rk.optim`` LR schedule), ``lengths``,
         ``seed`` (shuffling), ``resume`` (a checkpoint path to continue from),
         ``distributed`` (``"auto"``: data-parallel over MPI when started by ``mpiexec -n K``
-        or ``srun``, ``"on"``, ``"off"``; see docs/distributed.md).
+        or ``srun``, ``"on"``, ``"off"``; see docs/distributed.md), ``verbose`` (0 silent, the
+        default; 1 a progress bar per epoch on stderr, as Keras; 2 one line per epoch).
         """
         from .training import fit
 
@@ -350,11 +351,13 @@ class Sequential:
             v[...] = self.parameters()[k]
         return new
 
-    def to_torch(self) -> Any:
-        """The equivalent ``torch.nn.RNN``/``LSTM``/``GRU`` (batch_first); see interop/torch."""
+    def to_torch(self, module: str = "auto") -> Any:
+        """A ``torch.nn.Module`` equal to ``predict``: a ``torch.nn.RNN``/``LSTM``/``GRU``
+        (batch_first) when the model is such a stack, else a module for any stack, Dense heads
+        included; see ``interop/torch.py``."""
         from .interop.torch import to_torch
 
-        return to_torch(self)
+        return to_torch(self, module=module)
 
     def to_onnx(self, path: Any = None, *, stream: bool = False, **options: Any) -> Any:
         """The model as an ONNX ``ModelProto``, written to ``path`` when given; ``stream=True``

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from .batches import Data, make_data, split_validation
-from .callbacks import Callback, NaNGuard
+from .callbacks import Callback, ModelCheckpoint, NaNGuard
+from .checkpoint_state import collect, restore, restore_callbacks
 from .distributed import LOCAL, World, bcast_text, check_equal_weights
 from .distributed import world as _world
 from .layers import Recurrent
@@ -87,13 +88,19 @@ class Trainer:
             self.callbacks.append(NaNGuard())
         self.seq_out = not any(isinstance(layer, Recurrent) and not layer.return_sequences
                                for layer in model.layers)
-        self.interrupted = False
         self._buffer: np.ndarray | None = None
+        # checkpoints last: what they save includes the epoch's decisions (stop, best, wait)
+        self.callbacks.sort(key=lambda c: isinstance(c, ModelCheckpoint))
         self.schedule = schedule
         self.rng = np.random.default_rng(seed)
         self.history = History()
         self.epoch = 0
-        self.stop: str | None = None
+        self.stop: str | None = None  # a decision: saved in checkpoints, kept on resume
+        # Ctrl-C is no decision (never saved: a resumed run goes on). ctrl_c is this process's
+        # request, interrupted the agreed stop: at once alone, over MPI at the next Allreduce
+        self.ctrl_c = self.interrupted = False
+        self.saved_callbacks: dict[str, Any] = {}
+        self.resumed_from: str | None = None
         self.n_batches = 0
 
     # --- the loop -------------------------------------------------------------------------
@@ -101,8 +108,9 @@ class Trainer:
         self.n_batches = math.ceil(train.n / self.batch_size)
         for cb in self.callbacks:
             cb.on_train_begin(self)
+        restore_callbacks(self)
         with _sigint_stops(self):
-            while self.epoch < self.epochs and self.stop is None:
+            while self.epoch < self.epochs and self.stop is None and not self.interrupted:
                 start = time.perf_counter()
                 order = self.rng.permutation(train.n) if self.shuffle else np.arange(train.n)
                 sums = {"loss": 0.0, "n": 0, "norms": [], "skipped": 0}
@@ -118,13 +126,15 @@ class Trainer:
                         logs = self.train_batch(batch, sums, lengths, len(idx))
                     for cb in self.callbacks:
                         cb.on_batch_end(self, b, logs)
-                    if self.stop is not None:
+                    if self.stop is not None or self.interrupted:
                         break
+                if self.interrupted:
+                    break  # a cut-short epoch is not recorded: checkpoints hold whole epochs
                 if self.stop is None and sums["n"] == 0:
                     self.stop = (f"stopped: no step of epoch {self.epoch + 1} could be applied "
                                  "(every loss or gradient was NaN/Inf)")
                 if self.stop is not None:
-                    break  # a cut-short epoch is not recorded: checkpoints hold whole epochs
+                    break
                 logs = self.epoch_logs(sums, val, time.perf_counter() - start)
                 self.history.epochs.append(logs)
                 self.step_schedule(logs)
@@ -132,7 +142,7 @@ class Trainer:
                     cb.on_epoch_end(self, self.epoch, logs)
                 self.epoch += 1
                 self.agree_to_stop()
-        self.history.stop_reason = self.stop
+        self.history.stop_reason = self.stop or (INTERRUPTED if self.interrupted else None)
         for cb in self.callbacks:
             cb.on_train_end(self)
         return self.history
@@ -226,14 +236,14 @@ class Trainer:
         for g in grads.values():
             buf[o : o + g.size] = g.ravel()
             o += g.size
-        buf[o], buf[o + 1 : o + 1 + m], buf[-1] = value, extra, float(self.interrupted)
+        buf[o], buf[o + 1 : o + 1 + m], buf[-1] = value, extra, float(self.ctrl_c)
         self.world.allreduce(buf)
         o = 0
         for g in grads.values():
             g[...] = buf[o : o + g.size].reshape(g.shape)
             o += g.size
-        if buf[-1] > 0 and self.stop is None:
-            self.stop = INTERRUPTED
+        if buf[-1] > 0:
+            self.interrupted = True
         return float(buf[o]), buf[o + 1 : o + 1 + m].astype(np.float64)
 
     def agree_to_stop(self) -> None:
@@ -242,8 +252,8 @@ class Trainer:
         w = self.world
         if w.size == 1:
             return
-        if w.allreduce(np.array([float(self.interrupted)]))[0] > 0 and self.stop is None:
-            self.stop = INTERRUPTED
+        if w.allreduce(np.array([float(self.ctrl_c)]))[0] > 0:
+            self.interrupted = True
         self.stop = bcast_text(w, self.stop)
 
     def clip(self, grads: dict[str, np.ndarray]) -> float:
@@ -278,35 +288,28 @@ class Trainer:
         return not all(np.all(np.isfinite(v)) for v in self.model.parameters().values())
 
     def save_checkpoint(self, path: str) -> None:
-        """Rank 0 writes, after checking that every rank holds the same weights."""
+        """Everything the run needs to go on exactly as if it never stopped (after a whole
+        epoch; ``checkpoint_state`` lists it). Rank 0 writes, after checking that every rank
+        holds the same weights."""
         from .checkpoint import save_model
 
         check_equal_weights(self.world, self.model.parameters(), f"epoch {self.epoch + 1}")
         if self.world.rank != 0:
             return
-
-        arrays, meta = self.optimizer.state_dict()
-        state = {"epoch": self.epoch + 1, "optimizer": meta,
-                 "schedule": None if self.schedule is None else self.schedule.state_dict(),
-                 "rng": self.rng.bit_generator.state, "history": self.history.to_dict()}
+        state, tensors = collect(self)
         save_model(self.model, path, getattr(self.model, "metadata", None),
-                   extra_tensors=arrays, checkpoint=state)
+                   extra_tensors=tensors, checkpoint=state)
 
     def resume(self, path: str) -> None:
         from .checkpoint import load_checkpoint
 
-        saved, arrays, state = load_checkpoint(path)
+        saved, tensors, state = load_checkpoint(path)
         if saved.get_config()["layers"] != self.model.get_config()["layers"]:
             raise ValueError(f"resume: {path} holds a different model than the one being "
                              "trained (layers or options differ)")
         for k, v in self.model.parameters().items():
             v[...] = saved.parameters()[k]
-        self.optimizer.load_state_dict(arrays, state["optimizer"])
-        if self.schedule is not None and state.get("schedule") is not None:
-            self.schedule.load_state_dict(state["schedule"])
-        self.rng.bit_generator.state = state["rng"]
-        self.history = History.from_dict(state["history"])
-        self.epoch = int(state["epoch"])
+        restore(self, state, tensors, path)
 
 
 def evaluate_data(model: Sequential, data: Data, loss: Any, metrics: dict,
@@ -353,7 +356,7 @@ def _positive(v: Any, name: str) -> int:
 
 
 class _sigint_stops:
-    """Ctrl-C sets ``trainer.stop`` so that training ends after the current batch with the
+    """Ctrl-C sets ``trainer.interrupted`` so that training ends after the current batch with the
     weights intact, instead of a KeyboardInterrupt in the middle of an optimizer update."""
 
     def __init__(self, trainer: Trainer) -> None:
@@ -364,10 +367,10 @@ class _sigint_stops:
             self.previous = signal.signal(signal.SIGINT, self._handle)
 
     def _handle(self, signum: int, frame: Any) -> None:
+        self.trainer.ctrl_c = True
         if self.trainer.world.size == 1:
-            self.trainer.stop = INTERRUPTED
-        else:  # the ranks stop together: the flag travels with the next step's Allreduce
             self.trainer.interrupted = True
+        # else the ranks stop together: the flag travels with the next step's Allreduce
 
     def __exit__(self, *exc: Any) -> None:
         if self.previous is not None:
@@ -381,9 +384,16 @@ def fit(model: Sequential, X: Any, y: Any, *, loss: Any = "mse", optimizer: Any 
         validation_split: float | None = None, callbacks: Sequence[Callback] = (),
         metrics: Sequence[str] | None = None, schedule: LRSchedule | None = None,
         lengths: Any = None, seed: int = 0, resume: str | None = None,
-        distributed: str | World = "auto") -> History:
+        distributed: str | World = "auto", verbose: int = 0) -> History:
     """Train ``model`` in place; see ``Sequential.fit`` for the arguments."""
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"fit: verbose must be 0 (silent), 1 (bars) or 2 (a line per epoch), "
+                         f"got {verbose!r}")
     w = _world(distributed)
+    if verbose and w.rank == 0:  # over MPI one rank draws
+        from .callbacks import ProgressBar
+
+        callbacks = [*callbacks, ProgressBar(verbose)]
     try:
         return _fit(model, X, y, w, loss=loss, optimizer=optimizer, epochs=epochs,
                     batch_size=batch_size, shuffle=shuffle, clip_norm=clip_norm,

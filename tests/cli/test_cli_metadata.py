@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+import rnnkit as rk
 from helpers_rnnkit import MAKERS
 from rnnkit.cli.metadata import check_metadata
 from rnnkit.errors import ModelFileError
@@ -34,6 +35,11 @@ BAD = [  # (task, field, value, start of the message); value None drops the fiel
     ("forecast", "target", None, "user.target: missing (required)"),
     ("forecast", "task", "regress", 'user.task: expected one of "forecast"'),
     ("forecast", "extra", 1, 'user: unknown key "extra"'),
+    ("forecast", "loss", "median", 'user.loss: expected one of "mse"'),
+    ("forecast", "strategy", "both", 'user.strategy: expected one of "direct"'),
+    ("forecast", "quantiles", [0.9, 0.1], "user.quantiles: expected increasing levels"),
+    ("forecast", "loss", "gaussian", "user.horizon: expected a head of 1 step(s) x 2 output(s)"),
+    ("forecast", "mase_scale", -1.0, "user.mase_scale: expected"),
     ("classify", "classes", "abc", 'user.classes: expected a list of at least 2 items, got "abc"'),
     ("classify", "classes", [], "user.classes: expected a list of at least 2 items, got a list"),
     ("classify", "classes", ["a", "b"], "user.classes: expected 3 classes (the model's output "
@@ -67,6 +73,16 @@ def test_a_wrong_field_is_named(task, field, value, message):
     with pytest.raises(ModelFileError) as e:
         check_metadata(meta, model)
     assert str(e.value).startswith(message)
+
+
+def test_horizon_is_the_model_output_size():
+    model = rk.Sequential([rk.LSTM(3), rk.Dense(2)])  # two steps at once
+    model.build(1)
+    _, meta = MAKERS["forecast"]()
+    assert check_metadata(dict(meta, horizon=2), model)["horizon"] == 2
+    with pytest.raises(ModelFileError, match=r"^user\.horizon: expected 2 \(the model's output "
+                                             r"size\), got 1$"):
+        check_metadata(meta, model)
 
 
 def saved(tmp_path, task, **changes):

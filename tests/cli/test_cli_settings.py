@@ -52,6 +52,9 @@ def test_every_setting_is_a_config_key(tmp_path):
         layer_norm=True,
         peepholes=True,
         proj_size=2,
+        period=7,
+        loss="quantile",
+        quantiles=(0.05, 0.5, 0.95),
     )
     text = to_toml(full).replace("# out = ", "out = ").replace("# resume = ", "resume = ")
     path = tmp_path / "all.toml"

@@ -35,7 +35,7 @@ def test_default_task_is_sunspots_forecast_with_a_result_table(cli, tmp_path):
     )
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["task"] == "forecast" and metrics["epochs"] == 2
-    assert set(metrics["scores"]) == {"LSTM(32)", "persistence", "seasonal naive (11)"}
+    assert set(metrics["scores"]) == {"LSTM(32)", "persistence", "seasonal naive (11)", "drift"}
 
 
 def test_forecast_bundled_then_evaluate_predict_info(cli, tmp_path):
@@ -181,9 +181,16 @@ def test_diagnose_writes_gradient_flow(cli, tmp_path):
     assert code == 0
     _files_ok(run, "gradient_flow.png", "gradient_flow_training.png", "gradient_flow.json")
     flow = json.loads((run / "metrics.json").read_text())["gradient_flow"]
-    assert flow["verdict"] in ("healthy", "vanishing", "exploding")
     report = json.loads((run / "gradient_flow.json").read_text())
     assert report["verdict"] == flow["verdict"]
+    # the verdict and horizon follow from the report's own r_k by the documented rule
+    (f,) = report["flows"]
+    r = np.array([np.nan if v is None else v for v in f["log10_grad_from_end"]])
+    out = np.abs(r) > 3
+    expect = ("healthy", len(r)) if not out.any() else (
+        "exploding" if r[np.argmax(out)] > 0 else "vanishing", int(np.argmax(out)))
+    assert (f["verdict"], f["horizon"]) == expect
+    assert flow["verdict"] == expect[0] and f"verdict: {expect[0]}" in flow["summary"]
 
 
 def test_ctrl_c_saves_the_model_and_exits_130(cli, tmp_path, monkeypatch):

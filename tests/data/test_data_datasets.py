@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,10 +107,43 @@ def test_ucr_conversion_through_a_stand_in_aeon(monkeypatch):
     assert d.classes.tolist() == [1, 2] and d.y.tolist() == [0, 1, 0, 0, 1]
 
 
-def test_ucr_real_aeon():
-    pytest.importorskip("aeon")
-    try:
-        d = load_dataset("ucr:GunPoint")
-    except DataError as e:  # aeon may need the network for it
-        pytest.skip(str(e))
-    assert d.X.shape == (200, 150, 1) and d.n_train == 50 and len(d.classes) == 2
+UCR_TOY = Path(__file__).parent / "ucr" / "Toy"  # the archive's .tsv format, 3 + 2 cases
+
+
+@pytest.mark.parametrize("where", [UCR_TOY, UCR_TOY / "Toy_TRAIN.tsv"])
+def test_ucr_tsv_files_read_without_packages(monkeypatch, where):
+    monkeypatch.setitem(sys.modules, "aeon", None)
+    monkeypatch.setitem(sys.modules, "tslearn", None)
+    d = load_dataset(f"ucr:{where}")
+    assert d.name == "ucr:Toy" and d.n_train == 3 and len(d) == 5
+    # NaN padding at the end is dropped: lengths 4, 3, 4 (train), then 2, 4 (test)
+    assert [x.shape for x in d.X] == [(4, 1), (3, 1), (4, 1), (2, 1), (4, 1)]
+    assert d.X[1][:, 0].tolist() == [-1.0, -2.0, -3.0] and d.X[3][:, 0].tolist() == [-0.5, -1.5]
+    # "1.0000000e+00" and "1" are the same class
+    assert d.classes.tolist() == [1, 2] and d.y.tolist() == [0, 1, 0, 1, 0]
+
+
+def test_ucr_tsv_bad_files_are_named_with_the_line(tmp_path):
+    folder = tmp_path / "Bad"
+    folder.mkdir()
+    train, test = folder / "Bad_TRAIN.tsv", folder / "Bad_TEST.tsv"
+    test.write_text("1\t1.0\t2.0\n", encoding="utf-8")
+    cases = {
+        "1\t1.0\tNaN\t2.0\n": r"Bad_TRAIN.tsv: line 1: a missing value \(NaN\) at position 2",
+        "1\t1.0\n2\t1.0\tabc\n": r"Bad_TRAIN.tsv: line 2: expected numbers after the label, "
+                                   r"got 'abc'",
+        "1\tNaN\tNaN\n": r"line 1: no value, only NaN",
+        "1\n": r"line 1: expected a label and values separated by tabs",
+        "1\t1.0\tinf\n": r"line 1: an infinite value",
+        "\n\n": r"Bad_TRAIN.tsv: no case in the file",
+    }
+    for text, message in cases.items():
+        train.write_text(text, encoding="utf-8")
+        with pytest.raises(DataError, match=message):
+            load_dataset(f"ucr:{folder}")
+    train.write_text("1\t1.0\n", encoding="utf-8")
+    test.unlink()
+    with pytest.raises(DataError, match=r"Bad_TEST.tsv: file not found"):
+        load_dataset(f"ucr:{folder}")
+    with pytest.raises(DataError, match=r"expected a UCR problem's folder or its NAME_TRAIN"):
+        load_dataset(f"ucr:{train.with_name('Bad.tsv')}")

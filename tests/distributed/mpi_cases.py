@@ -2,7 +2,9 @@
 (``distributed="off"``, on every rank) and compares weights and history. Rank 0 prints one
 line per case and ``ALL OK`` at the end; any difference exits with status 1."""
 
+import os
 import sys
+import tempfile
 
 import numpy as np
 
@@ -54,6 +56,9 @@ def case_list():
     cases["tbptt-last-step-lengths"] = (
         lambda: rk.Sequential([rk.GRU(4), rk.Dense(2)], **f),
         X, y, dict(batch_size=4, tbptt=2, lengths=lengths))
+    cases["two-rows"] = (  # fewer rows than ranks at K=3: one rank never has a row
+        lambda: rk.Sequential([rk.LSTM(4), rk.Dense(2)], **f), X[:2], y[:2],
+        dict(batch_size=4))
     cases["empty-share-batch-2"] = (
         lambda: rk.Sequential([rk.RNN(4), rk.Dense(2)], **f), X, y, dict(batch_size=2))
     for opt in (rk.SGD(0.1, momentum=0.9, nesterov=True), rk.Adam(0.01), rk.AdamW(0.01),
@@ -86,9 +91,32 @@ def case_list():
     return cases
 
 
+def resume_case() -> list[str]:
+    """A checkpoint written by one process after 2 epochs, resumed by the K ranks for 2
+    more: the single-process model of 4 uninterrupted epochs."""
+    X, y = data()
+    make = lambda: rk.Sequential([rk.GRU(4), rk.Dense(2)], dtype="float64")  # noqa: E731
+    opts = dict(batch_size=4, seed=5, optimizer="adam")
+    full = make()
+    full.fit(X, y, epochs=4, distributed="off", **opts)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "ckpt.safetensors")
+        make().fit(X, y, epochs=2, distributed="off", callbacks=[rk.ModelCheckpoint(path)],
+                   **opts)
+        resumed = make()
+        resumed.fit(X, y, epochs=4, distributed=W, resume=path, **opts)
+    p1, pk = full.parameters(), resumed.parameters()
+    return [k for k in p1 if not np.allclose(pk[k], p1[k], rtol=1e-12, atol=1e-15)]
+
+
 def main() -> int:
     failed = []
     only = sys.argv[1:]
+    if not only or "resume" in only:
+        bad = resume_case()
+        if W.rank == 0:
+            print(f"resume-from-one-process: {'FAIL ' + ', '.join(bad) if bad else 'ok'}")
+        failed += ["resume"] if bad else []
     for name, (make, X, y, opts) in case_list().items():
         if only and name not in only:
             continue

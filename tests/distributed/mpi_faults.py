@@ -25,12 +25,15 @@ class Fault(rk.Callback):
             raise RuntimeError("a planted failure on rank 1")
         if FAULT == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
+        if FAULT == "interrupt":  # Ctrl-C seen by one rank only: all stop at the same step
+            os.kill(os.getpid(), signal.SIGINT)
         if FAULT == "diverge":
             trainer.model.parameters()["0.W_h"][0, 0] += 1e-3
 
 
 model = rk.Sequential([rk.GRU(3), rk.Dense(1)], dtype="float64")
 path = os.path.join(sys.argv[2], "ckpt.safetensors")
-model.fit(X, y, epochs=50, batch_size=8, callbacks=[Fault(), rk.ModelCheckpoint(path)],
+h = model.fit(X, y, epochs=50, batch_size=8, callbacks=[Fault(), rk.ModelCheckpoint(path)],
           distributed="on")
-print(f"rank {W.rank}: finished", flush=True)
+print(f"rank {W.rank}: finished {len(h)} epochs, {h.stop_reason}; weights "
+      f"{sum(float(v.sum()) for v in model.parameters().values()):.15f}", flush=True)

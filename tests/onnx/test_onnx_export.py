@@ -16,6 +16,8 @@ from rnnkit.interop.onnx_export import initial_stream_state  # noqa: E402
 D, T, B = 3, 5, 4
 LENGTHS = np.array([5, 2, 4, 1])
 TOL = {"float32": 1e-5, "float64": 1e-10}
+# the regularisation variants (peepholes, zoneout, ...) of the cells, once they exist
+VARIANTS = pytest.mark.skipif(not hasattr(rk.LSTM(1), "peepholes"), reason="no cell variants")
 ACTS = ["tanh", "sigmoid", "relu", "identity", "leaky_relu", "elu", "softsign", "hard_tanh"]
 
 
@@ -176,3 +178,22 @@ def test_refusals_name_the_problem():
     layer.get_config = lambda: {**rk.GRU.get_config(layer), "zoneout": 0.1}
     with pytest.raises(ValueError, match=r"layer 0 \(GRU\) option zoneout=0.1"):
         built([layer]).to_onnx()
+
+
+@VARIANTS
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("lengths", [False, True])
+def test_peepholes_native_and_dropouts_as_identity(dtype, lengths):
+    verify(built([rk.LSTM(4, peepholes=True, return_sequences=True, bidirectional=True,
+                          dropout=0.2, recurrent_dropout=0.1), rk.Dropout(0.3),
+                  rk.LSTM(3, peepholes=True, activation="hard_tanh"), rk.Dense(2)], dtype),
+           lengths=lengths)
+
+
+@VARIANTS
+@pytest.mark.parametrize("layer,option", [(lambda: rk.LSTM(4, zoneout=0.1), "zoneout=0.1"),
+                                          (lambda: rk.GRU(4, layer_norm=True), "layer_norm"),
+                                          (lambda: rk.LSTM(4, proj_size=2), "proj_size=2")])
+def test_variants_without_mapping_are_refused_by_name(layer, option):
+    with pytest.raises(ValueError, match=f"option {option}"):
+        built([layer()]).to_onnx()

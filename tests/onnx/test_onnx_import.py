@@ -173,3 +173,18 @@ def test_not_an_onnx_file(tmp_path):
     with pytest.raises(ModelFileError, match="no such file"):
         rk.from_onnx(tmp_path / "none.onnx")
 
+
+
+
+@pytest.mark.skipif(not hasattr(rk.LSTM(1), "peepholes"), reason="no cell variants")
+def test_peepholes_round_trip(tmp_path):
+    model = rk.Sequential([rk.LSTM(4, peepholes=True, bidirectional=True)])
+    model.build(3)
+    rng = np.random.default_rng(3)
+    for v in model.parameters().values():
+        v[...] = 0.5 * rng.standard_normal(v.shape)
+    model.to_onnx(tmp_path / "m.onnx")
+    back = rk.from_onnx(tmp_path / "m.onnx")
+    assert back.layers[0].peepholes
+    X = rng.standard_normal((2, 5, 3)).astype("float32")
+    np.testing.assert_array_equal(back.predict(X), model.predict(X))

@@ -210,13 +210,13 @@ UNREPRESENTABLE = [
 @pytest.mark.parametrize("layers,message", UNREPRESENTABLE)
 def test_to_torch_rejects_what_torch_cannot_represent(layers, message):
     with pytest.raises(ValueError, match=message):
-        to_torch(_built(layers))
+        to_torch(_built(layers), module="rnn")
 
 
 def test_to_torch_rejects_embedding_unbuilt_and_non_models():
     model = rk.Sequential([rk.Embedding(10, D), rk.LSTM(H, return_sequences=True)])
     with pytest.raises(ValueError, match="layer 0 \\(Embedding\\): only RNN, LSTM"):
-        to_torch(model)
+        to_torch(model, module="rnn")
     with pytest.raises(ValueError, match="no parameters yet"):
         to_torch(rk.Sequential([rk.GRU(H, return_sequences=True)]))
     with pytest.raises(TypeError, match="expected an rnnkit Sequential"):

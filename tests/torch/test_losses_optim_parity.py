@@ -221,3 +221,30 @@ def test_clip_grad_norm(max_norm):
     np.testing.assert_allclose(ours, theirs, rtol=RTOL, atol=0)
     for g, p in zip(grads.values(), params, strict=True):
         np.testing.assert_allclose(g, p.grad.numpy(), rtol=RTOL, atol=0)
+
+
+def test_gaussian_nll_matches_torch_gaussian_nll_loss_full():
+    """Our mean and softplus scale heads against torch's GaussianNLLLoss(full=True) on
+    var = sigma**2, value and gradient (through softplus in torch)."""
+    rng = np.random.default_rng(3)
+    z, y = rng.normal(size=(5, 6)) * 2, rng.normal(size=(5, 3))
+    ours = losses.gaussian_nll(z, y)
+    o = torch.tensor(z, requires_grad=True)
+    sigma = torch.nn.functional.softplus(o[:, 3:]) + losses.SCALE_FLOOR
+    value = torch.nn.GaussianNLLLoss(full=True, eps=1e-300)(o[:, :3], torch.tensor(y), sigma**2)
+    value.backward()
+    _assert_loss(ours, (value.item(), o.grad.numpy()))
+
+
+def test_pinball_matches_a_torch_autograd_pinball():
+    rng = np.random.default_rng(4)
+    q = (0.1, 0.5, 0.9)
+    y = rng.normal(size=(4, 2))
+    z = (y[..., None] + rng.uniform(0.1, 1, (4, 2, 3)) * rng.choice([-1.0, 1.0], (4, 2, 3)))
+    ours = losses.pinball(z.reshape(4, 6), y, None, q)
+    o = torch.tensor(z.reshape(4, 6), requires_grad=True)
+    d = torch.tensor(y)[..., None] - o.reshape(4, 2, 3)
+    qs = torch.tensor(q, dtype=torch.float64)
+    value = torch.maximum(qs * d, (qs - 1) * d).mean()
+    value.backward()
+    _assert_loss(ours, (value.item(), o.grad.numpy()))

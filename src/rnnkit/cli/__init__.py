@@ -31,8 +31,10 @@ from .common import (
 )
 
 # In help order. "diagnose" is written separately and is listed only once its module exists.
-COMMANDS = ("train", "evaluate", "predict", "generate", "datasets", "info", "export", "bench",
-            "diagnose")
+COMMANDS = (
+    "train", "evaluate", "predict", "backtest", "report", "generate", "datasets", "info",
+    "export", "bench", "diagnose",
+)
 OPTIONAL = ("diagnose",)
 
 __all__ = ["COMMANDS", "build_parser", "main", "run"]

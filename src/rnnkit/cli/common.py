@@ -91,6 +91,12 @@ def add_model_and_data(p: argparse.ArgumentParser, model_help: str) -> None:
     p.add_argument("model", metavar="MODEL", help=model_help)
     p.add_argument("data", nargs="?", metavar="DATA",
                    help="dataset name or file (default: the dataset it was trained on)")
+    g = p.add_argument_group("columns of DATA, when they are named otherwise than at training")
+    g.add_argument("--target", metavar="COL", help="the column standing for the model's target "
+                   "(classify: its label column)")
+    g.add_argument("--features", metavar="COLS", help="the columns standing for the model's "
+                   "features, in the model's order, comma-separated")
+    g.add_argument("--date", metavar="COL", help="the column of dates/years")
 
 
 def output_flags() -> argparse.ArgumentParser:
@@ -142,9 +148,15 @@ def history_csv(epochs: list[dict[str, float]]) -> str:
 
 
 # --- tables --------------------------------------------------------------------------------
-def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain text table: numeric columns right-aligned, the others left-aligned."""
-    cells = [[str(h) for h in header]] + [[_fmt(v) for v in r] for r in rows]
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]],
+          marks: set[tuple[int, int]] | None = None) -> str:
+    """A plain text table: numeric columns right-aligned, the others left-aligned; the
+    ``(row, column)`` cells in ``marks`` get a ``*`` (the best in their column)."""
+    marks = marks or set()
+    cells = [[str(h) for h in header]] + [
+        [_fmt(v) + ("*" if (i, j) in marks else " " * bool(marks)) for j, v in enumerate(r)]
+        for i, r in enumerate(rows)
+    ]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     numeric = [
         i > 0 and all(isinstance(r[i], (int, float, np.number)) or r[i] is None for r in rows)

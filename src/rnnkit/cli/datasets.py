@@ -41,5 +41,7 @@ def run(args: argparse.Namespace) -> int:
     say("\nsources and licences:")
     for d in infos:
         say(f"  {d.name:9s} {d.source}; {d.licence}")
-    say("\nAlso: ucr:NAME loads a UCR/UEA problem (needs the optional package aeon or tslearn).")
+    say("\nAlso: ucr:PATH reads a UCR archive problem from its folder of NAME_TRAIN.tsv and "
+        "NAME_TEST.tsv;\nucr:NAME loads one by name (needs the optional package aeon or "
+        "tslearn).")
     return EXIT_OK

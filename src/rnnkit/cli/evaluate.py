@@ -17,6 +17,8 @@ from .common import (
     say,
     table,
 )
+from .forecast_scores import LABELS, text
+from .forecast_scores import marks as forecast_marks
 from .modelfile import load_data, load_trained
 from .train import TASKS
 
@@ -33,13 +35,21 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     model, meta = load_trained(args.model)
-    record, _ = load_data(args.data, meta)
+    record, _ = load_data(args.data, meta, args)
     results = TASKS[meta["task"]].evaluate(model, meta, record)
     if args.json:
         emit_json({k: v for k, v in results.items() if k != "rows"})
         return EXIT_OK
     unit = f" ({results['unit']})" if results.get("unit") else ""
-    cols = [c.upper() if c != "bits_per_char" else "bits/char" for c in results["columns"]]
+    cols = [LABELS.get(c, c.replace("_", " ").upper()) if c != "bits_per_char" else "bits/char"
+            for c in results["columns"]]
     say(results["what"])
-    say(table(["model" + unit, *cols], results["rows"]))
+    marks = forecast_marks(results) if results["task"] == "forecast" else None
+    say(table(["model" + unit, *cols], results["rows"], marks))
+    if results["task"] == "forecast":
+        say("\n".join(text(results)))
+    elif results["task"] == "classify":
+        from .task_classify import text as classify_text
+
+        say("\n".join(classify_text(results)))
     return EXIT_OK

@@ -10,6 +10,7 @@ one entry per input column, the vocabulary is the embedding's. Every problem is 
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
@@ -64,6 +65,11 @@ TASK_FIELDS: dict[str, dict[str, tuple[Any, Any]]] = {
         "unit": (optional(NAME), None),
         "last_index": (optional(any_of(text(1000), number(), expected="a label")), None),
         "relative": (boolean(), False),
+        "strategy": (one_of("direct", "recursive"), OMIT),  # absent: direct
+        "loss": (one_of("mse", "quantile", "gaussian"), OMIT),  # absent: mse
+        "quantiles": (list_of(number(), 1, 99), OMIT),
+        "mase_scale": (optional(number(0)), OMIT),
+        "mase_period": (optional(integer(1)), OMIT),
     },
     "classify": {
         "classes": (list_of(LABEL, 2), REQUIRED),
@@ -105,8 +111,19 @@ def _forecast(meta: dict, path: str, model: Any) -> None:
     if inputs != columns:
         fail(f"{path}.features", f"{inputs - 1} names (the model reads {inputs} columns: the "
              "target and its features)", got=f"{len(meta['features'])}")
-    if meta["horizon"] != outputs:
-        fail(f"{path}.horizon", f"{outputs} (the model's output size)", meta["horizon"])
+    q = meta.get("quantiles", [0.1, 0.5, 0.9])
+    if any(not 0 < v < 1 for v in q) or any(b <= a for a, b in itertools.pairwise(q)):
+        fail(f"{path}.quantiles", "increasing levels strictly between 0 and 1", q)
+    # the head: H steps (one with --strategy recursive) times Q quantiles, 2 (mean and
+    # scale) or 1 value each
+    strategy, loss = meta.get("strategy", "direct"), meta.get("loss", "mse")
+    steps = 1 if strategy == "recursive" else meta["horizon"]
+    per = {"mse": 1, "quantile": len(q), "gaussian": 2}[loss]
+    if steps * per != outputs:
+        if per == 1 and strategy == "direct":
+            fail(f"{path}.horizon", f"{outputs} (the model's output size)", meta["horizon"])
+        fail(f"{path}.horizon", f"a head of {steps} step(s) x {per} output(s) ({strategy}, "
+             f"loss {loss}) = the model's output size {outputs}", meta["horizon"])
     _scaler(meta, path, columns, "one per column")
 
 
@@ -118,7 +135,7 @@ def _classify(meta: dict, path: str, model: Any) -> None:
              got=f"{len(classes)}")
     if len({type(c) for c in classes}) > 1 or len({show(c) for c in classes}) < len(classes):
         fail(f"{path}.classes", "distinct labels of one type", classes)
-    if meta["majority"] not in classes or type(meta["majority"]) is not type(classes[0]):
+    if meta["majority"] not in classes:  # LABEL refuses true and 1.0, which would equal 1
         fail(f"{path}.majority", "one of the classes", meta["majority"])
     if meta["n_features"] != inputs:
         fail(f"{path}.n_features", f"{inputs} (the model's input size)", meta["n_features"])

@@ -23,17 +23,34 @@ def load_trained(path: str) -> tuple[rk.Sequential, dict[str, Any]]:
     return model, meta
 
 
-def load_data(spec: str | None, meta: dict[str, Any]) -> tuple[Any, str]:
-    """``DATA`` read the way the model was trained (target, features, date, missing rule).
+def load_data(spec: str | None, meta: dict[str, Any], args: Any = None) -> tuple[Any, str]:
+    """``DATA`` read the way the model was trained (target, features, date, missing rule);
+    ``args.target``/``args.features``/``args.date`` name the file's columns that stand for
+    them when the names differ.
 
     Without ``DATA``, the model's own data is read only if it is a dataset name (bundled or
     ``ucr:NAME``): a model file never chooses a path for rnnkit to open."""
+    target = meta.get("label") if meta["task"] == "classify" else meta.get("target")
+    features = list(meta.get("features") or ())
+    date = meta.get("date")
+    if args is not None and getattr(args, "target", None):
+        target = args.target
+    if args is not None and getattr(args, "features", None):
+        given = [c.strip() for c in args.features.split(",") if c.strip()]
+        if len(given) != len(features):
+            raise DataError(
+                f"--features {args.features}: the model reads {len(features)} feature column(s)"
+                f"{' (' + ', '.join(features) + ')' if features else ''}, got {len(given)}"
+            )
+        features = given
+    if args is not None and getattr(args, "date", None):
+        date = args.date
     s = Settings(
         task=meta["task"],
         missing=meta.get("missing", "interpolate"),
-        date=meta.get("date"),
-        target=meta.get("label") if meta["task"] == "classify" else meta.get("target"),
-        features=tuple(meta.get("features") or ()) or None,
+        date=date,
+        target=target,
+        features=tuple(features) or None,
     )
     if spec is None:
         spec = meta.get("source") or meta.get("dataset")

@@ -29,6 +29,7 @@ from .settings import _argparse_type, _positive_int
 EPILOG = """examples:
   rnnkit predict runs/forecast-sunspots-20250101-120000/model.safetensors --steps 11
   rnnkit predict model.safetensors prices.csv --steps 30 --output forecast.csv
+  rnnkit predict model.safetensors sales.csv --target units --date day --plot forecast.png
   rnnkit predict classifier.safetensors sequences.csv
 """
 
@@ -44,21 +45,32 @@ def add_parser(sub: Any) -> None:
         help="forecast steps past the end of the series (default: the horizon)",
     )
     p.add_argument("--output", "-o", metavar="FILE", help="write the CSV here, not stdout")
+    p.add_argument("--plot", metavar="FILE.png",
+                   help="forecast: also draw the recent history and the forecast (with its "
+                   "interval) into this PNG")
 
 
 def run(args: argparse.Namespace) -> int:
     model, meta = load_trained(args.model)
     if meta["task"] == "charlm":
         raise DataError(f"{args.model} is a character model; use 'rnnkit generate' for text")
-    record, name = load_data(args.data, meta)
+    record, name = load_data(args.data, meta, args)
     if meta["task"] == "forecast":
         steps = args.steps or meta["horizon"]
-        labels, values = task_forecast.forecast_ahead(model, meta, record, steps)
+        labels, values, quant = task_forecast.forecast_ahead(model, meta, record, steps)
         header = ["step", "time", f"forecast_{meta['target']}"]
         rows = [[k + 1, t, v] for k, (t, v) in enumerate(zip(labels, values))]
+        if quant is not None:  # one column per quantile level: q0.1, q0.5, q0.9
+            header += [f"q{q:g}" for q in meta["quantiles"]]
+            rows = [r + list(q) for r, q in zip(rows, quant)]
+        if args.plot:
+            from . import plots
+
+            plots.history_and_forecast(args.plot, record, meta, labels, values, quant,
+                                       title=f"{name}: {steps} steps past the end")
     else:
-        if args.steps is not None:
-            raise DataError("--steps is for forecast models; this model classifies")
+        if args.steps is not None or args.plot:
+            raise DataError("--steps and --plot are for forecast models; this model classifies")
         labels, proba = task_classify.predict_labels(model, meta, record)
         ids = getattr(record, "ids", None) or [str(i) for i in range(len(labels))]
         header = ["sequence_id", "predicted", "probability"]

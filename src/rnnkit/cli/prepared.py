@@ -27,8 +27,8 @@ class Prepared:
     X: Any  # training inputs: (N, T, D), a list of (T_i, D), or ids (N, T)
     y: Any
     val: tuple | None  # (X_val, y_val) or None when --val is 0
-    loss: str
-    metric: str  # the metric fit logs ("rmse", "accuracy")
+    loss: Any  # a loss name, or a loss function (quantile loss at the chosen levels)
+    metric: str | None  # the metric fit logs ("rmse", "accuracy"); None: loss only
     out_size: int
     meta: dict[str, Any]  # saved in the model file: what evaluate/predict/generate need
     held_out: dict[str, Any] = field(default_factory=dict)  # the test part and its context
@@ -69,6 +69,20 @@ def build_model(s: Settings, p: Prepared) -> rk.Sequential:
             layers.append(rk.Dropout(s.dropout))
     layers.append(rk.Dense(p.out_size))
     return rk.Sequential(layers, seed=s.seed)
+
+
+def build_schedule(s: Settings, optimizer: Any) -> Any:
+    """The ``--schedule`` bound to ``optimizer`` (``None`` for ``none``)."""
+    from rnnkit.optim import CosineAnnealingLR, ExponentialLR, ReduceLROnPlateau, StepLR
+
+    epochs = s.epochs or 1
+    return {
+        "none": lambda: None,
+        "cosine": lambda: CosineAnnealingLR(optimizer, T_max=epochs),
+        "step": lambda: StepLR(optimizer, step_size=max(1, epochs // 3)),
+        "exponential": lambda: ExponentialLR(optimizer, gamma=0.95),
+        "plateau": lambda: ReduceLROnPlateau(optimizer, patience=5),
+    }[s.schedule]()
 
 
 def describe(model: rk.Sequential) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import os
 from dataclasses import dataclass, field
@@ -21,7 +22,10 @@ from .common import UsageError
 
 TASKS = ("forecast", "classify", "charlm")
 CELLS = ("rnn", "lstm", "gru")
+STRATEGIES = ("direct", "recursive")
+FORECAST_LOSSES = ("mse", "quantile", "gaussian")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
+SCHEDULES = ("none", "cosine", "step", "exponential", "plateau")
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "identity", "leaky_relu", "elu", "softsign", "hard_tanh")
 
 
@@ -86,6 +90,17 @@ def _columns(text: Any) -> tuple[str, ...]:
     return cols
 
 
+def _quantiles(text: Any) -> tuple[float, ...]:
+    items = text if isinstance(text, (list, tuple)) else str(text).split(",")
+    try:
+        q = tuple(float(str(v).strip()) for v in items)
+    except ValueError:
+        raise ValueError(f"expected levels such as 0.1,0.5,0.9, got {text!r}") from None
+    if not q or not all(0 < v < 1 for v in q) or any(b <= a for a, b in itertools.pairwise(q)):
+        raise ValueError(f"expected increasing levels strictly between 0 and 1, got {text!r}")
+    return q
+
+
 def _text(text: Any) -> str:
     if not isinstance(text, str) or not text:
         raise ValueError(f"expected a non-empty string, got {text!r}")
@@ -132,6 +147,22 @@ class Settings:
     horizon: int = S(1, "steps forecast at once", _positive_int, metavar="N")
     relative: bool = S(True, "forecast the change from each window's last value, not the "
                        "level", bool)  # a trend (airline, co2) cannot leave the trained range
+    strategy: str = S(
+        "direct", "direct: one head emits all --horizon steps; recursive: a one-step model "
+        "fed its own forecasts", choices=STRATEGIES
+    )  # direct: no error feedback along the path, one pass per forecast
+    period: int | None = S(
+        None, "seasonal period in rows (seasonal naive, MASE; default: from the dates)",
+        _positive_int, metavar="N"
+    )
+    loss: str = S(
+        "mse", "forecast loss: mse (point), quantile (pinball) or gaussian (mean and scale)",
+        choices=FORECAST_LOSSES
+    )
+    quantiles: tuple[float, ...] = S(
+        (0.1, 0.5, 0.9), "quantile levels (--loss quantile; the intervals of --loss gaussian)",
+        _quantiles, metavar="Q,Q,..."
+    )  # 0.1/0.9: the 80% interval practitioners read first
     seq_len: int = S(
         100, "characters per training sequence (charlm)", _positive_int, metavar="N"
     )  # ~ a line or two of text: long enough for words, fast BPTT
@@ -146,7 +177,10 @@ class Settings:
     )
     layers: int = S(1, "stacked recurrent layers", _positive_int, metavar="N")
     activation: str = S("tanh", "the cell's activation σ", choices=ACTIVATIONS)
-    bidirectional: bool = S(False, "read sequences both ways (not for forecast or charlm)", bool)
+    bidirectional: bool = S(
+        False, "read each input both ways (forecast: the look-back window holds only the past, "
+        "so this stays causal; not for charlm)", bool
+    )
     embedding_dim: int = S(32, "character embedding size (charlm)", _positive_int, metavar="N")
     dropout: float = S(
         0.0, "dropout after each recurrent layer (between layers, before the head)", _fraction,
@@ -172,6 +206,11 @@ class Settings:
         None, "L2 weight decay, PyTorch's (adamw: decoupled; default: the optimizer's, 0, "
         "adamw 0.01)", _non_negative_float, metavar="X"
     )
+    schedule: str = S(
+        "none", "learning-rate schedule per epoch: cosine (to 0 over --epochs), step (x0.1 at "
+        "each third of --epochs), exponential (x0.95 per epoch), plateau (x0.1 after 5 epochs "
+        "without a lower validation loss)", choices=SCHEDULES
+    )  # none: Adam with early stopping needs no schedule on these small problems
     batch_size: int | None = S(
         None, "sequences per step (default per task)", _positive_int, metavar="N"
     )
@@ -191,7 +230,10 @@ class Settings:
     )
     # run
     out: str | None = S(None, "run folder (default runs/<task>-<dataset>-<time>)", metavar="DIR")
-    resume: str | None = S(None, "continue from a checkpoint file", metavar="CKPT")
+    resume: str | None = S(
+        None, "continue a run: its folder (config and checkpoint) or a checkpoint file",
+        metavar="RUN|CKPT",
+    )
     diagnose: bool = S(False, "also measure gradient flow per time step", bool)
     distributed: str = S(
         "auto", "data-parallel over MPI: auto (when started by mpiexec/srun), on, off",
@@ -253,6 +295,8 @@ def _argparse_type(parse: Any) -> Any:
 
 
 def _show(v: Any) -> str:
+    if isinstance(v, tuple):
+        return ",".join(map(str, v))
     return "auto" if v is None else str(v)
 
 
@@ -333,7 +377,8 @@ def to_toml(s: Settings) -> str:
         elif isinstance(v, (int, float)):
             lines.append(f"{name} = {v!r}")
         elif isinstance(v, tuple):
-            lines.append(f"{name} = [{', '.join(_toml_str(c) for c in v)}]")
+            items = (repr(c) if isinstance(c, float) else _toml_str(c) for c in v)
+            lines.append(f"{name} = [{', '.join(items)}]")
         else:
             lines.append(f"{name} = {_toml_str(v)}")
     return "\n".join(lines) + "\n"

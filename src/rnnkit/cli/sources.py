@@ -19,6 +19,7 @@ from rnnkit.data import (
     read_series_csv,
     read_text,
 )
+from rnnkit.data.ucr import is_ucr_path
 from rnnkit.errors import DataError
 
 from .settings import Settings
@@ -35,6 +36,8 @@ def bundled_names() -> list[str]:
 def locate(spec: str | None) -> str:
     """What a model file remembers of its data: the dataset name, or the file's full path."""
     spec = spec or DEFAULT_DATASET
+    if spec.startswith("ucr:") and is_ucr_path(spec[4:]):
+        return "ucr:" + str(Path(spec[4:]).resolve())
     if spec in bundled_names() or spec.startswith("ucr:"):
         return spec
     return str(Path(spec).resolve())

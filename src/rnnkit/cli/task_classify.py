@@ -12,6 +12,7 @@ import numpy as np
 
 import rnnkit as rk
 from rnnkit.data import Scaler, Sequences, majority_class
+from rnnkit.data import classify_scores as cs
 from rnnkit.errors import DataError
 
 from .prepared import Prepared, describe
@@ -91,40 +92,80 @@ def prepare(seqs: Sequences, s: Settings, name: str) -> Prepared:
     )
 
 
-def scores(model: rk.Sequential, meta: dict[str, Any], X: Any, y: np.ndarray):
-    """Accuracy of the model and of the majority class, and the confusion matrix."""
-    pred = np.asarray(model.predict(X)).argmax(axis=-1)
+def scores(model: rk.Sequential, meta: dict[str, Any], X: Any, y: np.ndarray,
+           train: tuple[Any, np.ndarray] | None = None):
+    """The model beside the majority class and (given the training data) 1-NN on the raw
+    sequences and a logistic regression on summary features; the model's per-class report
+    and the confusion matrix."""
+    proba = np.asarray(model.predict_proba(X), np.float64)
+    pred = proba.argmax(axis=-1)
     classes = meta["classes"]
-    majority = classes.index(meta["majority"])
     k = len(classes)
-    confusion = np.bincount(y * k + pred, minlength=k * k).reshape(k, k)  # rows: true
-    table = {
-        describe(model): {"accuracy": float(np.mean(pred == y))},
-        "majority class": {"accuracy": float(np.mean(y == majority))},
-    }
-    return table, confusion
+    majority = classes.index(meta["majority"])
+    preds = {describe(model): pred, "majority class": np.full(len(y), majority)}
+    if train is not None:
+        Xtr, ytr = train
+        same = isinstance(Xtr, np.ndarray) and isinstance(X, np.ndarray)
+        if same and Xtr.shape[1:] == X.shape[1:]:  # 1-NN needs sequences of one length
+            preds["1-NN (raw sequences)"] = cs.nearest_neighbour(Xtr, ytr, X)
+        preds["logistic regression (summary features)"] = cs.logistic_regression(
+            cs.summary_features(Xtr), ytr, cs.summary_features(X), k)
+    table = {}
+    for name, p in preds.items():
+        r = cs.report(y, p, k)
+        table[name] = {"accuracy": float(np.mean(p == y)), "macro_f1": r["macro_f1"],
+                       "weighted_f1": r["weighted_f1"]}
+    if k == 2 and len(np.unique(y)) == 2:
+        table[describe(model)]["roc_auc"] = cs.roc_auc(y, proba[:, 1])
+    return table, cs.confusion(y, pred, k), cs.report(y, pred, k)
 
 
-def _results(table: dict, confusion: np.ndarray, what: str, n: int) -> dict[str, Any]:
+def _results(table: dict, confusion: np.ndarray, per_class: dict, classes: list, what: str,
+             n: int) -> dict[str, Any]:
+    columns = ["accuracy", "macro_f1", "weighted_f1"]
+    if any("roc_auc" in v for v in table.values()):
+        columns.append("roc_auc")
     return {
         "task": "classify",
         "what": what,
         "n": n,
-        "columns": ["accuracy"],
+        "columns": columns,
         "scores": table,
-        "rows": [[k, v["accuracy"]] for k, v in table.items()],
+        "rows": [[k, *(v.get(c) for c in columns)] for k, v in table.items()],
         "confusion": confusion.tolist(),
+        "per_class": {"classes": [str(c) for c in classes], **per_class},
     }
+
+
+def text(results: dict[str, Any]) -> list[str]:
+    """Per-class precision, recall, F1 and support of the model, and its verdict."""
+    from .common import table
+
+    r = results["per_class"]
+    rows = [[c, r["precision"][i], r["recall"][i], r["f1"][i], r["support"][i]]
+            for i, c in enumerate(r["classes"])]
+    rows += [["macro avg", r["macro_precision"], r["macro_recall"], r["macro_f1"], None],
+             ["weighted avg", r["weighted_precision"], r["weighted_recall"], r["weighted_f1"],
+              None]]
+    names = list(results["scores"])
+    model, best = names[0], max(names, key=lambda k: results["scores"][k]["accuracy"])
+    lines = ["", "per class (model):", table(["class", "precision", "recall", "F1", "support"],
+                                             rows)]
+    if best != model:
+        acc = results["scores"]
+        lines.append(f"{model} LOSES to {best} on accuracy ({acc[model]['accuracy']:.4g} vs "
+                     f"{acc[best]['accuracy']:.4g}).")
+    return lines
 
 
 def report(model: rk.Sequential, p: Prepared) -> dict[str, Any]:
     h = p.held_out
-    table, confusion = scores(model, p.meta, h["X"], h["y"])
+    table, confusion, per_class = scores(model, p.meta, h["X"], h["y"], train=(p.X, p.y))
     what = (
         f"{p.name}: classification of {len(h['y'])} held-out ({h['part']}) of "
         f"{h['n_all']} sequences, {len(p.meta['classes'])} classes"
     )
-    return _results(table, confusion, what, len(h["y"]))
+    return _results(table, confusion, per_class, p.meta["classes"], what, len(h["y"]))
 
 
 def evaluate(model: rk.Sequential, meta: dict[str, Any], seqs: Sequences) -> dict[str, Any]:
@@ -137,8 +178,9 @@ def evaluate(model: rk.Sequential, meta: dict[str, Any], seqs: Sequences) -> dic
         )
     codes = np.array([known[str(c)] for c in seqs.classes.tolist()])[seqs.y]
     X = _scale(Scaler.from_dict(meta["scaler"]), seqs.X)
-    table, confusion = scores(model, meta, X, codes)
-    return _results(table, confusion, f"{seqs.name}: all {len(codes)} sequences", len(codes))
+    table, confusion, per_class = scores(model, meta, X, codes)
+    return _results(table, confusion, per_class, meta["classes"],
+                    f"{seqs.name}: all {len(codes)} sequences", len(codes))
 
 
 def predict_labels(model: rk.Sequential, meta: dict[str, Any], seqs: Sequences):
@@ -159,6 +201,6 @@ def plots(model: rk.Sequential, p: Prepared, results: dict[str, Any], out: Any) 
         np.array(results["confusion"]),
         p.meta["classes"],
         title=f"{p.name}: {describe(model)} on {results['n']} held-out "
-        f"sequences (accuracy {acc:.3f})",
+        f"sequences (accuracy {acc:.3f}); rows sum to 1",
     )
     return [path.name]

@@ -13,16 +13,14 @@ from typing import Any
 import numpy as np
 
 import rnnkit as rk
-from rnnkit.data import (
-    Scaler,
-    Series,
-    chronological_split,
-    make_windows,
-    persistence_forecast,
-    seasonal_naive_forecast,
-)
+from rnnkit.data import Scaler, Series, chronological_split, make_windows
+from rnnkit.data.dates import continue_labels, detect_period, frequency
+from rnnkit.data.scores import gaussian_quantiles, naive_scale
 from rnnkit.errors import DataError
+from rnnkit.losses import SCALE_FLOOR
 
+from . import forecast_scores as fs
+from .common import UsageError
 from .prepared import Prepared, describe
 from .settings import Settings
 
@@ -30,8 +28,11 @@ from .settings import Settings
 def prepare(series: Series, s: Settings, name: str) -> Prepared:
     values = series.values.reshape(len(series.values), -1)  # (N, F), target in column 0
     n = len(values)
-    W = s.window or (2 * series.period if series.period else 12)
+    index = series.index
+    period = season_period(series, s, name, n)
+    W = s.window or (2 * period if period else 12)
     H = s.horizon
+    check_strategy(s, series)
     tr, va, te = chronological_split(n, val=s.val, test=s.test)
     if tr.stop < W + H:
         raise DataError(
@@ -55,43 +56,91 @@ def prepare(series: Series, s: Settings, name: str) -> Prepared:
     held = "test" if parts["test"].any() else "val"
     if not parts[held].any():
         raise DataError(f"{name}: nothing held out to test on; use --test or --val above 0")
-    index = series.index
+    m = period if period and tr.stop > period + 1 else 1  # MASE: the seasonal naive scale
     meta = {
         "task": "forecast",
         "dataset": name,
         "window": W,
         "horizon": H,
+        "strategy": s.strategy,
+        "loss": s.loss,
+        "quantiles": list(s.quantiles),
         "target": s.target or series.columns[0],
         "features": list(series.columns[1:]),
         "date": s.date,
         "missing": series.missing_rule,
         "scaler": scaler.to_dict(),
-        "period": series.period,
+        "period": period,
+        "mase_scale": naive_scale(values[tr, 0], m),
+        "mase_period": m,
         "unit": series.unit,
         "last_index": None if index is None else index[-1],
     }
     meta["relative"] = s.relative
     Xm, ym = (_relative(X), y - X[:, -1:, 0]) if s.relative else (X, y)
+    if s.strategy == "recursive":
+        ym = ym[:, :1]  # a one-step model; forecasts feed back for the other steps
     val = (Xm[parts["val"]], ym[parts["val"]]) if parts["val"].any() else None
     rows = first[parts[held]]
+    loss, metric, k = _head(s)
     return Prepared(
         "forecast",
         name,
         Xm[parts["train"]],
         ym[parts["train"]],
         val,
-        "mse",
-        "rmse",
-        H,
+        loss,
+        metric,
+        ym.shape[1] * k,
         meta,
         held_out={
             "X": X[parts[held]],
             "y": y[parts[held]],
             "part": held,
             "labels": _labels(index, rows),
+            "span": None if index is None else index[rows[0] : rows[-1] + H],
             "n_rows": n,
         },
     )
+
+
+def season_period(series: Series, s: Settings, name: str, n: int) -> int | None:
+    """``--period``, else the dataset's own, else the one the dates' frequency implies."""
+    if s.date and series.index is not None:
+        frequency(series.index, f"{name}: --date {s.date}")  # unparseable or unordered: refuse
+    if s.period is not None:
+        if s.period >= n // 2:
+            raise DataError(
+                f"{name}: --period {s.period} needs at least two seasons of data "
+                f"({2 * s.period} rows), the series has {n}"
+            )
+        return s.period
+    return series.period or detect_period(series.index)
+
+
+def check_strategy(s: Settings, series: Series) -> None:
+    if s.strategy != "recursive":
+        return
+    if len(series.columns) > 1:
+        raise UsageError(
+            f"--strategy recursive feeds forecasts back as inputs, so the model can read "
+            f"only its target; this one also reads {', '.join(series.columns[1:])} (use "
+            "--strategy direct)"
+        )
+    if s.loss != "mse":
+        raise UsageError(
+            f"--strategy recursive with --loss {s.loss}: intervals of forecasts fed back "
+            "as inputs would ignore the error they carry; use --strategy direct"
+        )
+
+
+def _head(s: Settings) -> tuple[Any, str | None, int]:
+    """``(loss, metric fit logs, outputs per forecast step)`` of ``--loss``."""
+    if s.loss == "quantile":
+        return rk.losses.quantile_loss(s.quantiles), None, len(s.quantiles)
+    if s.loss == "gaussian":
+        return "gaussian_nll", None, 2
+    return "mse", "rmse", 1
 
 
 def _relative(X: np.ndarray) -> np.ndarray:
@@ -102,11 +151,42 @@ def _relative(X: np.ndarray) -> np.ndarray:
     return out
 
 
+def forecast_windows(model: rk.Sequential, meta: dict[str, Any], X: np.ndarray
+                     ) -> dict[str, np.ndarray | None]:
+    """The model's forecasts for windows ``X`` ``(N, W, F)`` in scaled units: ``point``
+    ``(N, H)``, and for a probabilistic model ``quantiles`` ``(N, H, Q)`` at
+    ``meta["quantiles"]`` (and ``sigma`` ``(N, H)`` for a Gaussian one)."""
+    H = meta["horizon"]
+    if meta.get("strategy") == "recursive":
+        window, path = X.copy(), []
+        for _ in range(H):
+            step = _direct(model, meta, window)["point"][:, 0]  # (N,)
+            path.append(step)
+            window = np.concatenate([window[:, 1:], step[:, None, None]], axis=1)
+        return {"point": np.stack(path, axis=1), "quantiles": None, "sigma": None}
+    return _direct(model, meta, X)
+
+
+def _direct(model: rk.Sequential, meta: dict[str, Any], X: np.ndarray
+            ) -> dict[str, np.ndarray | None]:
+    rel = bool(meta.get("relative"))
+    out = np.asarray(model.predict(_relative(X) if rel else X), np.float64)  # (N, steps * k)
+    base = X[:, -1:, 0] if rel else np.zeros((len(X), 1))
+    n, loss, levels = len(X), meta.get("loss", "mse"), meta.get("quantiles") or [0.5]
+    if loss == "quantile":
+        q = np.sort(out.reshape(n, -1, len(levels)), axis=-1)  # crossing quantiles: reorder
+        mid = int(np.argmin(np.abs(np.asarray(levels) - 0.5)))
+        return {"point": q[..., mid] + base, "quantiles": q + base[..., None], "sigma": None}
+    if loss == "gaussian":
+        steps = out.shape[1] // 2
+        mu, sigma = out[:, :steps] + base, rk.losses.softplus(out[:, steps:]) + SCALE_FLOOR
+        return {"point": mu, "quantiles": gaussian_quantiles(mu, sigma, levels), "sigma": sigma}
+    return {"point": out + base, "quantiles": None, "sigma": None}
+
+
 def model_forecast(model: rk.Sequential, meta: dict[str, Any], X: np.ndarray) -> np.ndarray:
-    """The model's forecasts ``(N, H)`` in scaled units, for windows ``X`` ``(N, W, F)``."""
-    if not meta.get("relative"):
-        return np.asarray(model.predict(X), np.float64)
-    return np.asarray(model.predict(_relative(X)), np.float64) + X[:, -1:, 0]
+    """The model's point forecasts ``(N, H)`` in scaled units, for windows ``X``."""
+    return forecast_windows(model, meta, X)["point"]
 
 
 def _labels(index: list[str] | None, rows: np.ndarray) -> list[str] | None:
@@ -116,41 +196,21 @@ def _labels(index: list[str] | None, rows: np.ndarray) -> list[str] | None:
 def scores(
     model: rk.Sequential, meta: dict[str, Any], X: np.ndarray, y: np.ndarray
 ) -> dict[str, Any]:
-    """RMSE and MAE in original units of the model and the naive baselines on windows."""
+    """The model and the baselines on windows, in original units (``forecast_scores``)."""
     scaler = Scaler.from_dict(meta["scaler"])
-    actual = scaler.inverse_transform(y, column=0)  # (N, H)
-    pred = scaler.inverse_transform(model_forecast(model, meta, X), column=0)
-    past = scaler.inverse_transform(X[:, :, 0], column=0)  # (N, W)
-    H, period = meta["horizon"], meta.get("period")
-    forecasts = {describe(model): pred, "persistence": persistence_forecast(past, H)}
-    if period and period <= past.shape[1]:
-        forecasts[f"seasonal naive ({period})"] = seasonal_naive_forecast(past, period, H)
-    table = {
-        k: {
-            "rmse": float(np.sqrt(np.mean((f - actual) ** 2))),
-            "mae": float(np.mean(np.abs(f - actual))),
-        }
-        for k, f in forecasts.items()
-    }
-    return {
-        "scores": table,
-        "pred": pred,
-        "actual": actual,
-        "persistence": forecasts["persistence"],
-    }
-
-
-def _results(sc: dict[str, Any], meta: dict[str, Any], what: str, n: int) -> dict[str, Any]:
-    unit = meta.get("unit") or meta.get("target") or ""
-    return {
-        "task": "forecast",
-        "what": what,
-        "n": n,
-        "unit": unit,
-        "columns": ["rmse", "mae"],
-        "scores": sc["scores"],
-        "rows": [[k, v["rmse"], v["mae"]] for k, v in sc["scores"].items()],
-    }
+    f = forecast_windows(model, meta, X)
+    unscale = lambda a: scaler.inverse_transform(a, column=0)  # noqa: E731
+    quantiles = None if f["quantiles"] is None else unscale(f["quantiles"])
+    sigma = None if f["sigma"] is None else f["sigma"] * scaler.scale_[0]
+    return fs.score(
+        describe(model),
+        meta,
+        past=unscale(X[:, :, 0]),
+        actual=unscale(y),
+        pred=unscale(f["point"]),
+        quantiles=quantiles,
+        sigma=sigma,
+    )
 
 
 def report(model: rk.Sequential, p: Prepared) -> dict[str, Any]:
@@ -162,13 +222,8 @@ def report(model: rk.Sequential, p: Prepared) -> dict[str, Any]:
         f"{p.name}: {p.meta['horizon']}-step forecast on the {h['part']} part, the last "
         f"{len(h['y'])} of {h['n_rows']} rows{span}"
     )
-    out = _results(sc, p.meta, what, len(h["y"]))
-    out["_plot"] = {
-        "labels": labels,
-        "actual": sc["actual"][:, 0],
-        "pred": sc["pred"][:, 0],
-        "persistence": sc["persistence"][:, 0],
-    }
+    out = fs.results(sc, p.meta, what, len(h["y"]))
+    out["_plot"] = {**sc, "labels": labels, "span": h["span"]}
     return out
 
 
@@ -178,7 +233,7 @@ def evaluate(model: rk.Sequential, meta: dict[str, Any], series: Series) -> dict
     scaled = Scaler.from_dict(meta["scaler"]).transform(values)
     X, y = make_windows(scaled, window=meta["window"], horizon=meta["horizon"])
     what = f"{series.name}: {meta['horizon']}-step forecast on all {len(y)} windows"
-    return _results(scores(model, meta, X, y), meta, what, len(y))
+    return fs.results(scores(model, meta, X, y), meta, what, len(y))
 
 
 def _values(series: Series, meta: dict[str, Any]) -> np.ndarray:
@@ -195,9 +250,10 @@ def _values(series: Series, meta: dict[str, Any]) -> np.ndarray:
 
 def forecast_ahead(
     model: rk.Sequential, meta: dict[str, Any], series: Series, steps: int
-) -> tuple[list[str], np.ndarray]:
-    """``steps`` values past the end of ``series``: recursive one-step forecasts, each fed
-    back as the newest input (a univariate model), or the model's own ``horizon`` outputs."""
+) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """``steps`` values past the end of ``series`` and, for a probabilistic model, their
+    quantiles ``(steps, Q)``: the model's ``horizon`` outputs, or (a univariate model, more
+    steps than the horizon) forecasts fed back as the newest inputs."""
     values = _values(series, meta)
     W, H = meta["window"], meta["horizon"]
     if len(values) < W:
@@ -212,44 +268,36 @@ def forecast_ahead(
             f", whose future is unknown, so it forecasts at most --horizon {H} "
             "steps"
         )
+    if steps > H and meta.get("loss", "mse") != "mse":
+        raise DataError(
+            f"--steps {steps}: a probabilistic model's intervals hold for its --horizon {H} "
+            "steps only; forecasts fed back would ignore their own error"
+        )
     out: list[float] = []
+    quant = None
     while len(out) < steps:
-        step = model_forecast(model, meta, window[None])[0]  # (H,)
+        f = forecast_windows(model, meta, window[None])
         if values.shape[1] > 1 or steps <= H:
-            out = list(step[:steps])
+            out = list(f["point"][0, :steps])
+            if f["quantiles"] is not None:
+                quant = scaler.inverse_transform(f["quantiles"][0, :steps], column=0)
             break
-        out.append(float(step[0]))
-        window = np.concatenate([window[1:], step[:1, None]])
+        out.append(float(f["point"][0, 0]))
+        window = np.concatenate([window[1:], f["point"][0, :1, None]])
     pred = scaler.inverse_transform(np.array(out)[None], column=0)[0]
-    return _future_labels(series.index, steps), pred
+    return future_labels(series.index, steps), pred, quant
 
 
-def _future_labels(index: list[str] | None, steps: int) -> list[str]:
-    """Continue integer time labels (years) past the end; else ``+1, +2, ...``."""
-    if index and len(index) >= 2 and all(v.lstrip("-").isdigit() for v in index[-2:]):
-        last, step = int(index[-1]), int(index[-1]) - int(index[-2])
-        return [str(last + step * (k + 1)) for k in range(steps)]
+def future_labels(index: list[str] | None, steps: int) -> list[str]:
+    """The dates after the series' last one (years, quarters, months, ISO dates); else
+    ``+1, +2, ...``."""
+    if index and len(index) >= 2:
+        try:
+            return continue_labels(index, steps)
+        except DataError:
+            pass
     return [f"+{k + 1}" for k in range(steps)]
 
 
 def plots(model: rk.Sequential, p: Prepared, results: dict[str, Any], out: Any) -> list[str]:
-    from . import plots as pl
-
-    d = results["_plot"]
-    unit = p.meta.get("unit")
-    target = p.meta["target"]
-    ylabel = unit if target == "value" and unit else f"{target} ({unit})" if unit else target
-    path = out / "forecast.png"
-    pl.forecast_vs_actual(
-        path,
-        d["labels"],
-        d["actual"],
-        d["pred"],
-        d["persistence"],
-        model_name=describe(model),
-        ylabel=ylabel,
-        title=f"{p.name}: one-step forecasts on the held-out {p.held_out['part']} part"
-        if p.meta["horizon"] == 1
-        else f"{p.name}: first step of each forecast, held-out part",
-    )
-    return [path.name]
+    return fs.plots(describe(model), p, results, out)

@@ -19,12 +19,13 @@ import rnnkit as rk
 from rnnkit import kernels
 from rnnkit.distributed import World, bcast_text, world
 
+from . import forecast_scores, runfolder, sources, task_charlm, task_classify, task_forecast
 from . import settings as st
-from . import sources, task_charlm, task_classify, task_forecast
 from .common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     ProgressDisplay,
+    UsageError,
     add_command,
     emit_json,
     history_csv,
@@ -34,7 +35,7 @@ from .common import (
     write_json,
     write_text,
 )
-from .prepared import Prepared, build_model
+from .prepared import Prepared, build_model, build_schedule, describe
 
 TASKS: dict[str, Any] = {
     "forecast": task_forecast,
@@ -44,7 +45,11 @@ TASKS: dict[str, Any] = {
 LOSS_LABELS = {
     "mse": "mean squared error (scaled units)",
     "cross_entropy": "cross-entropy (nats per prediction)",
+    "quantile": "pinball loss (scaled units)",
+    "gaussian_nll": "Gaussian negative log-likelihood (nats, scaled units)",
 }
+# into metrics.json when the task has them
+EXTRA_RESULTS = ("best", "verdict", "per_step", "intervals", "per_class")
 
 EPILOG = """examples:
   rnnkit train                                   # sunspots, LSTM, one-year-ahead forecast
@@ -74,16 +79,17 @@ KERNEL = {"rnn": "elman", "lstm": "lstm", "gru": "gru"}
 
 
 def run(args: argparse.Namespace) -> int:
+    _resume_folder(args)
     s = st.from_args(args)
     w = world(s.distributed)
     try:
-        return _train(args, s, w)
+        return _prepare(args, s, w)
     except Exception as e:
         w.fail(e)  # over MPI: one message and the job ends (other ranks may wait for this one)
         raise
 
 
-def _train(args: argparse.Namespace, s: st.Settings, w: World) -> int:
+def _prepare(args: argparse.Namespace, s: st.Settings, w: World) -> int:
     record, name = sources.load_source(s.dataset, s)
     s = st.resolve(s, sources.infer_task(record, s.task, name))
     task = TASKS[s.task]
@@ -91,36 +97,73 @@ def _train(args: argparse.Namespace, s: st.Settings, w: World) -> int:
     p.meta["source"] = sources.locate(s.dataset)  # evaluate/predict default to the same data
     s = dataclasses.replace(s, dataset=p.meta["source"], window=p.meta.get("window", s.window))
     model = build_model(s, p)
-    out = Path(bcast_text(w, str(_run_folder(s, name)) if w.rank == 0 else None))
-    model.metadata = p.meta  # the checkpoints written during fit carry it too
+    # rank 0 owns the run folder (creates, locks and writes it); the other ranks only train
+    out = Path(bcast_text(w, str(run_folder(s, name)) if w.rank == 0 else None))
+    held = runfolder.lock(out) if w.rank == 0 else None
+    try:
+        return _train(args, s, w, p, task, name, model, out, held)
+    finally:
+        if held is not None:
+            held.release()
+
+
+def _resume_folder(args: argparse.Namespace) -> None:
+    """``--resume RUN_FOLDER``: the folder's config (unless --config), its checkpoint, and the
+    folder itself as --out (unless given)."""
+    folder = getattr(args, "resume", None)
+    if not folder or not os.path.isdir(folder):
+        return
+    config = os.path.join(folder, runfolder.CONFIG)
+    if not getattr(args, "config", None):
+        if not os.path.isfile(config):
+            raise UsageError(f"--resume {folder}: no {runfolder.CONFIG} in it; is it a run "
+                                "folder of rnnkit train?")
+        args.config = config
+    ckpt = os.path.join(folder, runfolder.CHECKPOINT)
+    args.resume = ckpt if os.path.exists(ckpt) else None
+    if args.resume is None:
+        warn(f"--resume {folder}: no checkpoint yet (no epoch had ended); training from the start")
+    if getattr(args, "out", None) is None:
+        args.out = folder
+
+
+def _train(args: argparse.Namespace, s: st.Settings, w: World, p: Prepared, task: Any,
+           name: str, model: rk.Sequential, out: Path, held: runfolder.Lock | None) -> int:
+    started = dt.datetime.now().isoformat(timespec="seconds")
     quiet = args.quiet or w.rank != 0
+    if held is not None:
+        _open_run(s, out, held, started)
+    model.metadata = p.meta  # the checkpoints written during fit carry it too
     if not quiet:
-        warn(f"training {s.cell.upper()} on {name} ({s.task}); run folder {out}")
+        warn(f"training {describe(model)} on {name} ({s.task}); run folder {out}")
     compiling = kernels.compiled_on_disk(KERNEL[s.cell]) is False
     if compiling and not quiet:
         warn("compiling kernels (once): numba compiles the time loops for this machine and "
              "keeps them on disk; later runs load them")
     callbacks: list[Any] = [
         rk.Progress(ProgressDisplay(quiet, p.metric, compiling=compiling)),
-        rk.ModelCheckpoint(out / "checkpoint.safetensors"),
+        rk.ModelCheckpoint(out / runfolder.CHECKPOINT),
     ]
     if s.patience and p.val is not None:
         callbacks.append(rk.EarlyStopping(patience=s.patience))
     monitor = _monitor(p, s.epochs) if s.diagnose else None
     if monitor is not None:
         callbacks.append(monitor)
+    optimizer = rk.optim.get_optimizer(s.optimizer, s.lr, s.weight_decay)
     start = time.perf_counter()
     history = model.fit(
         p.X,
         p.y,
         loss=p.loss,
-        optimizer=rk.optim.get_optimizer(s.optimizer, s.lr, s.weight_decay),
+        optimizer=optimizer,
+        schedule=build_schedule(s, optimizer),
         epochs=s.epochs,
         batch_size=s.batch_size,
         clip_norm=s.clip_norm,
         clip_value=s.clip_value,
         tbptt=s.tbptt,
         validation_data=p.val,
+        metrics=None if p.metric else [],  # a probabilistic head has no point metric
         callbacks=callbacks,
         seed=s.seed,
         resume=s.resume,
@@ -138,33 +181,51 @@ def _train(args: argparse.Namespace, s: st.Settings, w: World) -> int:
         "finished": dt.datetime.now().isoformat(timespec="seconds"),
         "settings": _jsonable_settings(s),
     }
-    model.save(out / "model.safetensors", metadata=p.meta)
-    write_text(out / "config.toml", st.to_toml(s))
-    write_text(out / "history.csv", history_csv(history.epochs))
-    if interrupted:
-        warn(
-            f"interrupted: stopped after the current batch; model saved to "
-            f"{out / 'model.safetensors'}"
-        )
-        return EXIT_INTERRUPTED
-    results = task.report(model, p)
-    files = ["model.safetensors", "config.toml", "history.csv", "metrics.json"]
-    if history.epochs:
-        from . import plots
+    files = ["model.safetensors", runfolder.CONFIG, "history.csv", runfolder.CHECKPOINT]
+    done = False
+    try:
+        with runfolder.hold_sigint(then_raise=not interrupted):  # a 2nd Ctrl-C waits for these
+            model.save(out / "model.safetensors", metadata=p.meta)
+            write_text(out / "history.csv", history_csv(history.epochs))
+            if interrupted:
+                runfolder.write_manifest(out, "interrupted", files, started)
+                done = True
+        if interrupted:
+            warn(
+                f"interrupted: stopped after the current batch; model saved to "
+                f"{out / 'model.safetensors'}; continue with: rnnkit train --resume {out}"
+            )
+            return EXIT_INTERRUPTED
+        results = task.report(model, p)
+        files.append("metrics.json")
+        if history.epochs:
+            from . import plots
 
-        plots.loss_curve(
-            out / "loss.png",
-            history.epochs,
-            LOSS_LABELS[p.loss],
-            f"{name}: {s.cell.upper()} training and validation loss",
-        )
-        files.append("loss.png")
-    files += task.plots(model, p, results, out)
-    if monitor is not None:
-        results["gradient_flow"] = _diagnose(model, p, monitor, out)
-        files += ["gradient_flow.png", "gradient_flow_training.png", "gradient_flow.json"]
-    doc = _metrics(s, results, history, seconds, out, files)
-    write_json(out / "metrics.json", doc)
+            plots.loss_curve(
+                out / "loss.png",
+                history.epochs,
+                LOSS_LABELS[p.loss if isinstance(p.loss, str) else p.loss.__name__],
+                f"{name}: {describe(model)} training and validation loss",
+            )
+            files.append("loss.png")
+        files += task.plots(model, p, results, out)
+        if monitor is not None:
+            results["gradient_flow"] = _diagnose(model, p, monitor, out)
+            files += ["gradient_flow.png", "gradient_flow_training.png", "gradient_flow.json"]
+        files.append("report.html")
+        doc = _metrics(s, results, history, seconds, out, files)
+        with runfolder.hold_sigint():
+            write_json(out / "metrics.json", doc)
+            from .report import write_report
+
+            write_report(out)
+            runfolder.write_manifest(out, "finished", files, started)
+            done = True
+    except KeyboardInterrupt:
+        if not done:
+            with runfolder.hold_sigint():
+                runfolder.write_manifest(out, "interrupted", files, started)
+        raise
     if args.json:
         emit_json(doc)
     else:
@@ -172,13 +233,25 @@ def _train(args: argparse.Namespace, s: st.Settings, w: World) -> int:
     return EXIT_OK
 
 
-def _run_folder(s: st.Settings, name: str) -> Path:
+def _open_run(s: st.Settings, out: Path, held: runfolder.Lock, started: str) -> None:
+    """The run folder's first writes, once it is locked."""
+    if held.taken_over:
+        warn(f"run folder {out}: took over the lock left by {held.taken_over}, which is gone")
+    removed = runfolder.clean(out)
+    if removed:
+        warn(f"run folder {out}: removed {len(removed)} temporary file(s) of killed writes")
+    # now, not at the end: a killed run is resumed with `rnnkit train --resume {out}`
+    write_text(out / runfolder.CONFIG, st.to_toml(s))
+    runfolder.write_manifest(out, "running", [], started)
+
+
+def run_folder(s: st.Settings, name: str, kind: str | None = None) -> Path:
     """Create the run folder now, so that an unwritable place fails before training."""
     if s.out:
         out = Path(s.out)
     else:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = Path("runs") / f"{s.task}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}-{stamp}"
+        out = Path("runs") / f"{kind or s.task}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}-{stamp}"
         n = 2
         while out.exists():  # two runs in the same second
             out = out.with_name(f"{out.name.rsplit('~', 1)[0]}~{n}")
@@ -210,6 +283,7 @@ def _metrics(
         "confusion": results.get("confusion"),
         "sample": results.get("sample"),
         "gradient_flow": results.get("gradient_flow"),
+        **{k: results[k] for k in EXTRA_RESULTS if k in results},
         "epochs": len(history),
         "stop_reason": history.stop_reason,
         "seconds": round(seconds, 2),
@@ -225,12 +299,19 @@ def _print_results(results: dict[str, Any], history: Any, seconds: float, out: P
     header = [
         "",
         *[
-            c.replace("_", " ").upper() if c != "bits_per_char" else "bits/char"
+            forecast_scores.LABELS.get(c, c.replace("_", " ").upper())
+            if c != "bits_per_char"
+            else "bits/char"
             for c in results["columns"]
         ],
     ]
     say(results["what"])
-    say(table([header[0] + "model" + unit, *header[1:]], results["rows"]))
+    marks = forecast_scores.marks(results) if results["task"] == "forecast" else None
+    say(table([header[0] + "model" + unit, *header[1:]], results["rows"], marks))
+    if results["task"] == "forecast":
+        say("\n".join(forecast_scores.text(results)))
+    elif results["task"] == "classify":
+        say("\n".join(task_classify.text(results)))
     if results.get("sample"):
         sample = results["sample"]
         say(

@@ -55,6 +55,25 @@ def seasonal_naive_forecast(
     return x[:, w - period + np.arange(horizon) % period]
 
 
+def drift_forecast(X: np.ndarray, horizon: int = 1, target_col: int = 0) -> np.ndarray:
+    """The line from the window's first to its last value, extended (Hyndman's drift):
+    ``y_hat[i, h] = last + (h + 1) * (last - first) / (W - 1)``; persistence when ``W = 1``.
+
+    Args:
+        X: windows ``(N, W, F)`` or ``(N, W)`` (a whole history as ``history[None]``).
+        horizon: H, forecast steps.
+        target_col: the column being forecast.
+
+    Returns:
+        ``(N, H)`` forecasts.
+    """
+    x = _target(X, target_col, "drift_forecast")
+    _check_horizon(horizon, "drift_forecast")
+    w = x.shape[1]
+    slope = (x[:, -1:] - x[:, :1]) / max(w - 1, 1)  # (N, 1)
+    return x[:, -1:] + slope * np.arange(1, horizon + 1)
+
+
 def majority_class(y_train: np.ndarray, n: int) -> np.ndarray:
     """Predict the most frequent training label ``n`` times (ties: the smallest label).
 

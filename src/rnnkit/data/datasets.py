@@ -16,8 +16,9 @@ Digits are read as sequences row by row: 8 time steps of 8 pixel features, scale
 0..16 to [0, 1]. The pydoc text is the stdlib's ``pydoc_data.topics`` joined in sorted key
 order, so its length follows the Python version.
 
-``load_dataset("ucr:NAME")`` loads a UCR/UEA archive problem through the optional package
-``aeon`` (or else ``tslearn``); those packages may need the network to fetch it.
+``load_dataset("ucr:PATH")`` reads a UCR archive problem from its own ``.tsv`` files on disk
+(``rnnkit.data.ucr``, no other package); ``load_dataset("ucr:NAME")`` loads it by name through
+the optional package ``aeon`` (or else ``tslearn``), which may need the network to fetch it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from rnnkit.data._io import decode_utf8
 from rnnkit.data.containers import Sequences, Series, Text
 from rnnkit.data.sequences import encode_labels
 from rnnkit.data.tabular import series_from_text
+from rnnkit.data.ucr import is_ucr_path, load_ucr_files
 from rnnkit.errors import DataError
 
 
@@ -114,10 +116,11 @@ def list_datasets() -> list[DatasetInfo]:
 
 
 def load_dataset(name: str, *, missing: str = "interpolate") -> Series | Sequences | Text:
-    """Load a bundled dataset by name, or a UCR problem as ``"ucr:NAME"``.
+    """Load a bundled dataset by name, or a UCR problem as ``"ucr:NAME"`` or ``"ucr:PATH"``
+    (its folder of ``.tsv`` files, see ``rnnkit.data.ucr``).
 
     Args:
-        name: one of ``[d.name for d in list_datasets()]``, or ``"ucr:NAME"``.
+        name: one of ``[d.name for d in list_datasets()]``, ``"ucr:NAME"`` or ``"ucr:PATH"``.
         missing: the missing-value rule for series (see ``rnnkit.data.tabular``); only
             ``co2`` has gaps, so only its length changes (2225 rows with ``"drop"``).
 
@@ -201,6 +204,8 @@ def _load_ucr(problem: str) -> Sequences:
         raise DataError(
             "load_dataset: expected 'ucr:NAME' with a problem name, e.g. 'ucr:GunPoint'"
         )
+    if is_ucr_path(problem):
+        return load_ucr_files(problem)
     try:
         parts = _ucr_aeon(problem)
     except ImportError:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..layers.recurrent import Recurrent, reverse_padded
 from .jacobians import CellFlow, cell_flow
@@ -133,9 +134,14 @@ def gradient_flow(model: Any, X: Any, y: Any, *, loss: Any = "mse", lengths: Any
         if i > lowest:  # the library's BPTT is needed only to reach the layers below
             d = m.layers[i].backward(d, tape[i])
     flows = []
-    for i, layer in enumerate(m.layers):
-        if isinstance(layer, Recurrent) and d_outs[i] is not None:
-            flows.extend(layer_flows(i, layer, inputs[i], mask, d_outs[i], max_samples))
+    # One BLAS thread: the walk makes thousands of small SVDs, QRs and products, and
+    # OpenBLAS's threads spin between them, fighting rnnkit's (and other processes') for the
+    # cores: `rnnkit diagnose --cell lstm` took about 250 s with them on a loaded 2-core
+    # machine, 26 s without.
+    with threadpool_limits(1, user_api="blas"):
+        for i, layer in enumerate(m.layers):
+            if isinstance(layer, Recurrent) and d_outs[i] is not None:
+                flows.extend(layer_flows(i, layer, inputs[i], mask, d_outs[i], max_samples))
     every_step = h.ndim == 3
     return GradientFlowReport(flows, loss=float(value), every_step=every_step)
 
@@ -250,15 +256,25 @@ def backward_flow(flow: CellFlow, xz: np.ndarray, S: np.ndarray, mask: np.ndarra
         m_scale = m_scale + log_or_neginf(scale)
         M = M / np.where(scale > 0, scale, 1.0)[:, None, None]
     lyap = -np.sort(-lyap / (last[:ns] + 1)[:, None], axis=1)  # descending, per valid step
+    # A sequence whose whole product is exactly zero (every relu unit off at some step) has
+    # λ1 = -inf; one such sequence would make the mean -inf. The others are averaged, and
+    # all of them only when none is left.
+    live = np.isfinite(lyap[:, 0])
+    use = live if live.any() else np.ones(ns, bool)
     return {"log_grad": log_tot, "log_grad_end": log_end, "last": last, "valid": valid,
             "jacobian_norm": mean_valid(jac_norm),
-            "log_product_norm": log_prod.mean(axis=1), "lyapunov": lyap.mean(axis=0),
-            "log_grad_s0": total.log_norm()}
+            "log_product_norm": log_prod[:, use].mean(axis=1), "lyapunov": lyap[use].mean(axis=0),
+            "lyapunov_samples": int(use.sum()), "log_grad_s0": total.log_norm()}
 
 
 def w_spectrum(flow: CellFlow) -> dict[str, Any]:
-    """Singular values of ``W_h (G·H, H)`` and the spectral radius of each ``(H, H)`` block."""
+    """Singular values of ``W_h (G·H, H)``, and the spectral radius and singular values of
+    each ``(H, H)`` gate block. They differ for gated cells: four orthogonal blocks have
+    radius 1 each, but stacked into ``(4H, H)`` every singular value is ``√4 = 2``."""
     radius = {g: float(np.max(np.abs(np.linalg.eigvals(flow.block(k)))))
               for k, g in enumerate(flow.gate_names)}
+    blocks = {g: np.linalg.svd(flow.block(k), compute_uv=False)
+              for k, g in enumerate(flow.gate_names)}
     return {"singular_values": np.linalg.svd(flow.W, compute_uv=False),
-            "gate_spectral_radius": radius, "spectral_radius": max(radius.values())}
+            "gate_singular_values": blocks, "gate_spectral_radius": radius,
+            "spectral_radius": max(radius.values())}

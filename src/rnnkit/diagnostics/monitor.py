@@ -21,6 +21,14 @@ if TYPE_CHECKING:
     from ..training import Trainer
 
 
+_NUM = (float, int)
+RECORD_TYPES = {  # a record's fields and the JSON types each may come back as
+    "epoch": (int,), "loss": (*_NUM, type(None)), "layer": (int,), "direction": (str,),
+    "cell": (str,), "log10_grad_first": _NUM, "log10_grad_last": _NUM,
+    "horizon": (*_NUM, type(None)), "rate": (*_NUM, type(None)), "lyapunov": _NUM,
+    "spectral_radius": (*_NUM, type(None)), "verdict": (str,)}
+
+
 class GradientFlowMonitor(Callback):
     """Record the gradient flow every ``every`` epochs (and once before the first).
 
@@ -36,7 +44,8 @@ class GradientFlowMonitor(Callback):
         records: one dict per record and layer/direction: ``epoch``, ``loss`` (the epoch's
             training loss; ``None`` at epoch 0), ``layer``, ``direction``, ``cell``,
             ``log10_grad_first``, ``log10_grad_last`` (``‖∂L/∂h_1‖``, ``‖∂L/∂h_T‖``),
-            ``horizon``, ``rate``, ``lyapunov``, ``spectral_radius``, ``verdict``.
+            ``horizon``, ``rate``, ``lyapunov``, ``spectral_radius``, ``dead_share``,
+            ``verdict``.
     """
 
     rank0_only = True  # its records feed rank 0's report and plots
@@ -53,8 +62,28 @@ class GradientFlowMonitor(Callback):
         if self.X is None or self.y is None:
             raise ValueError("GradientFlowMonitor needs a batch to diagnose: pass X= and y= "
                              "(e.g. X[:64], y[:64] of the training data)")
-        if self.at_start and not self.records:
-            self.record(trainer, trainer.epoch, None)
+        if self.at_start and not self.records and trainer.epoch == 0:
+            self.record(trainer, 0, None)  # a resumed run gets its start back from the checkpoint
+
+    def state_dict(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        # plain Python numbers, inf kept (checkpoint JSON holds it; _plain would make it null)
+        return {}, {"records": [{k: v.item() if hasattr(v, "item") else v for k, v in r.items()}
+                                for r in self.records]}
+
+    def load_state_dict(self, arrays: dict[str, Any], meta: dict[str, Any]) -> None:
+        if arrays or not isinstance(meta, dict) or set(meta) != {"records"}:
+            raise ValueError("expected {'records': [...]} and no arrays")
+        records = meta["records"]
+        if not isinstance(records, list) or len(records) > 1 << 20:
+            raise ValueError(f"records: expected a list, got {type(records).__name__}")
+        for i, r in enumerate(records):
+            if not isinstance(r, dict) or set(r) != set(RECORD_TYPES):
+                raise ValueError(f"records[{i}]: expected the keys {sorted(RECORD_TYPES)}")
+            for key, kinds in RECORD_TYPES.items():
+                if type(r[key]) not in kinds:
+                    raise ValueError(f"records[{i}].{key}: expected "
+                                     f"{'/'.join(k.__name__ for k in kinds)}, got {r[key]!r:.40}")
+        self.records = [dict(r) for r in records]
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
         if (epoch + 1) % self.every == 0:
@@ -70,7 +99,8 @@ class GradientFlowMonitor(Callback):
                 "cell": f.cell, "log10_grad_first": float(f.log10_grad_norm[0]),
                 "log10_grad_last": float(f.log10_grad_norm[-1]), "horizon": f.horizon,
                 "rate": f.rate, "lyapunov": float(f.lyapunov[0]),
-                "spectral_radius": f.spectral_radius, "verdict": f.verdict})
+                "spectral_radius": f.spectral_radius, "dead_share": f.dead_share,
+                "verdict": f.verdict})
 
     def to_dict(self) -> dict[str, Any]:
         from .report import _plain

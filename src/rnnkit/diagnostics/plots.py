@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from .report import GradientFlowReport
 
 
+MARKERS = {"h": "o", "i": "o", "f": "s", "g": "^", "o": "x", "r": "o", "u": "s", "n": "^"}
+
+
 def _pyplot() -> Any:
     import matplotlib
 
@@ -47,9 +50,14 @@ def plot_report(report: GradientFlowReport, path: str) -> None:
                        color=line.get_color(), alpha=0.2, linewidth=0)
         b.plot(t, _finite(f.jacobian_norm), color=line.get_color(), label=f.name)
         c.plot(t, _finite(f.log10_product_norm), color=line.get_color(), label=f.name)
-        sv = f.singular_values
-        d.plot(np.arange(1, len(sv) + 1), sv, "o", ms=3, color=line.get_color(),
-               label=f"{f.name}: ρ(W_h) = {f.spectral_radius:.3g}, λ1 = {f.lyapunov[0]:.3g}")
+        # per (H, H) gate block, like ρ: the stacked (G·H, H) matrix of a gated cell has
+        # larger singular values than any block (√4 = 2 for four orthogonal blocks)
+        for g, sv in f.gate_singular_values.items():
+            block = "W_h" if g == "h" else f"W_{g}"
+            d.plot(np.arange(1, len(sv) + 1), sv, MARKERS.get(g, "o"), ms=3,
+                   color=line.get_color(),
+                   label=f"{f.name} {block}: ρ = {f.gate_spectral_radius[g]:.3g}")
+        d.plot([], [], " ", label=f"{f.name}: λ1 = {f.lyapunov[0]:.3g}")
     where = "every step" if report.every_step else "the last step"
     a.set(title=f"‖∂L/∂h_t‖ reaching each step (loss on {where}; band: 10–90% of batch)",
           xlabel="time step t", ylabel="gradient norm")
@@ -60,7 +68,10 @@ def plot_report(report: GradientFlowReport, path: str) -> None:
     c.set(title="‖∂s_T/∂s_t‖₂ = ‖J_T ⋯ J_{t+1}‖₂", xlabel="time step t", ylabel="norm")
     _powers_of_ten(c)
     d.axhline(1, color="gray", lw=0.8, ls="--")
-    d.set(title="singular values of W_h", xlabel="index", ylabel="singular value")
+    d.set(title="singular values of W_h's (H, H) gate blocks", xlabel="index",
+          ylabel="singular value")
+    d.set_ylim(bottom=0)
+    d.ticklabel_format(axis="y", useOffset=False)  # all equal (orthogonal): no 1e-12 offset
     for ax in axes.flat:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

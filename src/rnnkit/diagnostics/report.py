@@ -47,9 +47,16 @@ class DirectionFlow:
         lyapunov: Lyapunov exponents of the Jacobian product, per step, descending.
         log10_grad_h0: log10 of the batch mean of ``‖∂L/∂s_0‖`` (the initial state).
         singular_values: of ``W_h (G·H, H)``; ``spectral_radius``: max ``|eig|`` of its
-            ``(H, H)`` blocks (``gate_spectral_radius`` per block).
+            ``(H, H)`` blocks (``gate_spectral_radius`` per block); ``gate_singular_values``:
+            of each block. For a gated cell the stacked matrix's singular values are not the
+            blocks' (four orthogonal blocks: radius 1 each, every stacked singular value 2).
         saturation: fractions of unit-steps (``dead``: of units per sequence); see
             ``jacobians.py`` for the thresholds.
+        dead_share: the share of the batch's sequences whose last-step gradient becomes
+            exactly zero going back (a relu layer with every unit off at one step); they
+            are left out of ``log10_grad_from_end`` and so of the verdict, unless all are.
+        lyapunov_samples: how many of the sampled sequences ``lyapunov`` averages: those
+            whose Jacobian product is not exactly zero (all of them if none is left).
     """
 
     layer: int
@@ -68,7 +75,10 @@ class DirectionFlow:
     singular_values: np.ndarray
     spectral_radius: float
     gate_spectral_radius: dict[str, float]
+    gate_singular_values: dict[str, np.ndarray]
     saturation: dict[str, float]
+    dead_share: float = 0.0
+    lyapunov_samples: int = 0
     horizon: int = 0
     rate: float = 0.0
     verdict: str = "healthy"
@@ -107,6 +117,12 @@ def summarise(*, log_grad: np.ndarray, log_grad_end: np.ndarray, last: np.ndarra
     for b in np.flatnonzero(use):  # align every sequence on its own last step
         k = np.arange(last[b] + 1)
         rel[k, b] = log_grad_end[last[b] - k, b] - ref[b]
+    # A dead sequence: its gradient becomes exactly zero going back (every relu unit off at
+    # one step). Its log is -inf, which would make the geometric mean -inf and the verdict
+    # "vanishing" for the whole batch; it is counted and left out, unless all are dead.
+    dead = use & np.any(np.isneginf(rel), axis=0)
+    keep = use & ~dead if (use & ~dead).any() else use
+    rel[:, ~keep] = np.nan
     have = ~np.isnan(rel)
     rel_mean = np.where(have, rel, 0.0).sum(axis=1) / np.maximum(have.sum(axis=1), 1)
     rel_mean = np.where(have.any(axis=1), rel_mean, np.nan) / LN10
@@ -114,7 +130,8 @@ def summarise(*, log_grad: np.ndarray, log_grad_end: np.ndarray, last: np.ndarra
         steps=T, log10_grad_norm=log_mean_exp(masked, 1) / LN10, log10_grad_q10=q10,
         log10_grad_q90=q90, log10_grad_from_end=rel_mean,
         log10_product_norm=log_product_norm / LN10,
-        log10_grad_h0=float(log_mean_exp(log_grad_s0, 0) / LN10), **fields)
+        log10_grad_h0=float(log_mean_exp(log_grad_s0, 0) / LN10),
+        dead_share=float(dead.sum() / B), **fields)
     return judge(flow)
 
 
@@ -128,12 +145,12 @@ def judge(flow: DirectionFlow) -> DirectionFlow:
     first = int(np.argmax(out)) if out.any() else None
     ks, rs = k_all[finite], r[finite] * LN10
     flow.rate = float(np.polyfit(ks, rs, 1)[0]) if len(ks) >= 2 else 0.0
-    lam = float(flow.lyapunov[0]) if len(flow.lyapunov) else float("nan")
-    steps = math.log(10**FACTOR_LOG10) / abs(lam) if lam != 0 else math.inf
-    way = "shrinks" if lam < 0 else "grows"
-    numbers = (f"rate {flow.rate:+.3g}/step; Lyapunov λ1 {lam:+.3g}/step (the leading "
-               f"direction {way} 1e{FACTOR_LOG10:g}-fold in {steps:.3g} steps); "
+    numbers = (f"rate {flow.rate:+.3g}/step; {_lyapunov_text(flow)}; "
                f"ρ(W_h) {flow.spectral_radius:.3g}")
+    if 0 < flow.dead_share < 1:
+        numbers += (f"; {flow.dead_share:.0%} of the sequences are dead (their gradient is "
+                    f"exactly zero some steps back, e.g. every relu unit off at one step) and "
+                    f"are left out")
     if first is None:
         flow.verdict, flow.horizon = "healthy", int(np.sum(~np.isnan(r)))
         flow.reason = (f"the last step's gradient stays within 1e±{FACTOR_LOG10:g} of its value "
@@ -142,10 +159,29 @@ def judge(flow: DirectionFlow) -> DirectionFlow:
     flow.horizon = first
     grew = finite[first] and r[first] > 0
     flow.verdict = "exploding" if grew else "vanishing"
-    size = "above 1e+" if grew else "below 1e-"
-    flow.reason = (f"{first} steps back the last step's gradient is {size}{FACTOR_LOG10:g} "
-                   f"times its value at T (10^{r[first]:.3g}); {numbers}")
+    if not finite[first]:
+        where = f"{first} steps back the last step's gradient is exactly zero in every sequence"
+    else:
+        size = "above 1e+" if grew else "below 1e-"
+        where = (f"{first} steps back the last step's gradient is {size}{FACTOR_LOG10:g} times "
+                 f"its value at T (10^{r[first]:.3g})")
+    flow.reason = f"{where}; {numbers}"
     return flow
+
+
+def _lyapunov_text(flow: DirectionFlow) -> str:
+    """λ1 in words: a rate that agrees with the verdict's direction, or why it may not."""
+    lam = float(flow.lyapunov[0]) if len(flow.lyapunov) else float("nan")
+    if not np.isfinite(lam):
+        return (f"Lyapunov λ1 {lam}: the Jacobian product over all {flow.steps} steps is "
+                f"exactly zero in every sampled sequence")
+    if lam == 0:
+        return "Lyapunov λ1 0/step (the leading direction neither shrinks nor grows)"
+    steps = math.log(10**FACTOR_LOG10) / abs(lam)
+    way = "shrinks" if lam < 0 else "grows"
+    return (f"Lyapunov λ1 {lam:+.3g}/step over {flow.lyapunov_samples} sampled sequences (the "
+            f"leading direction of the whole product {way} 1e{FACTOR_LOG10:g}-fold in "
+            f"{steps:.3g} steps)")
 
 
 @dataclass
@@ -174,18 +210,21 @@ class GradientFlowReport:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     def summary(self) -> str:
-        """A short text table, one row per layer and direction, then the reasons."""
+        """A short text table, one row per layer and direction, then the reasons. ``ρ(W_h)``
+        and ``σmax`` are the largest over ``W_h``'s ``(H, H)`` gate blocks; ``sat`` the
+        largest saturation fraction; ``dead`` the share of dead sequences."""
         w = max([14, *(len(f.name) + 2 for f in self.flows)])
         head = (f"{'layer':<{w}}{'T':>6}{'|dL/dh_1|':>11}{'|dL/dh_T|':>11}{'mean|J|':>9}"
-                f"{'λ1':>8}{'ρ(W_h)':>8}{'σmax':>7}{'sat':>6}{'horizon':>8}  verdict")
+                f"{'λ1':>8}{'ρ(W_h)':>8}{'σmax':>7}{'sat':>6}{'dead':>6}{'horizon':>8}  verdict")
         rows = [head, "-" * len(head)]
         for f in self.flows:
             sat = max(f.saturation.values(), default=0.0)
             lam = f.lyapunov[0] if len(f.lyapunov) else float("nan")
+            sigma = max(float(v[0]) for v in f.gate_singular_values.values())  # as ρ: per block
             rows.append(f"{f.name:<{w}}{f.steps:>6}{_e(f.log10_grad_norm[0]):>11}"
                         f"{_e(f.log10_grad_norm[-1]):>11} {np.nanmean(f.jacobian_norm):>8.3g}"
-                        f" {lam:>7.3g} {f.spectral_radius:>7.3g} {f.singular_values[0]:>6.3g}"
-                        f"{sat:>6.0%}{f.horizon:>8}  {f.verdict}")
+                        f" {lam:>7.3g} {f.spectral_radius:>7.3g} {sigma:>6.3g}"
+                        f"{sat:>6.0%}{f.dead_share:>6.0%}{f.horizon:>8}  {f.verdict}")
         rows.append("")
         rows += [f"{f.name}: {f.verdict}: {f.reason}" for f in self.flows]
         rows.append(f"verdict: {self.verdict} (loss {self.loss:.4g}, on "

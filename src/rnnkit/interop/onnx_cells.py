@@ -111,6 +111,8 @@ def _operator(g: Graph, layer: Any, x: str, ctx: Context, given: list | None):
     keys = list(layer.initial_options())
     inits = [initial(g, layer, key, ctx, given, n) for n, key in enumerate(keys)]
     inputs = [x, W, R, B, ctx.lens32 or "", *inits]
+    if getattr(layer, "peepholes", False):  # rnnkit's P is in ONNX's order i, o, f
+        inputs.append(g.const(np.stack([p["P" + s] for s in dirs]), "P"))
     while inputs[-1] == "":
         inputs.pop()
     acts = [RNN_ACTS[a] for a in activations(layer)] * len(dirs)
@@ -187,10 +189,17 @@ def _body(outer: Graph, layer: Any, sfx: str, masked: bool) -> Any:
         new = [b.act(acts[0], b.op("Add", [xz, hz], "a"))]
     elif kind == "LSTM":  # i, f, g, o = γ, γ, φ, γ of z;  c = f c_prev + i g;  h = o φ(c)
         z = b.op("Split", [b.op("Add", [xz, hz], "z"), outer.ints([H] * 4)], n_out=4, axis=1)
-        i, f, gg, o = (b.act(acts[0], z[0]), b.act(acts[0], z[1]), b.act(acts[1], z[2]),
-                       b.act(acts[0], z[3]))
+        peep = None
+        if getattr(layer, "peepholes", False):  # z_i += P_i c_prev, z_f += P_f c_prev
+            peep = b.op("Split", [outer.const(p["P" + sfx], "P"), outer.ints([H] * 3)],
+                        n_out=3, axis=0)  # i, o, f
+            z[0] = b.op("Add", [z[0], b.op("Mul", [peep[0], s_in[1]])])
+            z[1] = b.op("Add", [z[1], b.op("Mul", [peep[2], s_in[1]])])
+        i, f, gg = b.act(acts[0], z[0]), b.act(acts[0], z[1]), b.act(acts[1], z[2])
         c = b.op("Add", [b.op("Mul", [f, s_in[1]]), b.op("Mul", [i, gg])], "c")
-        new = [b.op("Mul", [o, b.act(acts[2], c)], "h"), c]
+        if peep is not None:  # z_o += P_o c, with the new c
+            z[3] = b.op("Add", [z[3], b.op("Mul", [peep[1], c])])
+        new = [b.op("Mul", [b.act(acts[0], z[3]), b.act(acts[2], c)], "h"), c]
     else:  # r, u = γ(xz + hz);  n = φ(xz_n + r (hz_n + b_hn));  h = (1 - u) n + u h_prev
         xr, xu, xn = b.op("Split", [xz, outer.ints([H] * 3)], n_out=3, axis=1)
         hr, hu, hn = b.op("Split", [hz, outer.ints([H] * 3)], n_out=3, axis=1)

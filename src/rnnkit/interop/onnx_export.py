@@ -31,13 +31,14 @@ from .onnx_graph import IR_VERSION, OPSET, Graph
 # options each layer kind exports; any other option with a non-default value is refused
 KNOWN_OPTIONS: dict[str, frozenset[str]] = {
     "RNN": frozenset({"activation"}), "GRU": frozenset({"activation", "gate_activation"}),
-    "LSTM": frozenset({"activation", "gate_activation", "forget_bias", "c0"}),
+    "LSTM": frozenset({"activation", "gate_activation", "forget_bias", "c0", "peepholes"}),
     "Dense": frozenset({"units", "activation", "bias", "kernel_init", "input_size"}),
     "Embedding": frozenset({"vocab_size", "dim"}),
 }
 RECURRENT_OPTIONS = frozenset({
     "hidden", "output", "return_sequences", "return_state", "bidirectional", "bias",
-    "kernel_init", "recurrent_init", "bias_init", "input_size", "readout", "h0"})
+    "kernel_init", "recurrent_init", "bias_init", "input_size", "readout", "h0",
+    "dropout", "recurrent_dropout"})  # the dropouts act only in fit: identity in predict
 IDENTITY_AT_INFERENCE = ("Dropout",)  # layers that predict() passes through unchanged
 MAX_BYTES = 2**31 - 1  # protobuf's limit for one serialized message
 
@@ -55,10 +56,16 @@ def check_exportable(model: Sequential) -> None:
         known = KNOWN_OPTIONS[kind] | (RECURRENT_OPTIONS if isinstance(layer, Recurrent)
                                        else frozenset())
         for key, value in layer.get_config().items():
-            if key not in known and value not in (None, False, 0, 0.0, "none"):
+            if key not in known and not _is_default(value):
                 raise ValueError(f"to_onnx: layer {i} ({kind}) option {key}={value!r} has no "
                                  "ONNX mapping yet; export a model without it")
     model._require_built()
+
+
+def _is_default(value: Any) -> bool:
+    """An option left off: None, False, 0, or a list of zeros (zoneout's ``(p_h, p_c)``)."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return all(v is None or (isinstance(v, (bool, int, float)) and v == 0) for v in values)
 
 
 def to_onnx(model: Sequential, path: str | os.PathLike[str] | None = None, *,

@@ -250,18 +250,23 @@ class _Importer:
             if ins[k] and ins[k] not in self.zeros:
                 raise self.fail(f"{where}: {what} is not zeros; rnnkit imports start from zero "
                                 "states (pass the state to predict's initial_state)")
-        if op == "LSTM" and ins[7]:
-            raise self.fail(f"{where}: peepholes (input P) are not supported")
+        P = self._weight(ins[7], where, 2) if op == "LSTM" and ins[7] else None
+        if P is not None and P.shape != (nd, 3 * H):
+            raise self.fail(f"{where}: P has shape {P.shape}, expected {(nd, 3 * H)}")
         B = self._weight(ins[3], where, 2) if ins[3] else None
         if B is not None and B.shape != (nd, 2 * GH):
             raise self.fail(f"{where}: B has shape {B.shape}, expected {(nd, 2 * GH)}")
         options = self._cell_activations(op, attrs, nd, where)
         options.update(bidirectional=nd == 2, bias=B is not None, input_size=D)
+        if P is not None:
+            options["peepholes"] = True
         spec = Spec(RECURRENT[op], options)
         order = GATE_ORDER[op]
         for d, sfx in enumerate(("", "_reverse")[:nd]):
             spec.params["W_x" + sfx] = _unorder(W[d], order, H)
             spec.params["W_h" + sfx] = _unorder(R[d], order, H)
+            if P is not None:  # ONNX's order i, o, f is rnnkit's
+                spec.params["P" + sfx] = P[d]
             if B is None:
                 continue
             wb, rb = _unorder(B[d, :GH], order, H), _unorder(B[d, GH:], order, H)

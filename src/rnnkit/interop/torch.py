@@ -115,9 +115,15 @@ def from_torch(module: torch.nn.Module, *, return_state: bool = False) -> Sequen
     return model
 
 
-def to_torch(model: Sequential) -> torch.nn.Module:
-    """The ``torch.nn.RNN``, ``LSTM`` or ``GRU`` (``batch_first=True``, the model's dtype)
-    that computes the model's output sequence.
+def to_torch(model: Sequential, *, module: str = "auto") -> torch.nn.Module:
+    """A ``torch.nn.Module`` that computes ``model.predict`` (the model's dtype).
+
+    ``module="rnn"``: the ``torch.nn.RNN``, ``LSTM`` or ``GRU`` (``batch_first=True``) that
+    computes the model's output sequence, for the models below, else a ``ValueError``.
+    ``module="sequential"``: any model, as ``interop/torch_module.py``'s module, whose
+    ``forward(X, lengths=None)`` is batch-first like ``predict`` (Dense heads, readouts,
+    learned ``h0``, every activation, ``return_sequences=False``, Embedding).
+    ``module="auto"`` (default): ``"rnn"`` where it applies, else ``"sequential"``.
 
     Representable: a built model made only of rnnkit ``RNN``, ``LSTM`` or ``GRU`` layers of
     one kind, one hidden size, one ``bias`` and one ``bidirectional`` setting, each with
@@ -137,16 +143,29 @@ def to_torch(model: Sequential) -> torch.nn.Module:
     torch = _import_torch()
     if not isinstance(model, Sequential):
         raise TypeError(f"to_torch: expected an rnnkit Sequential, got {type(model).__name__}")
+    if module not in ("auto", "rnn", "sequential"):
+        raise ValueError(f"to_torch: module must be 'auto', 'rnn' or 'sequential', got "
+                         f"{module!r}")
     first = model.layers[0]
-    for i, layer in enumerate(model.layers):
-        _check_representable(i, layer, first)
-        if i > 1 and layer.dropout != model.layers[1].dropout:
-            raise ValueError(f"to_torch: layer {i} ({type(layer).__name__}): dropout="
-                             f"{layer.dropout} differs from layer 1's {model.layers[1].dropout}; "
-                             "a torch module has one dropout between layers")
+    try:
+        for i, layer in enumerate(model.layers):
+            _check_representable(i, layer, first)
+            if i > 1 and layer.dropout != model.layers[1].dropout:
+                raise ValueError(f"to_torch: layer {i} ({type(layer).__name__}): dropout="
+                                 f"{layer.dropout} differs from layer 1's "
+                                 f"{model.layers[1].dropout}; a torch module has one dropout "
+                                 "between layers")
+    except ValueError:
+        if module == "rnn":
+            raise
+        module = "sequential"
     if not model.built:
         raise ValueError("to_torch: the model has no parameters yet; call it on data or "
                          "build(input_size) first")
+    if module == "sequential":
+        from .torch_module import build
+
+        return build(torch, model)
     if first.kind == "RNN":
         cls: Any = torch.nn.RNN
         extra = {"nonlinearity": get_activation(first.activation).name}
