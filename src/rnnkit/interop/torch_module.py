@@ -34,7 +34,7 @@ def build(torch: Any, model: Any) -> Any:
         for option in ("zoneout", "layer_norm", "proj_size"):
             value = getattr(layer, option, 0)
             if any(np.atleast_1d(value)):  # recurrent dropout acts only in fit
-                raise ValueError(f"to_torch: layer {i} ({layer.kind}) option {option}="
+                raise ValueError(f"to_torch: layer {i} ({layer.kind}): {option}="
                                  f"{value!r} is not in the torch module yet")
 
     def params(layer: Any) -> Any:
