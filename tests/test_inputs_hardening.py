@@ -115,6 +115,33 @@ def test_a_model_too_large_for_memory_is_refused_before_allocating():
         check_memory(small, 4, available=int(n * 16) - 1)
     with pytest.raises(MemoryError):  # it is one, for whoever catches MemoryError
         rk.Sequential([rk.Embedding(10**9, 10**6)]).build(1)
+    check_memory(small, 4, available=int(n * 24), slots=2)  # and Adam's two moments
+    with pytest.raises(MemoryLimitError, match="weights and gradients and 2 optimizer buff"):
+        check_memory(small, 4, available=int(n * 24) - 1, slots=2)
+
+
+@pytest.mark.parametrize("layer,input_size,message", [
+    (rk.LSTM(100_000_000), 3, r"LSTM\(hidden=100000000\): 4e\+16 parameters .* make hidden"),
+    (rk.GRU(4, readout=rk.Dense(10**10)), 3,
+     r"GRU\(hidden=4\) with readout Dense\(units=10000000000\): 5e\+10 .* make units"),
+    (rk.Dense(10**6), 10**6, r"Dense\(units=1000000\): 1e\+12 parameters .* make units"),
+    (rk.Embedding(10**9, 10**6), 1, r"Embedding\(vocab_size=1000000000, dim=1000000\)"),
+])
+def test_a_layer_built_alone_is_refused_before_numpy_runs_out(layer, input_size, message):
+    with pytest.raises(MemoryLimitError, match=message):
+        layer.build(input_size, np.random.default_rng(0), np.dtype(np.float32))
+    assert not layer.built
+
+
+def test_the_layer_check_counts_weights_gradients_and_a_temporary():
+    from rnnkit.memory import check_layer
+
+    layer = rk.RNN(8)
+    n = sum(np.prod(s) for s in layer.param_shapes(4)[0].values())
+    check_layer(layer, 4, np.float64, available=int(n * 24))
+    with pytest.raises(MemoryLimitError, match=r"RNN\(hidden=8\): 104 parameters need about "
+                                               r"2.5 KB .*float64 .* 2.5 KB of memory"):
+        check_layer(layer, 4, np.float64, available=int(n * 24) - 1)
 
 
 @pytest.mark.parametrize("layers", [

@@ -9,7 +9,6 @@ transposed once on the way in and the output once on the way out.
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 import numpy as np
@@ -17,6 +16,8 @@ import numpy as np
 from .errors import MemoryLimitError
 from .inputs import as_batch
 from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, Layer, Recurrent
+from .memory import BUILD_BYTES, available_memory, size_args
+from .memory import human_bytes as _bytes
 from .noise import Noise
 
 LAYER_TYPES: dict[str, type[Layer]] = {
@@ -403,20 +404,16 @@ def _internal_state(layer: Recurrent, s: Any, batch: int, dtype: np.dtype) -> li
     return out
 
 
-#: bytes per parameter while building: the weights and their gradients in the model's dtype,
-#: and a float64 temporary of the initialisers
-BUILD_BYTES = {np.dtype(np.float32): 2 * 4 + 8, np.dtype(np.float64): 2 * 8 + 8}
-SIZE_ARGS = ("hidden", "units", "vocab_size", "dim")
-
-
-def check_memory(model: Sequential, input_size: int, available: int | None = None) -> None:
+def check_memory(model: Sequential, input_size: int, available: int | None = None,
+                 slots: int = 0) -> None:
     """Refuse a model whose parameters cannot fit in memory, naming the layer and its size
     argument, before anything is allocated (``hidden=100_000_000`` would otherwise grow to
-    gigabytes before NumPy gives up)."""
+    gigabytes before NumPy gives up). ``slots``: optimizer buffers per parameter to count too
+    (Adam keeps 2). The error carries ``parameters``, ``need`` and ``available``."""
     available = available_memory() if available is None else available
     if available is None:
         return
-    per = BUILD_BYTES[model.dtype]
+    per = BUILD_BYTES[model.dtype] + slots * model.dtype.itemsize
     size, counts = input_size, []
     for i, layer in enumerate(model.layers):
         own, size = layer.param_shapes(size)
@@ -425,33 +422,15 @@ def check_memory(model: Sequential, input_size: int, available: int | None = Non
     if need <= available:
         return
     n, i, layer = max(counts, key=lambda c: c[0])
-    args = ", ".join(f"{a}={getattr(layer, a)}" for a in SIZE_ARGS if hasattr(layer, a))
-    raise MemoryLimitError(
-        f"Sequential: the model has {sum(c for c, _, _ in counts):.3g} parameters, which need "
-        f"about {_bytes(need)} to build ({model.dtype.name} weights and gradients), but "
+    n_all = sum(c for c, _, _ in counts)
+    args = size_args(layer)
+    what = f"{model.dtype.name} weights and gradients" + (
+        f" and {slots} optimizer buffers" if slots else "")
+    err = MemoryLimitError(
+        f"Sequential: the model has {n_all:.3g} parameters, which need "
+        f"about {_bytes(need)} to build ({what}), but "
         f"{_bytes(available)} of memory is available; the largest is layer {i} "
         f"({type(layer).__name__}, {args}) with {n:.3g}: make {args.split('=')[0]} smaller")
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux: MemAvailable), or ``None``."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def _bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if n < 1000 or unit == "PB":
-            return f"{n:.3g} {unit}"
-        n /= 1000
-    return f"{n:.3g} PB"
+    err.parameters, err.need, err.available = n_all, need, available
+    raise err
 

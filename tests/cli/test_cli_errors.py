@@ -161,3 +161,21 @@ def test_internal_error_hint_and_debug_traceback(capsys, monkeypatch):
 def test_no_command_prints_help_and_is_a_usage_error(cli):
     code, _, err = cli()
     assert code == 2 and "exit codes" in err
+
+
+@pytest.mark.parametrize(("data", "argv", "message"), [
+    (None, ["--hidden", "100000000"], r"--hidden 100000000: the model \(LSTM\(100000000\) on 1 "
+                                      r"input feature\(s\)\) would have 4e\+16 parameters, which "
+                                      r"need about 960 PB .* make --hidden smaller"),
+    ("t.txt", ["--task", "charlm", "--hidden", "4", "--embedding-dim", "10000000000"],
+     r"--embedding-dim 10000000000: .* make --embedding-dim smaller"),
+])
+def test_a_model_too_large_for_memory_is_refused_before_the_run_folder(cli, tmp_path, data, argv,
+                                                                       message):
+    if data:
+        (tmp_path / data).write_text("the quick brown fox jumps over the lazy dog\n" * 100)
+    out = tmp_path / "run"
+    code, _, err = cli("train", *([tmp_path / data] if data else []), *argv, "--out", out)
+    assert code == 2
+    assert re.search(message, err), err
+    assert not out.exists()  # no config, lock or manifest of a run that cannot start

@@ -18,6 +18,9 @@ from typing import Any
 import rnnkit as rk
 from rnnkit import kernels
 from rnnkit.distributed import World, bcast_text, world
+from rnnkit.errors import MemoryLimitError
+from rnnkit.memory import human_bytes
+from rnnkit.model import check_memory
 
 from . import forecast_scores, runfolder, sources, task_charlm, task_classify, task_forecast
 from . import settings as st
@@ -97,6 +100,7 @@ def _prepare(args: argparse.Namespace, s: st.Settings, w: World) -> int:
     p.meta["source"] = sources.locate(s.dataset)  # evaluate/predict default to the same data
     s = dataclasses.replace(s, dataset=p.meta["source"], window=p.meta.get("window", s.window))
     model = build_model(s, p)
+    _check_memory(s, p, model)  # before the run folder: a model that cannot fit writes nothing
     # rank 0 owns the run folder (creates, locks and writes it); the other ranks only train
     out = Path(bcast_text(w, str(run_folder(s, name)) if w.rank == 0 else None))
     held = runfolder.lock(out) if w.rank == 0 else None
@@ -105,6 +109,31 @@ def _prepare(args: argparse.Namespace, s: st.Settings, w: World) -> int:
     finally:
         if held is not None:
             held.release()
+
+
+#: buffers per parameter of the hungriest optimizer of the CLI (Adam: two moments)
+OPTIMIZER_SLOTS = 2
+
+
+def _check_memory(s: st.Settings, p: Prepared, model: rk.Sequential) -> None:
+    """Refuse sizes whose parameters, gradients and optimizer state cannot fit in memory,
+    naming the flag, before anything is written or allocated."""
+    if model.takes_ids:
+        size = 1
+    else:
+        first = p.X[0] if isinstance(p.X, list) else p.X
+        size = int(first.shape[-1])
+    try:
+        check_memory(model, size, slots=OPTIMIZER_SLOTS)
+    except MemoryLimitError as e:
+        # parameters grow with the square of the larger of the two sizes
+        wide = model.takes_ids and s.embedding_dim > s.hidden
+        flag, value = ("--embedding-dim", s.embedding_dim) if wide else ("--hidden", s.hidden)
+        raise UsageError(
+            f"{flag} {value}: the model ({describe(model)} on {size} input feature(s)) would "
+            f"have {e.parameters:.3g} parameters, which need about {human_bytes(e.need)} with "
+            f"their gradients and optimizer state, but {human_bytes(e.available)} of memory is "
+            f"available; make {flag} smaller") from None
 
 
 def _resume_folder(args: argparse.Namespace) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 from .. import kernels
 from ..functional import get_activation, softmax
 from ..init import get_init
+from ..memory import check_layer
 from .base import Layer, check_positive_int
 
 
@@ -47,6 +48,7 @@ class Dense(Layer):
         return shapes, self.units
 
     def build(self, input_size: int, rng: np.random.Generator, dtype: np.dtype) -> int:
+        check_layer(self, input_size, dtype)
         if self.declared_input is not None and input_size != self.declared_input:
             raise ValueError(
                 f"Dense: declared input_size={self.declared_input}, got inputs with "

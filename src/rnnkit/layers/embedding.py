@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..memory import check_layer
 from .base import Layer, check_positive_int
 
 
@@ -25,6 +26,7 @@ class Embedding(Layer):
         return {"W": (self.vocab_size, self.dim)}, self.dim
 
     def build(self, input_size: int, rng: np.random.Generator, dtype: np.dtype) -> int:
+        check_layer(self, input_size, dtype)
         # N(0, 1) as torch.nn.Embedding
         self.params = {"W": rng.standard_normal((self.vocab_size, self.dim)).astype(dtype)}
         self._init_grads()

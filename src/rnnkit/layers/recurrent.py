@@ -39,6 +39,7 @@ import numpy as np
 from .. import kernels
 from ..cells import Cell, ElmanCell, GRUCell, LSTMCell
 from ..init import get_init
+from ..memory import check_layer
 from ..noise import Noise
 from .base import Layer, check_positive_int
 from .dense import Dense
@@ -230,6 +231,7 @@ class Recurrent(Layer):
 
     def build(self, input_size: int, rng: np.random.Generator, dtype: np.dtype) -> int:
         name = type(self).__name__
+        check_layer(self, input_size, dtype)
         if self.declared_input is not None and input_size != self.declared_input:
             raise ValueError(f"{name}: declared input_size={self.declared_input}, got inputs "
                              f"with {input_size} features")
