@@ -63,6 +63,8 @@ VARIANTS = [
     (rk.LSTM, {"dropout": 0.3}),  # the compiled loop, inputs dropped outside it
     (rk.GRU, {"recurrent_dropout": 0.3, "bidirectional": True}),  # compiled too
     (rk.RNN, {"recurrent_dropout": 0.3, "dropout": 0.2}),
+    (rk.GRU, {"zoneout": 0.3, "recurrent_dropout": 0.3}),  # compiled
+    (rk.LSTM, {"peepholes": True, "zoneout": (0.2, 0.4), "recurrent_dropout": 0.3}),  # compiled
 ]
 
 
@@ -253,27 +255,74 @@ def test_gradient_flow_jacobians_of_the_variants_are_exact(cls, options):
     assert len(report.flows) == 1 and report.verdict in report.summary()
 
 
-@pytest.mark.parametrize("cls", [rk.RNN, rk.LSTM, rk.GRU])
-def test_recurrent_dropout_runs_in_the_compiled_loop_and_equals_the_reference(cls):
+#: the variants the compiled loops run (rnnkit.kernels), alone and together
+COMPILED = [
+    (rk.RNN, {"recurrent_dropout": 0.4}),
+    (rk.LSTM, {"recurrent_dropout": 0.4}),
+    (rk.GRU, {"recurrent_dropout": 0.4}),
+    (rk.RNN, {"zoneout": 0.3}),
+    (rk.GRU, {"zoneout": 0.3}),
+    (rk.LSTM, {"zoneout": (0.3, 0.5)}),
+    (rk.LSTM, {"zoneout": (0.0, 0.5)}),
+    (rk.LSTM, {"peepholes": True}),
+    (rk.RNN, {"zoneout": 0.3, "recurrent_dropout": 0.4}),
+    (rk.GRU, {"zoneout": 0.3, "recurrent_dropout": 0.4}),
+    (rk.LSTM, {"peepholes": True, "zoneout": (0.4, 0.2), "recurrent_dropout": 0.4}),
+]
+
+
+def _both_loops(cls, options, B, T, noise, split, monkeypatch, train=True):
+    """The reference loop's and the compiled loop's results for one layer (both directions,
+    ragged lengths): output, dX and every gradient (training), or predict's output and
+    final state."""
     if not kernels.numba_available():
         pytest.skip("numba is not installed")  # CI installs it; the reference is checked above
-    X, _ = _data(B=8, T=6)
-    lengths, Y = [6, 5, 4, 3, 6, 2, 1, 6], np.random.default_rng(1).normal(size=(8, 6, 8))
+    if split:  # the batch in parts on two threads, each its own buffers
+        monkeypatch.setattr(kernels, "SPLIT_MIN_MACS", 0)
+        monkeypatch.setattr(kernels._parallel, "_threads", 2)
+    X, _ = _data(B=B, T=T)
+    lengths = np.random.default_rng(B).integers(1, T + 1, size=B)
     results = []
     for name in ("numpy", "numba"):
         before = kernels.get_backend()
         kernels.set_backend(name)
         try:
-            layer = cls(4, recurrent_dropout=0.4, return_sequences=True, bidirectional=True)
-            model = rk.Sequential([layer], seed=0, dtype="float64")
-            out = model.forward(X, lengths=lengths, noise=Noise(key=3))
+            layer = cls(4, return_sequences=True, return_state=not train, bidirectional=True,
+                        **options)
+            model = _perturb(rk.Sequential([layer], seed=0, dtype="float64").build(3))
+            if not train:
+                out, state = model.predict(X, lengths)
+                results.append((out, np.concatenate([np.ravel(s) for s in state[0]]), {}))
+                continue
+            out = model.forward(X, lengths=lengths, noise=noise)
             tape = model._tape[0][0][0][0][3]  # layer 0, direction 0: its caches
             assert isinstance(tape, kernels.Tape) == (name == "numba")
+            Y = np.random.default_rng(1).normal(size=out.shape)
             results.append((out, model.backward(Y), {k: v.copy() for k, v in
                                                      model.gradients().items()}))
         finally:
             kernels.set_backend(before)
-    (a, da, ga), (b, db, gb) = results
+    return results
+
+
+@pytest.mark.parametrize(("cls", "options"), COMPILED)
+@pytest.mark.parametrize("masks", ["expectation", "drawn"])
+def test_compiled_loop_equals_the_reference(cls, options, masks, monkeypatch):
+    noise = Noise(key=3) if masks == "drawn" else None
+    (a, da, ga), (b, db, gb) = _both_loops(cls, options, 8, 6, noise, False, monkeypatch)
+    np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(db, da, rtol=1e-12, atol=1e-14)
+    for k in ga:
+        np.testing.assert_allclose(gb[k], ga[k], rtol=1e-11, atol=1e-14, err_msg=k)
+
+
+@pytest.mark.parametrize(("cls", "options"), COMPILED[-3:])
+@pytest.mark.parametrize("train", [True, False])
+def test_compiled_variants_split_over_threads_and_predict(cls, options, train, monkeypatch):
+    # rows 0:6 and 6:13 on two threads; predict: zoneout's expectation, the LSTM's cell c
+    # in a one-step buffer
+    (a, da, ga), (b, db, gb) = _both_loops(cls, options, 13, 5, Noise(key=4), True,
+                                           monkeypatch, train)
     np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(db, da, rtol=1e-12, atol=1e-14)
     for k in ga:

@@ -115,11 +115,12 @@ class Tape:
     """What a compiled forward keeps for its backward: the kernel's name, its arrays and the
     activation codes."""
 
-    __slots__ = ("arrays", "codes", "kind", "r")
+    __slots__ = ("arrays", "codes", "kind", "r", "v")
 
     def __init__(self, kind: str, arrays: tuple, codes: tuple[int, int],
-                 r: np.ndarray | None = None) -> None:
+                 r: np.ndarray | None = None, v: tuple = ()) -> None:
         self.kind, self.arrays, self.codes, self.r = kind, arrays, codes, r
+        self.v = v  # the variants' arguments (_variant_args), for the backward
 
 
 #: a one-step forward of one sequence makes its products with ``_gemm.matvec`` (in the same
@@ -249,9 +250,26 @@ def _no_r(dt: np.dtype, B: int, H: int, r: np.ndarray | None) -> tuple:
     return np.ascontiguousarray(r, dt), np.empty((B, H), dt), True
 
 
+def _zone(zone: tuple | None, k: int, dt: np.dtype, n: int) -> tuple[np.ndarray, bool]:
+    """Zoneout's arguments ``(z, has_z)`` for state vector ``k``: a ``(T, B, n)`` mask, or
+    the rate (inference) as ``(1, 1, n)``; an array standing for none at rate 0."""
+    z = None if zone is None else zone[k]
+    if z is None or (np.ndim(z) == 0 and z == 0):
+        return _dummies(dt)[2], False
+    if np.ndim(z) == 0:
+        return np.full((1, 1, n), z, dt), True
+    return np.ascontiguousarray(z, dt), True
+
+
+def _compiled(cell: Any) -> bool:
+    """Whether the compiled loops have the cell's variants (all but layer norm and the
+    projection, for now)."""
+    return not (getattr(cell, "layer_norm", False) or getattr(cell, "proj_size", 0))
+
+
 def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
-            mask: np.ndarray | None, train: bool = True, r: np.ndarray | None = None
-            ) -> tuple[np.ndarray, Tape | None, tuple] | None:
+            mask: np.ndarray | None, train: bool = True, r: np.ndarray | None = None,
+            zone: tuple | None = None) -> tuple[np.ndarray, Tape | None, tuple] | None:
     """Run one direction: inputs ``x (T, B, D)``, initial state ``s0`` and ``mask (T, B)`` →
     ``(hs (T, B, H), tape, final state)``, or ``None`` when the reference NumPy loop must run.
     Every step's input projection ``x_t @ W_x.T + b`` is made first, as one product (made
@@ -260,8 +278,10 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
     memory (its loop has the two products anyway). ``train=False``: no tape (``None``); the
     cell states (and the GRU's gates) go through buffers of one or two steps, which stay in
     cache, instead of arrays over all steps. One step (streaming) goes to ``_step``. ``r (B,
-    H)``: recurrent dropout's mask (cells/base.py), kept on the tape for the backward."""
-    if _backend == "numpy" or (r is not None and x.shape[0] == 1):
+    H)``: recurrent dropout's mask (cells/base.py), kept on the tape for the backward;
+    ``zone``: zoneout's, per state vector (layers/recurrent.py); peepholes from ``p["P"]``."""
+    if _backend == "numpy" or not _compiled(cell) or (x.shape[0] == 1 and (
+            r is not None or zone is not None or not cell.plain)):
         return None
     kind, dt = _KIND.get(type(cell)), x.dtype
     if kind is None or not _same_dtype(p, dt):
@@ -280,8 +300,11 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
     own = not train  # buffers of one step are each part's own (see _Own)
     hs = _empty((T, B, H), dt, split)
     steps, cells = (T, T) if train else (1, 2)  # steps the buffers hold
+    zh, has_zh = _zone(zone, 0, dt, H)
     if kind == "elman":
         args, arrays = (h0, hs, m, has_mask, ca), ()
+        hc = _empty((T, B, H), dt, split) if has_zh else hs  # the cell's h (elman.py)
+        v = (hc, zh, has_zh)
     elif kind == "lstm":
         # with at least INSIDE_MIN_ROWS rows a part, the loop makes each step's projection
         inside = B // parts >= INSIDE_MIN_ROWS
@@ -290,17 +313,21 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         c0 = np.ascontiguousarray(s0[1], dt)
         cs, tcs = _take((cells, B, H), dt, split), _take((steps, B, H), dt, split)
         args, arrays = (h0, c0, hs, cs, tcs, gates, m, has_mask, ca, cg), (c0, cs, tcs, gates)
+        zc, has_zc = _zone(zone, 1, dt, H)
+        cc = _take((steps, B, H), dt, split) if has_zc else cs  # the cell's c (lstm.py)
+        P = p["P"] if "P" in p else _dummies(dt)[1]
+        v = (P, "P" in p, zh, has_zh, zc, has_zc, cc)
     else:
         b_hn = p.get("b_hn", _dummies(dt)[0])
         gates = _per_part((steps, B, W_h.shape[0]), dt, parts, own)
         hzn = _per_part((steps, B, H), dt, parts, own)
         args = (h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg)
-        arrays = (h0, gates, hzn)
-    if kind == "elman":  # the projection goes into hs, which the loop activates in place
-        matmul(x.reshape(T * B, -1), p["W_x"].T, hs.reshape(T * B, -1), bias=p.get("b"))
+        arrays, v = (h0, gates, hzn), (zh, has_zh)
+    if kind == "elman":  # the projection goes into hc, which the loop activates in place
+        matmul(x.reshape(T * B, -1), p["W_x"].T, hc.reshape(T * B, -1), bias=p.get("b"))
         WhT = _operand(W_h.T)
-        _loop(mod.forward_loop, (WhT, _per_part((B, H), dt, parts), *args, *_no_r(dt, B, H, r)),
-              B, parts)
+        _loop(mod.forward_loop, (WhT, _per_part((B, H), dt, parts), *args, *_no_r(dt, B, H, r),
+                                 *v), B, parts)
         recycle(WhT)
     else:  # the loop reads x: the GRU's projection is step by step (gru.py: for memory)
         WxT, WhT = _operand(p["W_x"].T), _operand(W_h.T)
@@ -312,12 +339,12 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         else:  # scratch for the step's two products
             head += (_per_part((B, W_h.shape[0]), dt, parts),
                      _per_part((B, W_h.shape[0]), dt, parts))
-        _loop(mod.forward_loop, (*head, WhT, *args, *_no_r(dt, B, H, r)), B, parts)
+        _loop(mod.forward_loop, (*head, WhT, *args, *_no_r(dt, B, H, r), *v), B, parts)
         recycle(WxT, WhT)
     final = (hs[-1].copy(),) if kind != "lstm" else (hs[-1].copy(), cs[(T - 1) % cells].copy())
     if not train:
-        recycle(*arrays[1:])  # all but c0 / h0, the caller's state
-    return hs, Tape(kind, arrays, codes, r) if train else None, final
+        recycle(*arrays[1:], *(v[-1:] if kind == "lstm" and v[-1] is not cs else ()))
+    return hs, Tape(kind, arrays, codes, r, v) if train else None, final
 
 
 def _step(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarray, h0: np.ndarray,
@@ -345,27 +372,35 @@ def _step(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarray, h
                      has_mask, ca, cg)
         return hs, None, (hs[0].copy(),)
     xz, hz = matmul(x[0], W_x.T, bias=p.get("b")), matmul(h0, W_h.T)  # B = 1: by rows of W
+    none = _dummies(dt)[2]  # no zoneout (see forward)
     if kind == "elman":  # the projection becomes h in place
         hs = xz[None]
-        mod.fwd_step(0, 0, B, hz, h0, hs, m, has_mask, ca)
-        return hs, Tape(kind, (), codes) if train else None, (hs[0].copy(),)
+        mod.fwd_step(0, 0, B, hz, h0, hs, m, has_mask, ca, hs, none, False)
+        return hs, Tape(kind, (), codes, None, (hs, none, False)) if train else None, (
+            hs[0].copy(),)
     hs = np.empty((1, B, H), dt)
     if kind == "lstm":
         c0 = np.ascontiguousarray(s0[1], dt)
         xz += hz  # the gates' z, activated in place
         gates, cs, tcs = xz[None], np.empty((1, B, H), dt), np.empty((1, B, H), dt)
-        mod.fwd_step(0, 0, B, h0, c0, hs, cs, tcs, gates, m, has_mask, ca, cg)
+        v = (_dummies(dt)[1], False, none, False, none, False, cs)
+        mod.fwd_step(0, 0, B, h0, c0, hs, cs, tcs, gates, m, has_mask, ca, cg, v[0], False, cs,
+                     none, False, none, False)
         if not train:
             return hs, None, (hs[0].copy(), cs[0])
-        return hs, Tape(kind, (c0, cs, tcs, gates), codes), (hs[0].copy(), cs[0].copy())
+        return hs, Tape(kind, (c0, cs, tcs, gates), codes, None, v), (hs[0].copy(),
+                                                                      cs[0].copy())
     b_hn = p.get("b_hn", _dummies(dt)[0])
     gates, hzn = np.empty((1, *xz.shape), dt), np.empty((1, B, H), dt)
-    mod.fwd_step(0, 0, B, xz, hz, h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg)
-    return hs, Tape(kind, (h0, gates, hzn), codes) if train else None, (hs[0].copy(),)
+    mod.fwd_step(0, 0, B, xz, hz, h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg,
+                 none, False)
+    return hs, Tape(kind, (h0, gates, hzn), codes, None, (none, False)) if train else None, (
+        hs[0].copy(),)
 
 
 def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarray | None,
-             d_state: tuple, mask: np.ndarray | None, each: Any) -> tuple:
+             d_state: tuple, mask: np.ndarray | None, each: Any,
+             grads: dict[str, np.ndarray] | None = None) -> tuple:
     """Backpropagate one direction through time from a :class:`Tape`: ``dhs (T, B, H)`` (or
     ``None``) is the gradient of the emitted states, ``d_state`` that of the final state.
     ``each(t0, dxz, dhz)`` gets ``∂L/∂z`` for the steps ``t0 : t0 + len(dxz)``, as the
@@ -373,7 +408,8 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
     with them when it returns: the RNN's large ones come in chunks of steps, the last first
     (see ``chunk_steps``), and the next chunk writes over them. Returns ``d_s0``. A tape
     serves one backward: its arrays are then reused (the LSTM's and the GRU's gates become
-    their ``dxz``)."""
+    their ``dxz``). The gradients of the cell's own parameters (the peepholes' ``P``) are
+    added into ``grads``."""
     if tape.arrays is None:
         raise RuntimeError("backward: this forward's tape was used by a backward already; run "
                            "the forward again")
@@ -392,33 +428,53 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
     with held() if split else contextlib.nullcontext():  # split calls in a row
         rd = _no_r(dt, B, hs.shape[2], tape.r)
         if tape.kind == "elman":  # dxz is an array of its own: in chunks where large
-            _elman_chunks(mod, W_h, dh, hs, dhs_a, has_seq, m, has_mask, ca, parts, each, rd)
+            _elman_chunks(mod, W_h, dh, tape.v, dhs_a, has_seq, m, has_mask, ca, parts, each,
+                          rd)
         else:  # the gated cells write dxz over their gates, the step made in `rows`
             rows = _per_part((B, GH), dt, parts)
             if tape.kind == "gru":  # and dhz's n part over h_n (gru.py)
                 h0, dxz, dhzn = tape.arrays
-                args = (dh, h0, hs, dxz, dhzn, dhs_a, has_seq, dhzn, m, has_mask, ca, cg, rows)
+                args = (dh, h0, hs, dxz, dhzn, dhs_a, has_seq, dhzn, m, has_mask, ca, cg, rows,
+                        *rd, *tape.v, _scratch(tape.v[1], B, hs.shape[2], dt, parts))
                 dhz = [(0, dxz[..., : 2 * n]), (2 * n, dhzn)]
             else:
                 c0, cs, tcs, dxz = tape.arrays
                 dc = _empty(hs.shape[1:], dt, split)
                 dc[...] = d_state[1]
-                args = (dh, dc, c0, cs, tcs, dxz, dhs_a, has_seq, m, has_mask, ca, cg, rows)
+                P, has_p, zh, has_zh, zc, has_zc, cc = tape.v
+                H = hs.shape[2]
+                args = (dh, dc, c0, cs, tcs, dxz, dhs_a, has_seq, m, has_mask, ca, cg, rows,
+                        *rd, P, has_p, zh, has_zh, zc, has_zc,
+                        _scratch(has_zh, B, H, dt, parts), _scratch(has_zc, B, H, dt, parts))
                 dhz, d_s0 = [(0, dxz)], (dh, dc)
-            _loop(mod.backward_loop, (W_h, *args, *rd), B, parts)
+            _loop(mod.backward_loop, (W_h, *args), B, parts)
+            if tape.kind == "lstm" and has_p:
+                mod.peephole_grad(dxz, c0, cs, cc, m, has_mask, grads["P"])
             each(0, dxz, dhz)
-            recycle(*tape.arrays[1:], rows)  # not c0 / h0: the caller's state
+            recycle(*tape.arrays[1:], rows, *(tape.v[-1:] if tape.kind == "lstm" and has_zc
+                                              else ()))  # not c0 / h0: the caller's state
     recycle(W_h)
     tape.arrays = None
     return d_s0
 
 
-def _elman_chunks(mod: ModuleType, W_h: np.ndarray, dh: np.ndarray, hs: np.ndarray,
+def _scratch(needed: bool, B: int, H: int, dt: np.dtype, parts: int) -> Any:
+    """A ``(B, H)`` scratch array of a backward loop (zoneout's ``kh``, ``kc``), or a stand-in
+    when not ``needed``."""
+    return _per_part((B, H), dt, parts) if needed else _NO_R[dt]
+
+
+_NO_R = {dt: np.zeros((1, 1), dt) for dt in _FLOATS}
+
+
+def _elman_chunks(mod: ModuleType, W_h: np.ndarray, dh: np.ndarray, v: tuple,
                   dhs: np.ndarray, has_seq: bool, m: np.ndarray, has_mask: bool, ca: int,
                   parts: int, each: Any, rd: tuple) -> None:
     """The RNN's backward loop over chunks of steps, the last first (see ``chunk_steps``),
     ``each`` taking each chunk's ``dxz`` before the next writes over it. The loop sees a
-    chunk's steps as all its steps; ``dh`` is carried in place from chunk to chunk."""
+    chunk's steps as all its steps; ``dh`` is carried in place from chunk to chunk. ``v``:
+    the cell's outputs ``hc`` and zoneout's ``(zh, has_zh)`` (elman.py)."""
+    hs, zh, has_zh = v
     T, B, GH = hs.shape[0], hs.shape[1], W_h.shape[0]
     steps = chunk_steps(T, B * GH * hs.itemsize)
     chunk = _take((steps, B, GH), hs.dtype, parts > 1)
@@ -426,7 +482,8 @@ def _elman_chunks(mod: ModuleType, W_h: np.ndarray, dh: np.ndarray, hs: np.ndarr
         t0 = max(0, t1 - steps)
         c, dxz = slice(t0, t1), chunk[: t1 - t0]
         _loop(mod.backward_loop, (W_h, dh, hs[c], dhs[c] if has_seq else dhs, has_seq, dxz,
-                                  m[c] if has_mask else m, has_mask, ca, *rd), B, parts)
+                                  m[c] if has_mask else m, has_mask, ca, *rd,
+                                  zh[c] if zh.shape[0] > 1 else zh, has_zh), B, parts)
         each(t0, dxz, [(0, dxz)])
     recycle(chunk)
 

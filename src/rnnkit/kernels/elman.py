@@ -22,6 +22,11 @@ meeting (``rnnkit.kernels``).
 Recurrent dropout (``r (B, H)``, ``has_r``; cells/base.py): the product is made of
 ``hd = h_prev * r`` (scratch ``hd (B, H)``), and the backward's ``dhz @ W_h`` goes through
 ``sd (B, H)`` into ``dh += sd * r``; the layer makes ``dW_h`` from ``h * r``.
+
+Zoneout (``zh (T or 1, B or 1, H)``: a mask per step, or the rate at inference; ``has_zh``):
+the projection goes into ``hc``, where the cell's own ``h`` is made (``hs`` itself without
+zoneout), then ``hs[t] = zh * h_prev + (1 - zh) * hc[t]``; backward ``(1 - zh) * dh`` goes
+through the cell (σ' from ``hc``) and ``zh * dh`` straight to ``h_prev``.
 """
 
 from __future__ import annotations
@@ -33,9 +38,10 @@ from ._jit import act_inplace, add_dropped, borrowed, copy, dact_mul, dropped, i
 
 
 @inline
-def fwd_step(t, b0, b1, hz, h0, hs, mask, has_mask, code):
-    """Step ``t`` for the rows ``b0:b1``: ``hs[t, b]`` holds row ``b``'s ``xz[t]`` and
+def fwd_step(t, b0, b1, hz, h0, hs, mask, has_mask, code, hc, zh, has_zh):
+    """Step ``t`` for the rows ``b0:b1``: ``hc[t, b]`` holds row ``b``'s ``xz[t]`` and
     ``hz[b]`` its ``h_prev @ W_h.T``."""
+    one = hs.dtype.type(1)
     h_prev = h0 if t == 0 else hs[t - 1]
     H = nonneg(hs.shape[2])
     for b in range(b0, b1):
@@ -44,17 +50,22 @@ def fwd_step(t, b0, b1, hz, h0, hs, mask, has_mask, code):
             continue
         # 1-D views and a loop from 0: it vectorizes (3-D indexing, or an index that might be
         # negative, does not)
-        z, h = hz[b], hs[t, b]
+        z, h = hz[b], hc[t, b]
         for j in range(H):
             h[j] += z[j]
         act_inplace(h, code)  # a row at a time: branch-free, vectorized
+        if has_zh:
+            zr, hp, hz_ = zh[t % zh.shape[0], b % zh.shape[1]], h_prev[b], hs[t, b]
+            for j in range(H):
+                hz_[j] = zr[j] * hp[j] + (one - zr[j]) * h[j]
 
 
 @inline
-def bwd_step(t, b0, b1, dh, hs, dhs, has_seq, dxz, mask, has_mask, code):
+def bwd_step(t, b0, b1, dh, hc, dhs, has_seq, dxz, mask, has_mask, code, zh, has_zh):
     """Writes ``dxz[t]`` and leaves in ``dh`` the part of ``∂L/∂h_{t-1}`` that does not go
-    through ``W_h`` (the carried gradient of a masked row, else 0), for the rows ``b0:b1``."""
-    zero = dh.dtype.type(0)
+    through ``W_h`` (the carried gradient of a masked row, the zoned-out part, else 0), for
+    the rows ``b0:b1``; ``hc``: the cell's outputs."""
+    zero, one = dh.dtype.type(0), dh.dtype.type(1)
     H = nonneg(dh.shape[1])
     for b in range(b0, b1):
         d = dh[b]  # 1-D views, loops from 0: they vectorize
@@ -66,10 +77,17 @@ def bwd_step(t, b0, b1, dh, hs, dhs, has_seq, dxz, mask, has_mask, code):
         if has_mask and not mask[t, b]:
             da[:] = zero
             continue
-        for j in range(H):
-            da[j] = d[j]
-        dact_mul(hs[t, b], da, code)
-        d[:] = zero
+        if has_zh:  # zoned out: straight to h_prev; the rest through the cell
+            zr = zh[t % zh.shape[0], b % zh.shape[1]]
+            for j in range(H):
+                da[j] = (one - zr[j]) * d[j]
+            for j in range(H):
+                d[j] = zr[j] * d[j]
+        else:
+            for j in range(H):
+                da[j] = d[j]
+            d[:] = zero
+        dact_mul(hc[t, b], da, code)
 
 
 @jit
@@ -79,14 +97,14 @@ def one_step(W_x, x, b, W_h, h0, hs, mask, has_mask, code):
     hz = np.empty((1, W_h.shape[0]), hs.dtype)
     matvec(W_x, x, b, hs[0, 0])
     matvec(W_h, h0[0], b[:0], hz[0])
-    fwd_step(0, 0, 1, hz, h0, hs, mask, has_mask, code)
+    fwd_step(0, 0, 1, hz, h0, hs, mask, has_mask, code, hs, hs, False)
 
 
 @jit(any_layout=("WhT",))
-def forward_loop(WhT, hz, h0, hs, mask, has_mask, code, r, hd, has_r, b0, b1):
-    """``hs`` holds every step's projection on entry; ``hz (B, H)``: scratch for the step's
-    product."""
-    WhT, hz, h0, hs, mask, r, hd = borrowed(WhT, hz, h0, hs, mask, r, hd)
+def forward_loop(WhT, hz, h0, hs, mask, has_mask, code, r, hd, has_r, hc, zh, has_zh, b0, b1):
+    """``hc`` (``hs`` without zoneout) holds every step's projection on entry; ``hz (B, H)``:
+    scratch for the step's product."""
+    WhT, hz, h0, hs, mask, r, hd, hc, zh = borrowed(WhT, hz, h0, hs, mask, r, hd, hc, zh)
     none = np.empty(0, hs.dtype)  # no bias
     for t in range(hs.shape[0]):
         h_prev = h0[b0:b1] if t == 0 else hs[t - 1, b0:b1]
@@ -94,15 +112,17 @@ def forward_loop(WhT, hz, h0, hs, mask, has_mask, code, r, hd, has_r, b0, b1):
             dropped(h_prev, r[b0:b1], hd[b0:b1])
             h_prev = hd[b0:b1]
         matmul(h_prev, WhT, hz[b0:b1], False, none)
-        fwd_step(t, b0, b1, hz, h0, hs, mask, has_mask, code)
+        fwd_step(t, b0, b1, hz, h0, hs, mask, has_mask, code, hc, zh, has_zh)
 
 
 @jit(any_layout=("W_h", "dhs"))
-def backward_loop(W_h, dh, hs, dhs, has_seq, dxz, mask, has_mask, code, r, sd, has_r, b0, b1):
-    W_h, dh, hs, dhs, dxz, mask, r, sd = borrowed(W_h, dh, hs, dhs, dxz, mask, r, sd)
+def backward_loop(W_h, dh, hc, dhs, has_seq, dxz, mask, has_mask, code, r, sd, has_r, zh, has_zh,
+                  b0, b1):
+    """``hc``: the cell's outputs (``hs`` without zoneout)."""
+    W_h, dh, hc, dhs, dxz, mask, r, sd, zh = borrowed(W_h, dh, hc, dhs, dxz, mask, r, sd, zh)
     none = np.empty(0, W_h.dtype)  # no bias
-    for t in range(hs.shape[0] - 1, -1, -1):
-        bwd_step(t, b0, b1, dh, hs, dhs, has_seq, dxz, mask, has_mask, code)
+    for t in range(hc.shape[0] - 1, -1, -1):
+        bwd_step(t, b0, b1, dh, hc, dhs, has_seq, dxz, mask, has_mask, code, zh, has_zh)
         if has_r:
             matmul(dxz[t, b0:b1], W_h, sd[b0:b1], False, none)
             add_dropped(sd[b0:b1], r[b0:b1], dh[b0:b1])

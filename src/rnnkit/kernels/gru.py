@@ -26,6 +26,10 @@ read, and keeps of ``dhz`` only its n part (the r and u parts equal ``dxz``'s), 
 Recurrent dropout (``r (B, H)``, ``has_r``; cells/base.py): the product is made of
 ``hd = h_prev * r`` (scratch ``hd (B, H)``), and the backward's ``dhz @ W_h`` goes through
 ``sd (B, H)`` into ``dh += sd * r``; the layer makes ``dW_h`` from ``h * r``.
+
+Zoneout (``zh (T or 1, B or 1, H)``: a mask per step, or the rate at inference; ``has_zh``):
+``h = zh * h_prev + (1 - zh) * h_cell``; backward ``(1 - zh) * dh`` goes through the cell and
+``zh * dh`` straight to ``h_prev`` (scratch ``kh (B, H)``).
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ from ._jit import act_inplace, add_dropped, borrowed, copy, dact_mul, dropped, i
 
 
 @inline
-def fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg):
+def fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg, zh,
+             has_zh):
     """Step ``t`` for the rows ``b0:b1``; ``xz[b]`` and ``hz[b]`` hold row ``b``'s input and
     hidden projections."""
     one = xz.dtype.type(1)
@@ -67,14 +72,19 @@ def fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mas
         for j in range(H):
             u = gt[H + j]
             h[j] = (one - u) * gt[2 * H + j] + u * hp[j]
+        if has_zh:
+            zr = zh[t % zh.shape[0], b % zh.shape[1]]
+            for j in range(H):
+                h[j] = zr[j] * hp[j] + (one - zr[j]) * h[j]
 
 
 @inline
 def bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_mask, ca, cg,
-             rows):
+             rows, zh, has_zh, kh):
     """Writes ``dxz[t]`` over ``gates[t]`` and the n part of ``dhz[t]`` into ``dhzn[t]``, and
-    leaves in ``dh`` the part of ``∂L/∂h_{t-1}`` that does not go through ``W_h`` (``dh * u``,
-    or all of ``dh`` on a masked row), for the rows ``b0:b1``; ``rows (B, 3H)`` is scratch."""
+    leaves in ``dh`` the part of ``∂L/∂h_{t-1}`` that does not go through ``W_h`` (``dh * u``
+    plus the zoned-out part, or all of ``dh`` on a masked row), for the rows ``b0:b1``;
+    ``rows (B, 3H)`` is scratch."""
     one, zero = dh.dtype.type(1), dh.dtype.type(0)
     h_prev = h0 if t == 0 else hs[t - 1]
     H = nonneg(dh.shape[1])
@@ -89,6 +99,12 @@ def bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_ma
             gt[:] = zero
             dn[:] = zero
             continue
+        if has_zh:  # zoned out: straight to h_prev; the rest through the cell
+            zr, k = zh[t % zh.shape[0], b % zh.shape[1]], kh[b]
+            for j in range(H):
+                k[j] = zr[j] * d[j]
+            for j in range(H):
+                d[j] = (one - zr[j]) * d[j]
         hn, hp, dx = hzn[t, b], h_prev[b], rows[b]
         for j in range(H):  # dan
             dx[2 * H + j] = d[j] * (one - gt[H + j])
@@ -100,8 +116,13 @@ def bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_ma
         dact_mul(gt[: 2 * H], dx[: 2 * H], cg)
         for j in range(H):
             dn[j] = dx[2 * H + j] * gt[j]
-        for j in range(H):
-            d[j] = d[j] * gt[H + j]
+        if has_zh:
+            k = kh[b]
+            for j in range(H):
+                d[j] = d[j] * gt[H + j] + k[j]
+        else:
+            for j in range(H):
+                d[j] = d[j] * gt[H + j]
         copy(dx, gt)  # r, u, n are read: dxz in their place
 
 
@@ -114,15 +135,16 @@ def one_step(W_x, x, b, W_h, h0, b_hn, has_bhn, hs, mask, has_mask, ca, cg):
     gates, hzn = np.empty((1, 1, GH), dt), np.empty(hs.shape, dt)
     matvec(W_x, x, b, xz[0])
     matvec(W_h, h0[0], b[:0], hz[0])
-    fwd_step(0, 0, 1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg)
+    fwd_step(0, 0, 1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg,
+             np.zeros((1, 1, 1), dt), False)
 
 
 @jit(any_layout=("WxT", "WhT"))
 def forward_loop(x, WxT, bias, xz, hz, WhT, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask,
-                 ca, cg, r, hd, has_r, b0, b1):
+                 ca, cg, r, hd, has_r, zh, has_zh, b0, b1):
     """``xz``, ``hz (B, 3H)``: scratch for the step's two products."""
-    x, WxT, bias, xz, hz, WhT, h0, b_hn, hs, gates, hzn, mask, r, hd = borrowed(
-        x, WxT, bias, xz, hz, WhT, h0, b_hn, hs, gates, hzn, mask, r, hd)
+    x, WxT, bias, xz, hz, WhT, h0, b_hn, hs, gates, hzn, mask, r, hd, zh = borrowed(
+        x, WxT, bias, xz, hz, WhT, h0, b_hn, hs, gates, hzn, mask, r, hd, zh)
     none = bias[:0]
     for t in range(hs.shape[0]):
         matmul(x[t, b0:b1], WxT, xz[b0:b1], False, bias)
@@ -131,20 +153,21 @@ def forward_loop(x, WxT, bias, xz, hz, WhT, h0, b_hn, has_bhn, hs, gates, hzn, m
             dropped(h_prev, r[b0:b1], hd[b0:b1])
             h_prev = hd[b0:b1]
         matmul(h_prev, WhT, hz[b0:b1], False, none)
-        fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg)
+        fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg,
+                 zh, has_zh)
 
 
 @jit(any_layout=("W_h", "dhs"))
 def backward_loop(W_h, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_mask, ca, cg, rows,
-                  r, sd, has_r, b0, b1):
-    W_h, dh, h0, hs, gates, hzn, dhs, dhzn, mask, rows, r, sd = borrowed(
-        W_h, dh, h0, hs, gates, hzn, dhs, dhzn, mask, rows, r, sd)
+                  r, sd, has_r, zh, has_zh, kh, b0, b1):
+    W_h, dh, h0, hs, gates, hzn, dhs, dhzn, mask, rows, r, sd, zh, kh = borrowed(
+        W_h, dh, h0, hs, gates, hzn, dhs, dhzn, mask, rows, r, sd, zh, kh)
     none = np.empty(0, W_h.dtype)  # no bias
     H = hs.shape[2]
     w_ru, w_n = W_h[: 2 * H], W_h[2 * H :]
     for t in range(hs.shape[0] - 1, -1, -1):
         bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_mask, ca, cg,
-                 rows)
+                 rows, zh, has_zh, kh)
         if has_r:
             matmul(gates[t, b0:b1, : 2 * H], w_ru, sd[b0:b1], False, none)
             matmul(dhzn[t, b0:b1], w_n, sd[b0:b1], True, none)

@@ -23,6 +23,18 @@ sequences: parts of the batch run on separate threads).
 Recurrent dropout (``r (B, H)``, ``has_r``; cells/base.py): the product is made of
 ``hd = h_prev * r`` (scratch ``hd (B, H)``), and the backward's ``dhz @ W_h`` goes through
 ``sd (B, H)`` into ``dh += sd * r``; the layer makes ``dW_h`` from ``h * r``.
+
+Peepholes (``P (3H,)``, order i, o, f, ``has_p``)::
+
+    z_i += P_i * c_prev;  z_f += P_f * c_prev;  z_o += P_o * c    # o activated after c
+    dc += dz_o * P_o (before dz_i, dz_f, dz_g);  dc_prev += dz_i * P_i + dz_f * P_f
+
+``dP`` is summed after the loop from ``dxz`` (the layer: ``peephole_grad``). Zoneout
+(``zh``, ``zc`` of shape ``(T or 1, B or 1, H)``: a mask per step, or the rate at inference;
+``has_zh``, ``has_zc``): the cell's ``c`` goes into ``cc`` (``cs`` itself without zoneout of
+``c``), then ``c = zc * c_prev + (1 - zc) * cc`` and ``h = zh * h_prev + (1 - zh) * o * tc``;
+backward ``dc_prev += zc * dc`` with ``(1 - zc) * dc`` through the cell, the same for ``h``
+(scratch ``kh``, ``kc (B, H)``).
 """
 
 from __future__ import annotations
@@ -45,8 +57,10 @@ from ._jit import (
 
 
 @inline
-def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg):
+def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, P, has_p, cc, zh,
+             has_zh, zc, has_zc):
     """Step ``t`` for the rows ``b0:b1``: their ``z`` in ``gates`` is activated in place."""
+    one = hs.dtype.type(1)
     h_prev = h0 if t == 0 else hs[t - 1]
     # cs, tcs and gates hold all steps for a backward, or are buffers of 2, 1 and 1 steps
     tk, tt, tg = t % cs.shape[0], t % tcs.shape[0], t % gates.shape[0]
@@ -59,24 +73,43 @@ def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg):
             continue
         # 1-D views, gate k of unit j at k*H + j, loops from 0: they vectorize (3-D
         # indexing, an index that might be negative, or a test per element do not)
-        gt, cp, c, tc, h = gates[tg, b], c_prev[b], cs[tk, b], tcs[tt, b], hs[t, b]
+        gt, cp, tc, h = gates[tg, b], c_prev[b], tcs[tt, b], hs[t, b]
+        c = cc[t % cc.shape[0], b]  # the cell's c: cs[tk, b] itself without zoneout of c
+        if has_p:
+            for j in range(H):
+                gt[j] += P[j] * cp[j]
+            for j in range(H):
+                gt[H + j] += P[2 * H + j] * cp[j]
         act_inplace(gt[: 2 * H], cg)  # i, f
         act_inplace(gt[2 * H : 3 * H], ca)  # g
-        act_inplace(gt[3 * H :], cg)  # o
         for j in range(H):
             c[j] = gt[H + j] * cp[j] + gt[j] * gt[2 * H + j]
         act_into(c, tc, ca)
-        for j in range(H):
-            h[j] = gt[3 * H + j] * tc[j]
+        if has_p:
+            for j in range(H):
+                gt[3 * H + j] += P[H + j] * c[j]
+        act_inplace(gt[3 * H :], cg)  # o
+        if has_zc:
+            zr, cz = zc[t % zc.shape[0], b % zc.shape[1]], cs[tk, b]
+            for j in range(H):
+                cz[j] = zr[j] * cp[j] + (one - zr[j]) * c[j]
+        if has_zh:
+            zr, hp = zh[t % zh.shape[0], b % zh.shape[1]], h_prev[b]
+            for j in range(H):
+                h[j] = zr[j] * hp[j] + (one - zr[j]) * (gt[3 * H + j] * tc[j])
+        else:
+            for j in range(H):
+                h[j] = gt[3 * H + j] * tc[j]
 
 
 @inline
-def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask, ca, cg, rows):
+def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask, ca, cg, rows,
+             P, has_p, zh, has_zh, zc, has_zc, kh, kc):
     """Writes ``dxz[t]`` over ``gates[t]``; leaves in ``dh`` the carried part of
-    ``∂L/∂h_{t-1}`` (0 unless masked) and in ``dc`` all of ``∂L/∂c_{t-1}``; for the rows
-    ``b0:b1``. ``rows (B, 4H)`` is scratch: ``dz`` is made there, then copied over the
-    gates, which it needs until its last part."""
-    zero = dh.dtype.type(0)
+    ``∂L/∂h_{t-1}`` (0 unless masked or zoned out) and in ``dc`` all of ``∂L/∂c_{t-1}``; for
+    the rows ``b0:b1``. ``rows (B, 4H)`` is scratch: ``dz`` is made there, then copied over
+    the gates, which it needs until its last part."""
+    zero, one = dh.dtype.type(0), dh.dtype.type(1)
     c_prev = c0 if t == 0 else cs[t - 1]
     H = nonneg(dh.shape[1])
     for b in range(b0, b1):
@@ -89,6 +122,18 @@ def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask
         if has_mask and not mask[t, b]:
             gt[:] = zero
             continue
+        if has_zh:  # zoned out: straight to h_prev; the rest through the cell
+            zr, k = zh[t % zh.shape[0], b % zh.shape[1]], kh[b]
+            for j in range(H):
+                k[j] = zr[j] * d[j]
+            for j in range(H):
+                d[j] = (one - zr[j]) * d[j]
+        if has_zc:
+            zr, k = zc[t % zc.shape[0], b % zc.shape[1]], kc[b]
+            for j in range(H):
+                k[j] = zr[j] * dcr[j]
+            for j in range(H):
+                dcr[j] = (one - zr[j]) * dcr[j]
         tc, cp, dz = tcs[t, b], c_prev[b], rows[b]
         di = dz[:H]  # scratch for dh * o * φ'(c) until dz_i is written
         for j in range(H):
@@ -96,6 +141,12 @@ def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask
         dact_mul(tc, di, ca)
         for j in range(H):
             dcr[j] = dcr[j] + di[j]
+        for j in range(H):  # do = dh * tc
+            dz[3 * H + j] = d[j] * tc[j]
+        dact_mul(gt[3 * H :], dz[3 * H :], cg)
+        if has_p:
+            for j in range(H):
+                dcr[j] = dcr[j] + dz[3 * H + j] * P[H + j]
         for j in range(H):
             dz[j] = dcr[j] * gt[2 * H + j]
         for j in range(H):
@@ -104,13 +155,20 @@ def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask
         for j in range(H):
             dz[2 * H + j] = dcr[j] * gt[j]
         dact_mul(gt[2 * H : 3 * H], dz[2 * H : 3 * H], ca)
-        for j in range(H):  # do = dh * tc
-            dz[3 * H + j] = d[j] * tc[j]
-        dact_mul(gt[3 * H :], dz[3 * H :], cg)
         for j in range(H):
             dcr[j] = dcr[j] * gt[H + j]
+        if has_p:
+            for j in range(H):
+                dcr[j] = dcr[j] + dz[j] * P[j] + dz[H + j] * P[2 * H + j]
+        if has_zc:
+            k = kc[b]
+            for j in range(H):
+                dcr[j] = dcr[j] + k[j]
         copy(dz, gt)  # the gates are read: dxz in their place
-        d[:] = zero
+        if has_zh:
+            copy(kh[b], d)
+        else:
+            d[:] = zero
 
 
 @jit
@@ -122,17 +180,19 @@ def one_step(W_x, x, b, W_h, h0, c0, hs, cs, mask, has_mask, ca, cg):
     z = gates[0, 0]
     matvec(W_x, x, b, z)
     matvec(W_h, h0[0], z, z)
-    fwd_step(0, 0, 1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg)
+    none = np.zeros((1, 1, 1), hs.dtype)
+    fwd_step(0, 0, 1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, b[:0], False, cs,
+             none, False, none, False)
 
 
 @jit(any_layout=("WxT", "WhT"))
 def forward_loop(x, WxT, bias, inside, WhT, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg,
-                 r, hd, has_r, b0, b1):
+                 r, hd, has_r, P, has_p, zh, has_zh, zc, has_zc, cc, b0, b1):
     """``inside``: each step makes its input projection ``x_t @ W_x.T + b`` into ``gates`` (a
     one-step buffer without a backward); else ``gates`` holds every step's on entry. It
     becomes ``z``, then the gates, in place."""
-    x, WxT, bias, WhT, h0, c0, hs, cs, tcs, gates, mask, r, hd = borrowed(
-        x, WxT, bias, WhT, h0, c0, hs, cs, tcs, gates, mask, r, hd)
+    x, WxT, bias, WhT, h0, c0, hs, cs, tcs, gates, mask, r, hd, P, cc, zh, zc = borrowed(
+        x, WxT, bias, WhT, h0, c0, hs, cs, tcs, gates, mask, r, hd, P, cc, zh, zc)
     none = bias[:0]
     for t in range(hs.shape[0]):
         z = gates[t % gates.shape[0], b0:b1]
@@ -143,20 +203,41 @@ def forward_loop(x, WxT, bias, inside, WhT, h0, c0, hs, cs, tcs, gates, mask, ha
             dropped(h_prev, r[b0:b1], hd[b0:b1])
             h_prev = hd[b0:b1]
         matmul(h_prev, WhT, z, True, none)
-        fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg)
+        fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, P, has_p, cc,
+                 zh, has_zh, zc, has_zc)
 
 
 @jit(any_layout=("W_h", "dhs"))
 def backward_loop(W_h, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask, ca, cg, rows,
-                  r, sd, has_r, b0, b1):
-    W_h, dh, dc, c0, cs, tcs, gates, dhs, mask, rows, r, sd = borrowed(
-        W_h, dh, dc, c0, cs, tcs, gates, dhs, mask, rows, r, sd)
+                  r, sd, has_r, P, has_p, zh, has_zh, zc, has_zc, kh, kc, b0, b1):
+    W_h, dh, dc, c0, cs, tcs, gates, dhs, mask, rows, r, sd, P, zh, zc, kh, kc = borrowed(
+        W_h, dh, dc, c0, cs, tcs, gates, dhs, mask, rows, r, sd, P, zh, zc, kh, kc)
     none = np.empty(0, W_h.dtype)  # no bias
     for t in range(cs.shape[0] - 1, -1, -1):
         bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask, ca, cg,
-                 rows)
+                 rows, P, has_p, zh, has_zh, zc, has_zc, kh, kc)
         if has_r:
             matmul(gates[t, b0:b1], W_h, sd[b0:b1], False, none)
             add_dropped(sd[b0:b1], r[b0:b1], dh[b0:b1])
         else:
             matmul(gates[t, b0:b1], W_h, dh[b0:b1], True, none)
+
+
+@jit
+def peephole_grad(dxz, c0, cs, cc, mask, has_mask, dP):
+    """``dP += [Σ dz_i * c_prev, Σ dz_o * c, Σ dz_f * c_prev]`` over steps and unmasked rows
+    (order i, o, f), from the backward's ``dxz (T, B, 4H)``; ``cc``: the cell's ``c``."""
+    H = nonneg(cs.shape[2])
+    pi, po, pf = dP[:H], dP[H : 2 * H], dP[2 * H :]
+    for t in range(cs.shape[0]):
+        c_prev = c0 if t == 0 else cs[t - 1]
+        for b in range(cs.shape[1]):
+            if has_mask and not mask[t, b]:
+                continue  # cc of a masked row was never written
+            dz, cp, c = dxz[t, b], c_prev[b], cc[t, b]
+            for j in range(H):
+                pi[j] += dz[j] * cp[j]
+            for j in range(H):
+                po[j] += dz[3 * H + j] * c[j]
+            for j in range(H):
+                pf[j] += dz[H + j] * cp[j]

@@ -23,9 +23,9 @@ Regularisation, only where ``forward`` gets ``noise`` (``fit`` passes it; ``pred
   expectation, as the paper does at test time. Backward: ``d_cell = (1 - d) * ds_t`` goes
   through the cell, ``d * ds_t`` straight to ``s_{t-1}``.
 
-The variants that change the cell (``layer_norm``, ``peepholes``, ``proj_size``) and zoneout
-run in the reference loop below; recurrent dropout also runs in the compiled loops
-(``rnnkit.kernels``), and input dropout is outside the loop.
+Recurrent dropout, zoneout and peepholes run in the compiled loops (``rnnkit.kernels``) as in
+the reference loop below; layer norm and ``proj_size`` only in the reference loop; input
+dropout is outside the loop.
 """
 
 from __future__ import annotations
@@ -184,11 +184,6 @@ class Recurrent(Layer):
     def out_hidden(self) -> int:
         """Size of the emitted ``h`` (``proj_size`` when the LSTM projects, else ``hidden``)."""
         return self.proj_size or self.hidden
-
-    @property
-    def plain(self) -> bool:
-        """No zoneout or cell variant: the compiled loops apply (recurrent dropout too)."""
-        return self.cell.plain and not any(self.zoneout)
 
     def _state_size(self, key: str) -> int:
         return self.out_hidden if key == "h0" else self.hidden
@@ -360,10 +355,9 @@ class Recurrent(Layer):
         """One direction over time → ``(hs (T, B, H), caches, final state)``: the compiled
         kernel when one applies (``rnnkit.kernels``), else the reference loop over the cell."""
         r, zone = masks
-        if self.plain:
-            fast = kernels.forward(self.cell, p, x, s0, mask, train, r)
-            if fast is not None:
-                return fast
+        fast = kernels.forward(self.cell, p, x, s0, mask, train, r, zone)
+        if fast is not None:
+            return fast
         # every step's input projection at once, as one 2-D GEMM (a 3-D matmul would run T
         # small ones)
         T, B = x.shape[:2]
@@ -411,7 +405,7 @@ class Recurrent(Layer):
             kernels.matmul(dxz2, p["W_x"], dx[c].reshape(-1, D))
 
         if isinstance(caches, kernels.Tape):  # in chunks of steps, the last first
-            d_state = kernels.backward(caches, p, hs, dhs, d_state, mask, products)
+            d_state = kernels.backward(caches, p, hs, dhs, d_state, mask, products, g)
         else:
             dxz, dhz, d_state = self._backward_loop(p, g, caches, dhs, d_state, mask, masks[1])
             products(0, dxz, dhz)
