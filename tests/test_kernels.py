@@ -499,7 +499,8 @@ def test_split_loop_waits_for_and_reports_a_failed_part(monkeypatch):
     W_h = np.eye(H) * 0.5
     hs = np.ones((T, B, H))  # the input projection, which the loop turns into h in place
     args = (np.ascontiguousarray(W_h.T), np.empty((B, H)), np.zeros((B, H)), hs,
-            np.ones((1, 1), bool), False, 0, np.zeros((1, 1)), np.zeros((1, 1)), False)
+            np.ones((1, 1), bool), False, 0, np.zeros((1, 1)), np.zeros((1, 1)), False, hs,
+            np.zeros((1, 1, 1)), False)
 
     def fails_on_the_worker(*a):
         if a[-2] != 0:

@@ -265,9 +265,12 @@ COMPILED = [
     (rk.LSTM, {"zoneout": (0.3, 0.5)}),
     (rk.LSTM, {"zoneout": (0.0, 0.5)}),
     (rk.LSTM, {"peepholes": True}),
+    (rk.LSTM, {"proj_size": 2}),
+    (rk.LSTM, {"proj_size": 3, "zoneout": (0.3, 0.2)}),
     (rk.RNN, {"zoneout": 0.3, "recurrent_dropout": 0.4}),
     (rk.GRU, {"zoneout": 0.3, "recurrent_dropout": 0.4}),
-    (rk.LSTM, {"peepholes": True, "zoneout": (0.4, 0.2), "recurrent_dropout": 0.4}),
+    (rk.LSTM, {"peepholes": True, "zoneout": (0.4, 0.2), "recurrent_dropout": 0.4,
+               "proj_size": 3}),
 ]
 
 
@@ -292,7 +295,8 @@ def _both_loops(cls, options, B, T, noise, split, monkeypatch, train=True):
             model = _perturb(rk.Sequential([layer], seed=0, dtype="float64").build(3))
             if not train:
                 out, state = model.predict(X, lengths)
-                results.append((out, np.concatenate([np.ravel(s) for s in state[0]]), {}))
+                flat = [np.ravel(a) for s in state[0] for a in s]  # (h, c) per direction
+                results.append((out, np.concatenate(flat), {}))
                 continue
             out = model.forward(X, lengths=lengths, noise=noise)
             tape = model._tape[0][0][0][0][3]  # layer 0, direction 0: its caches

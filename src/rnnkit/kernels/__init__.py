@@ -262,9 +262,8 @@ def _zone(zone: tuple | None, k: int, dt: np.dtype, n: int) -> tuple[np.ndarray,
 
 
 def _compiled(cell: Any) -> bool:
-    """Whether the compiled loops have the cell's variants (all but layer norm and the
-    projection, for now)."""
-    return not (getattr(cell, "layer_norm", False) or getattr(cell, "proj_size", 0))
+    """Whether the compiled loops have the cell's variants (all but layer norm, for now)."""
+    return not getattr(cell, "layer_norm", False)
 
 
 def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
@@ -294,7 +293,7 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
     if x.shape[0] == 1:
         return _step(kind, mod, p, x, h0, s0, m, has_mask, codes, train)
     (T, B, _), W_h, (ca, cg) = x.shape, p["W_h"], codes
-    H = W_h.shape[1]
+    H = W_h.shape[1]  # of h: the LSTM's proj_size when it projects; Hc of its cell state
     parts = _parts(T, B, W_h)
     split = parts > 1  # the arrays the loop writes start at a cache line (see LINE)
     own = not train  # buffers of one step are each part's own (see _Own)
@@ -310,13 +309,15 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         inside = B // parts >= INSIDE_MIN_ROWS
         gates = _per_part((T if train or not inside else 1, B, W_h.shape[0]), dt, parts,
                           own and inside)
-        c0 = np.ascontiguousarray(s0[1], dt)
-        cs, tcs = _take((cells, B, H), dt, split), _take((steps, B, H), dt, split)
+        c0, Hc = np.ascontiguousarray(s0[1], dt), W_h.shape[0] // 4
+        cs, tcs = _take((cells, B, Hc), dt, split), _take((steps, B, Hc), dt, split)
         args, arrays = (h0, c0, hs, cs, tcs, gates, m, has_mask, ca, cg), (c0, cs, tcs, gates)
-        zc, has_zc = _zone(zone, 1, dt, H)
-        cc = _take((steps, B, H), dt, split) if has_zc else cs  # the cell's c (lstm.py)
+        zc, has_zc = _zone(zone, 1, dt, Hc)
+        cc = _take((steps, B, Hc), dt, split) if has_zc else cs  # the cell's c (lstm.py)
         P = p["P"] if "P" in p else _dummies(dt)[1]
-        v = (P, "P" in p, zh, has_zh, zc, has_zc, cc)
+        ms = _take((steps, B, Hc), dt, split) if "W_hr" in p else hs  # m (lstm.py)
+        WhrT = _operand(p["W_hr"].T) if "W_hr" in p else _NO_R[dt]
+        v = (P, "P" in p, zh, has_zh, zc, has_zc, cc, ms)
     else:
         b_hn = p.get("b_hn", _dummies(dt)[0])
         gates = _per_part((steps, B, W_h.shape[0]), dt, parts, own)
@@ -339,11 +340,13 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         else:  # scratch for the step's two products
             head += (_per_part((B, W_h.shape[0]), dt, parts),
                      _per_part((B, W_h.shape[0]), dt, parts))
-        _loop(mod.forward_loop, (*head, WhT, *args, *_no_r(dt, B, H, r), *v), B, parts)
-        recycle(WxT, WhT)
+        tail = (WhrT, "W_hr" in p) if kind == "lstm" else ()
+        _loop(mod.forward_loop, (*head, WhT, *args, *_no_r(dt, B, H, r), *v, *tail), B, parts)
+        recycle(WxT, WhT, *tail[:1])
     final = (hs[-1].copy(),) if kind != "lstm" else (hs[-1].copy(), cs[(T - 1) % cells].copy())
     if not train:
-        recycle(*arrays[1:], *(v[-1:] if kind == "lstm" and v[-1] is not cs else ()))
+        recycle(*arrays[1:], *(a for a in v[-2:] if kind == "lstm" and a is not cs
+                               and a is not hs))
     return hs, Tape(kind, arrays, codes, r, v) if train else None, final
 
 
@@ -383,9 +386,9 @@ def _step(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarray, h
         c0 = np.ascontiguousarray(s0[1], dt)
         xz += hz  # the gates' z, activated in place
         gates, cs, tcs = xz[None], np.empty((1, B, H), dt), np.empty((1, B, H), dt)
-        v = (_dummies(dt)[1], False, none, False, none, False, cs)
+        v = (_dummies(dt)[1], False, none, False, none, False, cs, hs)
         mod.fwd_step(0, 0, B, h0, c0, hs, cs, tcs, gates, m, has_mask, ca, cg, v[0], False, cs,
-                     none, False, none, False)
+                     none, False, none, False, hs, False)
         if not train:
             return hs, None, (hs[0].copy(), cs[0])
         return hs, Tape(kind, (c0, cs, tcs, gates), codes, None, v), (hs[0].copy(),
@@ -439,19 +442,26 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
                 dhz = [(0, dxz[..., : 2 * n]), (2 * n, dhzn)]
             else:
                 c0, cs, tcs, dxz = tape.arrays
-                dc = _empty(hs.shape[1:], dt, split)
+                dc = _empty(cs.shape[1:], dt, split)
                 dc[...] = d_state[1]
-                P, has_p, zh, has_zh, zc, has_zc, cc = tape.v
-                H = hs.shape[2]
+                P, has_p, zh, has_zh, zc, has_zc, cc, ms = tape.v
+                H, proj = cs.shape[2], "W_hr" in p
+                dhp = _take(hs.shape, dt, split) if proj else dhs_a
                 args = (dh, dc, c0, cs, tcs, dxz, dhs_a, has_seq, m, has_mask, ca, cg, rows,
                         *rd, P, has_p, zh, has_zh, zc, has_zc,
-                        _scratch(has_zh, B, H, dt, parts), _scratch(has_zc, B, H, dt, parts))
+                        _scratch(has_zh, B, H, dt, parts), _scratch(has_zc, B, H, dt, parts),
+                        np.ascontiguousarray(p["W_hr"]) if proj else _NO_R[dt], dhp,
+                        _per_part((B, H), dt, parts) if proj else _NO_R[dt], proj)
                 dhz, d_s0 = [(0, dxz)], (dh, dc)
             _loop(mod.backward_loop, (W_h, *args), B, parts)
             if tape.kind == "lstm" and has_p:
                 mod.peephole_grad(dxz, c0, cs, cc, m, has_mask, grads["P"])
+            if tape.kind == "lstm" and proj:  # dW_hr = Σ_t dhp[t].T @ m[t]
+                matmul(dhp.reshape(-1, dhp.shape[2]).T, ms.reshape(-1, H), grads["W_hr"],
+                       accumulate=True)
+                recycle(dhp, ms)
             each(0, dxz, dhz)
-            recycle(*tape.arrays[1:], rows, *(tape.v[-1:] if tape.kind == "lstm" and has_zc
+            recycle(*tape.arrays[1:], rows, *(tape.v[6:7] if tape.kind == "lstm" and has_zc
                                               else ()))  # not c0 / h0: the caller's state
     recycle(W_h)
     tape.arrays = None

@@ -35,6 +35,14 @@ Peepholes (``P (3H,)``, order i, o, f, ``has_p``)::
 ``c``), then ``c = zc * c_prev + (1 - zc) * cc`` and ``h = zh * h_prev + (1 - zh) * o * tc``;
 backward ``dc_prev += zc * dc`` with ``(1 - zc) * dc`` through the cell, the same for ``h``
 (scratch ``kh``, ``kc (B, H)``).
+
+Projection (``proj_size`` P, ``has_proj``; ``W_hr (P, H)``): the step's ``m = o * tc`` goes
+into ``ms (T, B, H)`` (a masked row gets 0), then ``hs[t] = ms[t] @ W_hr.T`` by the
+micro-kernel, then ``proj_finish`` carries the masked rows and mixes the zoned-out ones;
+``h (B, P)`` feeds ``W_h (4H, P)``. Backward: ``proj_start`` puts the cell's part of ``dh``
+(``(1 - zh) * dh``, 0 on a masked row) into ``dhp[t]``, the micro-kernel makes
+``dm = dhp[t] @ W_hr (B, H)``, the step runs on ``dm``; the layer takes ``dW_hr = dhp.T @ ms``
+over all steps after the loop.
 """
 
 from __future__ import annotations
@@ -58,22 +66,26 @@ from ._jit import (
 
 @inline
 def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, P, has_p, cc, zh,
-             has_zh, zc, has_zc):
+             has_zh, zc, has_zc, ms, has_proj):
     """Step ``t`` for the rows ``b0:b1``: their ``z`` in ``gates`` is activated in place."""
-    one = hs.dtype.type(1)
+    zero, one = hs.dtype.type(0), hs.dtype.type(1)
     h_prev = h0 if t == 0 else hs[t - 1]
     # cs, tcs and gates hold all steps for a backward, or are buffers of 2, 1 and 1 steps
     tk, tt, tg = t % cs.shape[0], t % tcs.shape[0], t % gates.shape[0]
     c_prev = c0 if t == 0 else cs[(t - 1) % cs.shape[0]]
-    H = nonneg(hs.shape[2])
+    H = nonneg(cs.shape[2])
     for b in range(b0, b1):
         if has_mask and not mask[t, b]:
-            copy(h_prev[b], hs[t, b])
+            if has_proj:  # h_prev is carried by proj_finish, after the product
+                ms[t % ms.shape[0], b][:] = zero
+            else:
+                copy(h_prev[b], hs[t, b])
             copy(c_prev[b], cs[tk, b])
             continue
         # 1-D views, gate k of unit j at k*H + j, loops from 0: they vectorize (3-D
         # indexing, an index that might be negative, or a test per element do not)
-        gt, cp, tc, h = gates[tg, b], c_prev[b], tcs[tt, b], hs[t, b]
+        gt, cp, tc = gates[tg, b], c_prev[b], tcs[tt, b]
+        h = ms[t % ms.shape[0], b] if has_proj else hs[t, b]  # m, before the projection
         c = cc[t % cc.shape[0], b]  # the cell's c: cs[tk, b] itself without zoneout of c
         if has_p:
             for j in range(H):
@@ -93,13 +105,55 @@ def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, P, h
             zr, cz = zc[t % zc.shape[0], b % zc.shape[1]], cs[tk, b]
             for j in range(H):
                 cz[j] = zr[j] * cp[j] + (one - zr[j]) * c[j]
-        if has_zh:
+        if has_zh and not has_proj:
             zr, hp = zh[t % zh.shape[0], b % zh.shape[1]], h_prev[b]
             for j in range(H):
                 h[j] = zr[j] * hp[j] + (one - zr[j]) * (gt[3 * H + j] * tc[j])
         else:
             for j in range(H):
                 h[j] = gt[3 * H + j] * tc[j]
+
+
+@inline
+def proj_finish(t, b0, b1, h0, hs, mask, has_mask, zh, has_zh):
+    """After ``hs[t] = ms[t] @ W_hr.T``: a masked row carries ``h_prev``, a zoned-out one is
+    mixed with it."""
+    one = hs.dtype.type(1)
+    h_prev = h0 if t == 0 else hs[t - 1]
+    P = nonneg(hs.shape[2])
+    for b in range(b0, b1):
+        if has_mask and not mask[t, b]:
+            copy(h_prev[b], hs[t, b])
+        elif has_zh:
+            zr, hp, h = zh[t % zh.shape[0], b % zh.shape[1]], h_prev[b], hs[t, b]
+            for j in range(P):
+                h[j] = zr[j] * hp[j] + (one - zr[j]) * h[j]
+
+
+@inline
+def proj_start(t, b0, b1, dh, dhs, has_seq, mask, has_mask, zh, has_zh, dhp):
+    """Before the step's backward: ``dhp[t]`` gets the cell's part of ``∂L/∂h_t`` (0 on a
+    masked row), ``dh`` keeps the part carried to ``h_{t-1}`` (all of it on a masked row,
+    the zoned-out part, else 0)."""
+    zero, one = dh.dtype.type(0), dh.dtype.type(1)
+    P = nonneg(dh.shape[1])
+    for b in range(b0, b1):
+        d, dp = dh[b], dhp[t, b]
+        if has_seq:
+            s = dhs[t, b]
+            for j in range(P):
+                d[j] += s[j]
+        if has_mask and not mask[t, b]:
+            dp[:] = zero
+        elif has_zh:
+            zr = zh[t % zh.shape[0], b % zh.shape[1]]
+            for j in range(P):
+                dp[j] = (one - zr[j]) * d[j]
+            for j in range(P):
+                d[j] = zr[j] * d[j]
+        else:
+            copy(d, dp)
+            d[:] = zero
 
 
 @inline
@@ -182,17 +236,19 @@ def one_step(W_x, x, b, W_h, h0, c0, hs, cs, mask, has_mask, ca, cg):
     matvec(W_h, h0[0], z, z)
     none = np.zeros((1, 1, 1), hs.dtype)
     fwd_step(0, 0, 1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, b[:0], False, cs,
-             none, False, none, False)
+             none, False, none, False, hs, False)
 
 
-@jit(any_layout=("WxT", "WhT"))
+@jit(any_layout=("WxT", "WhT", "WhrT"))
 def forward_loop(x, WxT, bias, inside, WhT, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg,
-                 r, hd, has_r, P, has_p, zh, has_zh, zc, has_zc, cc, b0, b1):
+                 r, hd, has_r, P, has_p, zh, has_zh, zc, has_zc, cc, ms, WhrT, has_proj, b0,
+                 b1):
     """``inside``: each step makes its input projection ``x_t @ W_x.T + b`` into ``gates`` (a
     one-step buffer without a backward); else ``gates`` holds every step's on entry. It
     becomes ``z``, then the gates, in place."""
-    x, WxT, bias, WhT, h0, c0, hs, cs, tcs, gates, mask, r, hd, P, cc, zh, zc = borrowed(
-        x, WxT, bias, WhT, h0, c0, hs, cs, tcs, gates, mask, r, hd, P, cc, zh, zc)
+    x, WxT, bias, WhT, h0, c0, hs, cs, tcs, gates, mask, r, hd, P, cc, zh, zc, ms, WhrT = \
+        borrowed(x, WxT, bias, WhT, h0, c0, hs, cs, tcs, gates, mask, r, hd, P, cc, zh, zc, ms,
+                 WhrT)
     none = bias[:0]
     for t in range(hs.shape[0]):
         z = gates[t % gates.shape[0], b0:b1]
@@ -204,18 +260,31 @@ def forward_loop(x, WxT, bias, inside, WhT, h0, c0, hs, cs, tcs, gates, mask, ha
             h_prev = hd[b0:b1]
         matmul(h_prev, WhT, z, True, none)
         fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, P, has_p, cc,
-                 zh, has_zh, zc, has_zc)
+                 zh, has_zh, zc, has_zc, ms, has_proj)
+        if has_proj:
+            matmul(ms[t % ms.shape[0], b0:b1], WhrT, hs[t, b0:b1], False, none)
+            proj_finish(t, b0, b1, h0, hs, mask, has_mask, zh, has_zh)
 
 
-@jit(any_layout=("W_h", "dhs"))
+@jit(any_layout=("W_h", "dhs", "W_hr"))
 def backward_loop(W_h, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask, ca, cg, rows,
-                  r, sd, has_r, P, has_p, zh, has_zh, zc, has_zc, kh, kc, b0, b1):
+                  r, sd, has_r, P, has_p, zh, has_zh, zc, has_zc, kh, kc, W_hr, dhp, dm,
+                  has_proj, b0, b1):
+    """With ``has_proj``: ``dh (B, P)``, ``dm (B, H)`` scratch, ``dhp (T, B, P)`` the tape of
+    the cells' ``∂L/∂h`` for ``dW_hr``."""
     W_h, dh, dc, c0, cs, tcs, gates, dhs, mask, rows, r, sd, P, zh, zc, kh, kc = borrowed(
         W_h, dh, dc, c0, cs, tcs, gates, dhs, mask, rows, r, sd, P, zh, zc, kh, kc)
+    W_hr, dhp, dm = borrowed(W_hr, dhp, dm)
     none = np.empty(0, W_h.dtype)  # no bias
     for t in range(cs.shape[0] - 1, -1, -1):
-        bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask, ca, cg,
-                 rows, P, has_p, zh, has_zh, zc, has_zc, kh, kc)
+        if has_proj:
+            proj_start(t, b0, b1, dh, dhs, has_seq, mask, has_mask, zh, has_zh, dhp)
+            matmul(dhp[t, b0:b1], W_hr, dm[b0:b1], False, none)
+            bwd_step(t, b0, b1, dm, dc, c0, cs, tcs, gates, dhs, False, mask, has_mask, ca, cg,
+                     rows, P, has_p, zh, False, zc, has_zc, kh, kc)
+        else:
+            bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask, ca,
+                     cg, rows, P, has_p, zh, has_zh, zc, has_zc, kh, kc)
         if has_r:
             matmul(gates[t, b0:b1], W_h, sd[b0:b1], False, none)
             add_dropped(sd[b0:b1], r[b0:b1], dh[b0:b1])

@@ -23,9 +23,9 @@ Regularisation, only where ``forward`` gets ``noise`` (``fit`` passes it; ``pred
   expectation, as the paper does at test time. Backward: ``d_cell = (1 - d) * ds_t`` goes
   through the cell, ``d * ds_t`` straight to ``s_{t-1}``.
 
-Recurrent dropout, zoneout and peepholes run in the compiled loops (``rnnkit.kernels``) as in
-the reference loop below; layer norm and ``proj_size`` only in the reference loop; input
-dropout is outside the loop.
+Recurrent dropout, zoneout, peepholes and ``proj_size`` run in the compiled loops
+(``rnnkit.kernels``) as in the reference loop below; layer norm only in the reference loop;
+input dropout is outside the loop.
 """
 
 from __future__ import annotations
