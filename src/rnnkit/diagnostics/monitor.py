@@ -114,4 +114,4 @@ class GradientFlowMonitor(Callback):
         """Write a PNG of the records against the epoch."""
         from .plots import plot_monitor
 
-        plot_monitor(self, path)
+        plot_monitor(self.records, path)

@@ -1,16 +1,16 @@
 """Figures for the gradient-flow report and monitor. Matplotlib is imported here, with the
-Agg backend (files only, no display), never at ``import rnnkit``."""
+Agg backend (files only, no display), never at ``import rnnkit``.
+
+The figures take the records, not the report or monitor objects, so that this module
+imports nothing from the diagnostics: ``report`` and ``monitor`` call it, never the reverse.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from .monitor import GradientFlowMonitor
-    from .report import GradientFlowReport
-
 
 MARKERS = {"h": "o", "i": "o", "f": "s", "g": "^", "o": "x", "r": "o", "u": "s", "n": "^"}
 
@@ -38,11 +38,12 @@ def _finite(v: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(v), v, np.nan)  # -inf (exact zero) shows as a gap
 
 
-def plot_report(report: GradientFlowReport, path: str) -> None:
+def plot_report(flows: Sequence[Any], verdict: str, every_step: bool, path: str) -> None:
+    """``flows``: a report's ``DirectionFlow`` records; ``verdict`` and ``every_step`` its own."""
     plt = _pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(12, 8))
     (a, b), (c, d) = axes
-    for f in report.flows:
+    for f in flows:
         t = np.arange(1, f.steps + 1)
         label = f"{f.name}: {f.verdict}, horizon {f.horizon}"
         (line,) = a.plot(t, _finite(f.log10_grad_norm), label=label)
@@ -58,7 +59,7 @@ def plot_report(report: GradientFlowReport, path: str) -> None:
                    color=line.get_color(),
                    label=f"{f.name} {block}: ρ = {f.gate_spectral_radius[g]:.3g}")
         d.plot([], [], " ", label=f"{f.name}: λ1 = {f.lyapunov[0]:.3g}")
-    where = "every step" if report.every_step else "the last step"
+    where = "every step" if every_step else "the last step"
     a.set(title=f"‖∂L/∂h_t‖ reaching each step (loss on {where}; band: 10–90% of batch)",
           xlabel="time step t", ylabel="gradient norm")
     _powers_of_ten(a)
@@ -75,19 +76,20 @@ def plot_report(report: GradientFlowReport, path: str) -> None:
     for ax in axes.flat:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"Gradient flow — verdict: {report.verdict}", fontsize=13)
+    fig.suptitle(f"Gradient flow — verdict: {verdict}", fontsize=13)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def plot_monitor(monitor: GradientFlowMonitor, path: str) -> None:
+def plot_monitor(records: Sequence[dict[str, Any]], path: str) -> None:
+    """``records``: a ``GradientFlowMonitor``'s, one dict per (epoch, layer, direction)."""
     plt = _pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(12, 7), sharex=True)
     (a, b), (c, d) = axes
-    keys = sorted({(r["layer"], r["direction"], r["cell"]) for r in monitor.records})
+    keys = sorted({(r["layer"], r["direction"], r["cell"]) for r in records})
     for layer, direction, cell in keys:
-        rs = [r for r in monitor.records if (r["layer"], r["direction"]) == (layer, direction)]
+        rs = [r for r in records if (r["layer"], r["direction"]) == (layer, direction)]
         ep = [r["epoch"] for r in rs]
         name = f"{layer}:{cell}" + ("/rev" if direction == "reverse" else "")
         (line,) = a.plot(ep, _finite([r["log10_grad_first"] for r in rs]), "o-", ms=3,
@@ -100,7 +102,7 @@ def plot_monitor(monitor: GradientFlowMonitor, path: str) -> None:
         for r in rs:
             b.annotate(r["verdict"][0], (r["epoch"], r["horizon"]), fontsize=7,
                        xytext=(2, 3), textcoords="offset points")
-    losses = [(r["epoch"], r["loss"]) for r in monitor.records if r["loss"] is not None]
+    losses = [(r["epoch"], r["loss"]) for r in records if r["loss"] is not None]
     if losses:
         d.plot(*zip(*sorted(set(losses))), "o-", ms=3, color="k")
         d.set_yscale("log")

@@ -235,7 +235,7 @@ class GradientFlowReport:
         """Write a PNG: gradient norm per step, Jacobian and product norms, W_h spectrum."""
         from .plots import plot_report
 
-        plot_report(self, path)
+        plot_report(self.flows, self.verdict, self.every_step, path)
 
 
 def _e(log10: float) -> str:
