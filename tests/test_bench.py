@@ -96,3 +96,8 @@ def test_variants_rows_against_the_plain_cell(capsys):
                                                            ("zoneout", "tiny")]
     for r in rows:
         assert r["rnnkit_ms"] > 0 and r["plain_ms"] > 0 and r["torch_ms"] is None
+    assert main([*argv, "--only", "zoneout"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [r["variant"] for r in rows] == ["zoneout"]
+    assert main([*argv, "--only", "peephole"]) == 2
+    assert "got ['peephole']" in capsys.readouterr().err

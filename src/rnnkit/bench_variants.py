@@ -9,7 +9,8 @@ dropout, zoneout, layer norm) the loop over ``nn.LSTMCell`` / ``GRUCell`` / ``RN
 PyTorch users write (layer norm: ``nn.LayerNorm`` on the input and recurrent parts and on
 ``c``, as Ba et al.), eager. Peepholes have no PyTorch counterpart.
 
-``python -m rnnkit.bench_variants [--sizes small,medium,large] [--reps N] [--json]``.
+``python -m rnnkit.bench_variants [--sizes small,medium,large] [--only zoneout,...] [--reps N]
+[--json]``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ VARIANTS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "lstm": [("dropout", {"dropout": 0.25}), ("recurrent_dropout", {"recurrent_dropout": 0.25}),
              ("zoneout", {"zoneout": 0.1}), ("layer_norm", {"layer_norm": True}),
              ("peepholes", {"peepholes": True}), ("proj_size", {"proj_size": None})],
-    "gru": [("recurrent_dropout", {"recurrent_dropout": 0.25}),
+    "gru": [("recurrent_dropout", {"recurrent_dropout": 0.25}), ("zoneout", {"zoneout": 0.1}),
             ("layer_norm", {"layer_norm": True})],
     "rnn": [("recurrent_dropout", {"recurrent_dropout": 0.25}), ("zoneout", {"zoneout": 0.1})],
 }
@@ -119,14 +120,17 @@ def _theirs(cell: str, name: str, options: dict[str, Any], size: tuple, dtype: s
     return step
 
 
-def run(cells: list[str], sizes: list[str], reps: int, dtype: str, with_torch: bool
-        ) -> list[dict[str, Any]]:
+def run(cells: list[str], sizes: list[str], reps: int, dtype: str, with_torch: bool,
+        only: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The rows of the table; ``only``: these variants (all when empty)."""
     rows = []
     for cell in cells:
         for size_name in sizes:
             size = SIZES[size_name]
             plain = _ours(cell, {}, size, dtype)
             for name, options in VARIANTS[cell]:
+                if only and name not in only:
+                    continue
                 if name == "proj_size":
                     options = {"proj_size": size[3] // 2}
                 ours = _ours(cell, options, size, dtype)
@@ -165,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variants", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--cells", default="lstm,gru,rnn")
     ap.add_argument("--sizes", default="small,medium,large")
+    ap.add_argument("--only", default="", help="these variants only (comma-separated)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--no-torch", action="store_true")
@@ -172,10 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     cells = [c for c in args.cells.split(",") if c]
     sizes = [s for s in args.sizes.split(",") if s]
-    bad = [c for c in cells if c not in VARIANTS] + [s for s in sizes if s not in SIZES]
+    only = tuple(v for v in args.only.split(",") if v)
+    names = {n for rows in VARIANTS.values() for n, _ in rows}
+    bad = ([c for c in cells if c not in VARIANTS] + [s for s in sizes if s not in SIZES]
+           + [v for v in only if v not in names])
     if bad or args.reps < 1:
-        ap.error(f"--cells: {', '.join(VARIANTS)}; --sizes: {', '.join(SIZES)}; --reps >= 1; "
-                 f"got {bad or args.reps}")
+        ap.error(f"--cells: {', '.join(VARIANTS)}; --sizes: {', '.join(SIZES)}; --only: "
+                 f"{', '.join(sorted(names))}; --reps >= 1; got {bad or args.reps}")
     with_torch = not args.no_torch
     threads = blas_threads()
     if with_torch:
@@ -188,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import kernels
 
     kernels.set_num_threads(threads)
-    rows = run(cells, sizes, args.reps, args.dtype, with_torch)
+    rows = run(cells, sizes, args.reps, args.dtype, with_torch, only)
     if args.json:
         print(json.dumps({"machine": machine(), "threads": threads, "rows": rows}, indent=1))
     else:
