@@ -34,6 +34,7 @@ def test_every_setting_is_a_config_key(tmp_path):
         dataset="nile",
         target="value",
         features=("a", "b"),
+        future_features=("c",),
         date="year",
         window=5,
         hidden=3,

@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 
 import rnnkit as rk
-from rnnkit.data import Scaler, Series
+from rnnkit.data import Series
 from rnnkit.data import classical as cl
 from rnnkit.data.backtest import SCHEMES, backtest, baselines, rolling_origins
 
+from . import forecast_layout, sources, task_forecast
 from . import forecast_scores as fs
 from . import settings as st
-from . import sources, task_forecast
 from .common import (
     EXIT_OK,
     UsageError,
@@ -95,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
     period = task_forecast.season_period(series, s, name, n)
     W = s.window or (2 * period if period else 12)
     s = dataclasses.replace(s, window=W, test=0.0, period=None)
-    task_forecast.check_strategy(s, series)
+    lay = forecast_layout.from_settings(series, s, name)
+    if lay.K > 1:
+        raise UsageError(f"backtest: --target {s.target}: one target at a time for now")
+    task_forecast.check_strategy(s, series, lay)
     H = s.horizon
     # each fold's history: W + H rows to train on, then a validation part of at least H rows
     min_train = max(int(np.ceil((W + H) / (1 - s.val))), W + 2 * H) + 1
@@ -112,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
     forecasters.update(baselines(period, classical))
     levels = list(s.quantiles) if s.loss != "mse" else None
     start = time.perf_counter()
-    result = backtest(values, folds, forecasters, period=period, levels=levels)
+    result = backtest(values, folds, forecasters, period=period, levels=levels,
+                      known=len(lay.future), index=series.index)
     seconds = time.perf_counter() - start
     doc = _document(result, s, args, name, series, period, cells, list(forecasters), seconds)
     files = ["metrics.json", "backtest.csv", "config.toml", "backtest.png", "report.html"]
@@ -146,11 +150,14 @@ def _rnn(series: Series, s: st.Settings, period: int | None, refit: bool, name: 
     """A forecaster ``(history, H) -> forecasts`` that trains on ``history`` alone."""
     state: dict[str, Any] = {"fold": 0}
 
-    def forecast(history: np.ndarray, H: int) -> Any:
+    def forecast(history: np.ndarray, H: int, future: np.ndarray | None = None,
+                 labels: list[str] | None = None) -> Any:
         state["fold"] += 1
         if refit or "model" not in state:
             t0 = time.perf_counter()
-            sub = dataclasses.replace(series, values=history, index=None, period=period)
+            index = None if labels is None else labels[: len(history)]
+            sub = dataclasses.replace(series, values=history, index=index, period=period,
+                                      future=None)
             val = max(s.val, (H + 0.5) / len(history))  # room for one validation forecast
             p = task_forecast.prepare(sub, dataclasses.replace(s, val=val), name)
             model = build_model(s, p)
@@ -165,14 +172,15 @@ def _rnn(series: Series, s: st.Settings, period: int | None, refit: bool, name: 
                 warn(f"fold {state['fold']}: {label} trained on {len(history)} rows in "
                      f"{time.perf_counter() - t0:.1f}s")
         model, meta = state["model"], state["meta"]
-        scaler = Scaler.from_dict(meta["scaler"])
-        window = scaler.transform(history[-meta["window"]:])  # (W, F)
-        f = task_forecast.forecast_windows(model, meta, window[None])
-        point = scaler.inverse_transform(f["point"][0], column=0)
-        if f["quantiles"] is None:
-            return point
-        return point, scaler.inverse_transform(f["quantiles"][0], column=0)
+        L = len(history)
+        now = dataclasses.replace(series, values=history, future=future,
+                                  index=None if labels is None else labels[:L])
+        _, point, quant = task_forecast.forecast_ahead(model, meta, now, H)  # (H, K), (H, K, Q)
+        if quant is None:
+            return point[:, 0]
+        return point[:, 0], quant[:, 0]
 
+    forecast.reads_future = True  # type: ignore[attr-defined]
     return forecast
 
 

@@ -1,8 +1,9 @@
 """``rnnkit predict MODEL DATA``: forecasts past the end of a series, or class labels.
 
-Forecast models continue the series ``--steps`` steps by recursive one-step forecasts (each
-forecast becomes the newest input). Classifiers give one label per sequence. The result is
-CSV, on stdout or in ``--output FILE``.
+Forecast models continue the series ``--steps`` steps: up to the horizon, the model's own
+outputs; beyond it, one-step forecasts fed back as the newest inputs (a model with known-future
+features reads them from DATA's rows after the last target value). Classifiers give one label
+per sequence. The result is CSV, on stdout or in ``--output FILE``.
 """
 
 from __future__ import annotations
@@ -58,11 +59,13 @@ def run(args: argparse.Namespace) -> int:
     if meta["task"] == "forecast":
         steps = args.steps or meta["horizon"]
         labels, values, quant = task_forecast.forecast_ahead(model, meta, record, steps)
-        header = ["step", "time", f"forecast_{meta['target']}"]
-        rows = [[k + 1, t, v] for k, (t, v) in enumerate(zip(labels, values))]
-        if quant is not None:  # one column per quantile level: q0.1, q0.5, q0.9
-            header += [f"q{q:g}" for q in meta["quantiles"]]
-            rows = [r + list(q) for r, q in zip(rows, quant)]
+        targets = meta.get("targets") or [meta["target"]]
+        header = ["step", "time", *(f"forecast_{t}" for t in targets)]
+        rows = [[k + 1, t, *v] for k, (t, v) in enumerate(zip(labels, values))]
+        if quant is not None:  # one column per quantile level: q0.1, q0.5, q0.9 (_target)
+            tail = [f"_{t}" for t in targets] if len(targets) > 1 else [""]
+            header += [f"q{q:g}{t}" for t in tail for q in meta["quantiles"]]
+            rows = [r + [float(v) for v in q.reshape(-1)] for r, q in zip(rows, quant)]
         if args.plot:
             from . import plots
 

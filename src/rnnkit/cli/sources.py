@@ -22,6 +22,7 @@ from rnnkit.data import (
 from rnnkit.data.ucr import is_ucr_path
 from rnnkit.errors import DataError
 
+from .common import UsageError
 from .settings import Settings
 
 DEFAULT_DATASET = "sunspots"  # see docs/cli.md, "The default task"
@@ -83,7 +84,16 @@ def _read_csv(path: Path, s: Settings) -> Series | Sequences:
             f"forecast; columns: {', '.join(header)}"
         )
     date = s.date or next((h for h in header if h.lower() in DATE_NAMES), None)
-    return read_series_csv(path, target=s.target, features=s.features, date=date, missing=s.missing)
+    targets = [t.strip() for t in s.target.split(",") if t.strip()]
+    past, future = list(s.features or ()), list(s.future_features or ())
+    named = [*targets, *past, *future]
+    twice = sorted({c for c in named if named.count(c) > 1})
+    if twice:
+        raise UsageError(f"column {twice[0]!r} is named twice in --target, --features and "
+                         "--future-features; each column has one role")
+    extra = [*targets[1:], *past, *future]
+    return read_series_csv(path, target=targets, features=extra or s.features, date=date,
+                           missing=s.missing, future_rows=bool(future))
 
 
 def _header(text: str, name: str) -> list[str]:

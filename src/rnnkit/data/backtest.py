@@ -103,10 +103,18 @@ def backtest(
     *,
     period: int | None = None,
     levels: Any = None,
+    known: int = 0,
+    index: list[str] | None = None,
 ) -> dict[str, Any]:
     """Every forecaster on every fold: ``forecaster(history, H)`` gets a copy of the fold's
     training rows ``(L, F)`` (target in column 0) and returns ``(H,)`` point forecasts or
     ``(point, quantiles (H, Q))`` at ``levels``.
+
+    The last ``known`` columns of ``values`` are known in advance (planned prices, holidays):
+    a forecaster with the attribute ``reads_future = True`` is called ``forecaster(history,
+    H, future, labels)``, where ``future`` ``(H, F)`` holds those columns at the fold's test
+    rows and NaN in every other column, and ``labels`` are ``index``'s labels of the history
+    and test rows (dates are known ahead), or ``None``.
 
     Returns:
         ``{"folds": [...], "overall": {name: scores}}``: per fold its rows, actual values,
@@ -132,8 +140,15 @@ def backtest(
             "quantiles": {},
             "scores": {},
         }
+        future = np.full((H, v.shape[1]), np.nan)
+        if known:
+            future[:, -known:] = v[fold.test, -known:]
+        labels = None if index is None else list(index[fold.train.start : fold.test.stop])
         for name, f in forecasters.items():
-            got = f(history.copy(), H)
+            if getattr(f, "reads_future", False):
+                got = f(history.copy(), H, future.copy(), labels)
+            else:
+                got = f(history.copy(), H)
             point, quant = (got if isinstance(got, tuple) else (got, None))
             point = np.asarray(point, np.float64).reshape(H)
             sc = point_scores(point[None], actual[None], scale)
