@@ -154,3 +154,26 @@ def test_calendar_features(cli, tmp_path, two_csv):
     code, _, err = cli("train", two_csv, "--target", "a", "--features", "promo",
                        "--future-features", "promo", "--out", tmp_path / "d", *TINY)
     assert code == 2 and "'promo' is named twice" in err and not (tmp_path / "d").exists()
+
+
+def test_backtest_two_targets_and_future_features(cli, tmp_path, two_csv):
+    run = tmp_path / "bt"
+    code, out, _ = cli("backtest", two_csv, "--target", "a,b", "--window", "6", "--horizon",
+                       "2", "--folds", "2", "--no-classical", "--out", run,
+                       "--epochs", "1", "--hidden", "4", "--quiet")
+    assert code == 0 and "target b:" in out
+    m = json.loads((run / "metrics.json").read_text())
+    a, b = m["per_target"]["a"]["overall"], m["per_target"]["b"]["overall"]
+    assert m["overall"]["naive"]["mase"] == pytest.approx((a["naive"]["mase"]
+                                                           + b["naive"]["mase"]) / 2)
+    _, _, col_b, _ = _series()
+    errs = [abs(col_b[o + h] - col_b[o - 1]) for o in (56, 58) for h in (0, 1)]
+    assert b["naive"]["mae"] == pytest.approx(np.mean(errs), rel=1e-6)  # b's own naive
+    data = _with_future(two_csv, tmp_path, [1, 2])
+    code, out, _ = cli("backtest", data, "--target", "a", "--future-features", "promo",
+                       "--calendar", "--window", "6", "--horizon", "2", "--folds", "2",
+                       "--no-classical", "--out", tmp_path / "bf", "--epochs", "1", "--hidden",
+                       "4", "--quiet")
+    assert code == 0 and "LSTM(4)" in out
+    folds = json.loads((tmp_path / "bf" / "metrics.json").read_text())["folds"]
+    assert [f["test"] for f in folds] == [[56, 58], [58, 60]]  # the future rows are not folds

@@ -96,8 +96,6 @@ def run(args: argparse.Namespace) -> int:
     W = s.window or (2 * period if period else 12)
     s = dataclasses.replace(s, window=W, test=0.0, period=None)
     lay = forecast_layout.from_settings(series, s, name)
-    if lay.K > 1:
-        raise UsageError(f"backtest: --target {s.target}: one target at a time for now")
     task_forecast.check_strategy(s, series, lay)
     H = s.horizon
     # each fold's history: W + H rows to train on, then a validation part of at least H rows
@@ -112,13 +110,19 @@ def run(args: argparse.Namespace) -> int:
         sc = dataclasses.replace(s, cell=cell)
         label = describe(build_model(sc, _dummy(sc, series)))
         forecasters[label] = _rnn(series, sc, period, args.refit, name, label, args.quiet)
-    forecasters.update(baselines(period, classical))
+    forecasters.update(baselines(period, classical, targets=lay.K))
     levels = list(s.quantiles) if s.loss != "mse" else None
     start = time.perf_counter()
     result = backtest(values, folds, forecasters, period=period, levels=levels,
-                      known=len(lay.future), index=series.index)
+                      known=len(lay.future), index=series.index, targets=lay.K)
     seconds = time.perf_counter() - start
     doc = _document(result, s, args, name, series, period, cells, list(forecasters), seconds)
+    if lay.K > 1:
+        doc["unit"] = "MAE, RMSE in standard deviations"
+        doc["per_target"] = {
+            t: {"overall": o, "scores": o, "columns": _columns(o), "unit": "",
+                **dict(zip(("best", "verdict"), _judge(o, doc["models"])))}
+            for t, o in zip(lay.targets, result["overall_per_target"])}
     files = ["metrics.json", "backtest.csv", "config.toml", "backtest.png", "report.html"]
     doc["run_folder"], doc["files"] = str(out), files
     write_json(out / "metrics.json", doc)
@@ -176,9 +180,9 @@ def _rnn(series: Series, s: st.Settings, period: int | None, refit: bool, name: 
         now = dataclasses.replace(series, values=history, future=future,
                                   index=None if labels is None else labels[:L])
         _, point, quant = task_forecast.forecast_ahead(model, meta, now, H)  # (H, K), (H, K, Q)
-        if quant is None:
-            return point[:, 0]
-        return point[:, 0], quant[:, 0]
+        if point.shape[1] == 1:
+            point, quant = point[:, 0], None if quant is None else quant[:, 0]
+        return point if quant is None else (point, quant)
 
     forecast.reads_future = True  # type: ignore[attr-defined]
     return forecast
@@ -192,9 +196,7 @@ def _document(result: dict[str, Any], s: st.Settings, args: Any, name: str, seri
         f["origin"] = index[f["test"][0]] if index else str(f["test"][0])
     models = names[: len(cells)]
     overall = result["overall"]
-    best, _ = fs.best_and_verdict(overall, models[0])
-    base = {k: v for k, v in overall.items() if k not in models}
-    verdicts = [fs.best_and_verdict({m: overall[m], **base}, m)[1] for m in models]
+    best, verdict = _judge(overall, models)
     return {
         "task": "backtest",
         "dataset": name,
@@ -208,13 +210,20 @@ def _document(result: dict[str, Any], s: st.Settings, args: Any, name: str, seri
         "overall": overall,
         "scores": overall,
         "best": best,
-        "verdict": " ".join(verdicts),
+        "verdict": verdict,
         "folds": result["folds"],
         "seconds": round(seconds, 2),
         "settings": {**{k: list(v) if isinstance(v, tuple) else v for k, v in vars(s).items()},
                      "folds": args.folds, "step": args.step or s.horizon, "scheme": args.scheme,
                      "refit": args.refit, "cells": cells},
     }
+
+
+def _judge(overall: dict[str, dict[str, float]], models: list[str]) -> tuple[dict, str]:
+    """The best forecaster per metric, and each model's verdict against the baselines."""
+    best, _ = fs.best_and_verdict(overall, models[0])
+    base = {k: v for k, v in overall.items() if k not in models}
+    return best, " ".join(fs.best_and_verdict({m: overall[m], **base}, m)[1] for m in models)
 
 
 def _columns(overall: dict[str, dict[str, float]]) -> list[str]:
@@ -229,20 +238,27 @@ def _rows(doc: dict[str, Any]) -> list[list[Any]]:
 
 
 def _print(doc: dict[str, Any]) -> None:
-    unit = f" ({doc['unit']})" if doc.get("unit") else ""
-    cols = [fs.LABELS[c] if c in fs.LABELS else "{} ({}%)".format(*c.split("_"))
-            for c in doc["columns"]]
-    rows = _rows(doc)
-    res = {"rows": rows, "columns": doc["columns"], "best": doc["best"]}
     say(doc["what"])
-    say(table(["forecaster" + unit, *cols], rows, fs.marks(res)))
-    say(doc["verdict"])
+    _print_table(doc, "forecaster")
+    for target, d in (doc.get("per_target") or {}).items():
+        say(f"\ntarget {target}:")
+        _print_table(d, target)
     names = list(doc["overall"])
     say("\nMASE per fold (origin):")
     say(table(["fold", "origin", *names],
               [[f["fold"] + 1, f["origin"], *(f["scores"][k]["mase"] for k in names)]
                for f in doc["folds"]]))
     say(f"\nrun folder: {doc['run_folder']}")
+
+
+def _print_table(doc: dict[str, Any], first: str) -> None:
+    unit = f" ({doc['unit']})" if doc.get("unit") else ""
+    cols = [fs.LABELS[c] if c in fs.LABELS else "{} ({}%)".format(*c.split("_"))
+            for c in doc["columns"]]
+    rows = _rows(doc)
+    res = {"rows": rows, "columns": doc["columns"], "best": doc["best"]}
+    say(table([first + unit, *cols], rows, fs.marks(res)))
+    say(doc["verdict"])
 
 
 def _csv(doc: dict[str, Any]) -> str:
