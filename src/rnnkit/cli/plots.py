@@ -45,7 +45,7 @@ def loss_curve(path: Path, history: list[dict[str, float]], loss: str, title: st
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)  # beside, not over, data
     _save(fig, path)
 
 

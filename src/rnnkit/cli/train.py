@@ -230,10 +230,14 @@ def _train(args: argparse.Namespace, s: st.Settings, w: World, p: Prepared, task
         if history.epochs:
             from . import plots
 
+            epochs = history.epochs
+            label = LOSS_LABELS[p.loss if isinstance(p.loss, str) else p.loss.__name__]
+            if s.task == "charlm":  # the table reports bits per character: so does the curve
+                epochs, label = task_charlm.in_bits(epochs), "cross-entropy (bits per character)"
             plots.loss_curve(
                 out / "loss.png",
-                history.epochs,
-                LOSS_LABELS[p.loss if isinstance(p.loss, str) else p.loss.__name__],
+                epochs,
+                label,
                 f"{name}: {describe(model)} training and validation loss",
             )
             files.append("loss.png")
