@@ -77,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--cells: unknown cell {bad[0]!r}; expected some of {', '.join(st.CELLS)}"
         )
+    if s.series_id:
+        raise UsageError("backtest --series-id: panel backtests are not built; backtest one "
+                         "series at a time (its rows as a CSV of their own)")
     if s.resume or s.diagnose:
         raise UsageError("backtest trains one model per fold: --resume and --diagnose do not apply")
     if not s.val > 0:

@@ -49,10 +49,11 @@ def score(
     return out
 
 
-def overall(per: dict[str, dict[str, Any]], scales: list[float]) -> dict[str, Any]:
-    """Several targets' scores (``score`` for each) and their overall scores: MASE and sMAPE
-    averaged over the targets; MAE and RMSE over the targets in units of each target's
-    training standard deviation (``scales``), so that no target's unit dominates."""
+def overall(per: dict[str, dict[str, Any]], scales: list[float], key: str = "per_target"
+            ) -> dict[str, Any]:
+    """Several targets' (or a panel's series', ``key="per_series"``) scores (``score`` for
+    each) and their overall scores: MASE and sMAPE averaged over them; MAE and RMSE in units
+    of each one's training standard deviation (``scales``), so that no unit dominates."""
     first = next(iter(per.values()))
     names = list(first["scores"])
     table, steps = {}, {}
@@ -67,7 +68,7 @@ def overall(per: dict[str, dict[str, Any]], scales: list[float]) -> dict[str, An
         steps[k] = {m: np.mean([np.asarray(sc["per_step"][k][m]) / s
                                 for sc, s in zip(per.values(), scales)], axis=0).tolist()
                     for m in ("mae", "rmse")}
-    out = {"model": first["model"], "scores": table, "per_step": steps, "per_target": per}
+    out = {"model": first["model"], "scores": table, "per_step": steps, key: per}
     ivs = [sc["intervals"] for sc in per.values() if "intervals" in sc]
     if len(ivs) == len(per):
         out["intervals"] = {
@@ -129,13 +130,18 @@ def results(sc: dict[str, Any], meta: dict[str, Any], what: str, n: int) -> dict
     }
     if "intervals" in sc:
         out["intervals"] = sc["intervals"]
-    if "per_target" in sc:  # several targets: the table above is the overall one
-        out["unit"] = "MAE, RMSE in training standard deviations"
-        out["per_target"] = {
-            name: {k: v for k, v in results(t, {**meta, "unit": None, "target": name},
-                                            f"{name}", n).items() if k != "what"}
-            for name, t in sc["per_target"].items()}
+    for key in ("per_target", "per_series"):  # the table above is then the overall one
+        if key in sc:
+            out["unit"] = "MAE, RMSE in training standard deviations"
+            out[key] = {
+                name: {k: v for k, v in results(t, _meta_of(meta, key, name), name, n).items()
+                       if k != "what"}
+                for name, t in sc[key].items()}
     return out
+
+
+def _meta_of(meta: dict[str, Any], key: str, name: str) -> dict[str, Any]:
+    return {**meta, "unit": None, "target": name} if key == "per_target" else meta
 
 
 def text(results: dict[str, Any]) -> list[str]:
@@ -160,12 +166,15 @@ def text(results: dict[str, Any]) -> list[str]:
     if H > 1:
         names = list(steps)
         rows = [[h + 1, *(steps[k]["mae"][h] for k in names)] for h in range(H)]
+        several = results.get("per_target") or results.get("per_series")
         lines += ["", "MAE per step ahead" + (" (training standard deviations):"
-                                               if results.get("per_target") else ":"),
+                                               if several else ":"),
                   table(["step", *names], rows)]
-    for name, r in (results.get("per_target") or {}).items():
+    each = [("target", k, r) for k, r in (results.get("per_target") or {}).items()]
+    each += [("series", k, r) for k, r in (results.get("per_series") or {}).items()]
+    for what, name, r in each:
         head = [f"{name}", *(LABELS[c] for c in r["columns"])]
-        lines += ["", f"target {name}:", table(head, r["rows"], marks(r))]
+        lines += ["", f"{what} {name}:", table(head, r["rows"], marks(r))]
         if r.get("verdict"):
             lines.append(r["verdict"])
         for i in (r.get("intervals") or {}).get("intervals", []):
@@ -182,7 +191,9 @@ def plots(model: str, p: Any, results: dict[str, Any], out: Any) -> list[str]:
     d = results["_plot"]
     meta = p.meta
     H = meta["horizon"]
-    per = d.get("per_target") or {meta["target"]: d}
+    series = d.get("per_series")  # a panel: its first three series
+    per = d.get("per_target") or (dict(list(series.items())[:3]) if series else None) or {
+        meta["target"]: d}
     files = []
     for k, (target, sc) in enumerate(per.items()):
         unit = meta.get("unit") if len(per) == 1 else None
@@ -191,10 +202,13 @@ def plots(model: str, p: Any, results: dict[str, Any], out: Any) -> list[str]:
         files.append(name)
         band = _outer_band(sc.get("quantiles"), meta.get("quantiles"))
         what = f"{p.name}{'' if len(per) == 1 else ' ' + target}"
+        if series:
+            target = meta["target"]
+            ylabel = f"{target} ({meta['unit']})" if meta.get("unit") else target
         if H == 1:
             pl.forecast_vs_actual(
                 out / name,
-                d["labels"],
+                sc.get("labels", d.get("labels")),
                 sc["actual"][:, 0],
                 sc["pred"][:, 0],
                 sc["forecasts"]["persistence"][:, 0],
@@ -206,7 +220,7 @@ def plots(model: str, p: Any, results: dict[str, Any], out: Any) -> list[str]:
             continue
         pl.forecast_paths(
             out / name,
-            d["span"],
+            sc.get("span", d.get("span")),
             sc["actual"],
             sc["pred"],
             band,

@@ -77,6 +77,10 @@ TASK_FIELDS: dict[str, dict[str, tuple[Any, Any]]] = {
         "future_features": (list_of(NAME, 0, 100_000), OMIT),
         "calendar": (list_of(one_of(*CALENDAR_NAMES), 0, 8), OMIT),
         "calendar_unit": (optional(one_of(*CALENDAR)), OMIT),
+        "series_id": (NAME, OMIT),  # panel data: absent for one series
+        "series_ids": (list_of(text(1000, nonempty=True), 2, 100_000), OMIT),
+        "series_scalers": (list_of(SCALER, 2, 100_000), OMIT),
+        "series_mase_scales": (list_of(number(0), 2, 100_000), OMIT),
     },
     "classify": {
         "classes": (list_of(LABEL, 2), REQUIRED),
@@ -127,6 +131,7 @@ def _forecast(meta: dict, path: str, model: Any) -> None:
              meta["features"])
     columns = len(names)
     reads = columns + len(cal) + 1 if (future or cal) else columns
+    reads += _panel(meta, path, columns)
     if inputs != reads:
         fail(f"{path}.features", f"{inputs - len(targets)} names (the model reads {inputs} "
              "columns: the targets and their features)", got=f"{len(meta['features'])}")
@@ -147,6 +152,26 @@ def _forecast(meta: dict, path: str, model: Any) -> None:
         fail(f"{path}.horizon", f"a head of {steps} step(s) x {per} output(s) ({strategy}, "
              f"loss {loss}) = the model's output size {outputs}", meta["horizon"])
     _scaler(meta, path, columns, "one per column")
+
+
+def _panel(meta: dict, path: str, columns: int) -> int:
+    """The panel fields agree with each other; returns the inputs of the series' one-hot code."""
+    keys = ("series_id", "series_ids", "series_scalers", "series_mase_scales")
+    given = [k for k in keys if k in meta]
+    if not given:
+        return 0
+    if len(given) < len(keys):
+        fail(f"{path}.{next(k for k in keys if k not in meta)}", "present with the other "
+             "panel fields", got="absent")
+    ids = meta["series_ids"]
+    if len(set(ids)) < len(ids):
+        fail(f"{path}.series_ids", "distinct series ids", ids)
+    for k in ("series_scalers", "series_mase_scales"):
+        if len(meta[k]) != len(ids):
+            fail(f"{path}.{k}", f"{len(ids)} entries (one per series)", got=f"{len(meta[k])}")
+    for j, sc in enumerate(meta["series_scalers"]):
+        _scaler({"scaler": sc}, f"{path}.series_scalers[{j}]", columns, "one per column")
+    return len(ids)
 
 
 def _classify(meta: dict, path: str, model: Any) -> None:

@@ -56,6 +56,7 @@ def load_data(spec: str | None, meta: dict[str, Any], args: Any = None) -> tuple
         target=target,
         features=tuple(features) or None,
         future_features=tuple(future) or None,
+        series_id=meta.get("series_id"),
     )
     if spec is None:
         spec = meta.get("source") or meta.get("dataset")

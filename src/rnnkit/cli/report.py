@@ -127,7 +127,8 @@ def _run(folder: Path, doc: dict[str, Any]) -> str:
     if doc.get("verdict"):
         out.append(f"<p class='verdict'>{_e(doc['verdict'])}</p>")
     out.append(_intervals(doc.get("intervals")))
-    out.append(_per_target(doc.get("per_target")))
+    out.append(_per_target(doc.get("per_target"), "Target"))
+    out.append(_per_target(doc.get("per_series"), "Series"))
     out.append(_per_class(doc.get("per_class")))
     out.append(_per_step(doc.get("per_step")))
     out.append(_folds(doc.get("folds")))
@@ -164,13 +165,13 @@ def _scores(doc: dict[str, Any]) -> str:
     return f"<table><tr><th>model{unit}</th>{head}</tr>{rows}</table>"
 
 
-def _per_target(per: Any) -> str:
+def _per_target(per: Any, what: str) -> str:
     if not isinstance(per, dict):
         return ""
     out = []
     for name, r in per.items():
         if isinstance(r, dict):
-            out.append(f"<h3>Target {_e(name)}</h3>{_scores(r)}")
+            out.append(f"<h3>{what} {_e(name)}</h3>{_scores(r)}")
             if r.get("verdict"):
                 out.append(f"<p class='verdict'>{_e(r['verdict'])}</p>")
             out.append(_intervals(r.get("intervals")))

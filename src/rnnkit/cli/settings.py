@@ -145,6 +145,10 @@ class Settings:
         False, "forecast: calendar features from --date as known-future inputs (sin/cos of the "
         "month, quarter, week or day of week and year, by the dates' frequency)", bool
     )
+    series_id: str | None = S(
+        None, "forecast: CSV column naming each row's series (panel data: many series, one "
+        "global model, each series scaled on its own)", metavar="COL"
+    )
     missing: str = S(
         "interpolate", "missing-value rule for series (docs/data.md)", choices=MISSING_RULES
     )  # keeps rows evenly spaced in time, unlike drop

@@ -16,6 +16,7 @@ import rnnkit as rk
 from rnnkit.data import Scaler, Series, chronological_split
 from rnnkit.data.covariates import forecast_windows as cw
 from rnnkit.data.dates import continue_labels, detect_period, frequency
+from rnnkit.data.panel import Panel
 from rnnkit.data.scores import gaussian_quantiles, naive_scale
 from rnnkit.errors import DataError
 from rnnkit.losses import SCALE_FLOOR
@@ -27,16 +28,51 @@ from .prepared import Prepared, describe
 from .settings import Settings
 
 
-def prepare(series: Series, s: Settings, name: str) -> Prepared:
-    values = series.values.reshape(len(series.values), -1)  # (N, F), targets first
-    n = len(values)
-    index = series.index
+def prepare(series: Series | Panel, s: Settings, name: str) -> Prepared:
+    if isinstance(series, Panel):
+        from . import task_panel
+
+        return task_panel.prepare(series, s, name)
+    n = len(series.values)
     period = season_period(series, s, name, n)
     lay = fl.from_settings(series, s, name)
-    K = lay.K
     W = s.window or (2 * period if period else 12)
-    H = s.horizon
     check_strategy(s, series, lay)
+    c = cut(series, s, name, lay, W, period)
+    meta = {
+        "task": "forecast",
+        "dataset": name,
+        "window": W,
+        "horizon": s.horizon,
+        "strategy": s.strategy,
+        "loss": s.loss,
+        "quantiles": list(s.quantiles),
+        **fl.to_meta(lay),
+        "date": s.date,
+        "missing": series.missing_rule,
+        "scaler": c["scaler"].to_dict(),
+        "period": period,
+        "mase_scale": c["scales"][0],
+        "mase_scales": c["scales"],
+        "mase_period": c["m"],
+        "unit": series.unit,
+        "last_index": None if series.index is None else series.index[-1],
+        "relative": s.relative,
+    }
+    loss, metric, k = _head(s)
+    val = c["val"]
+    return Prepared("forecast", name, *c["train"], val, loss, metric,
+                    (1 if s.strategy == "recursive" else s.horizon) * lay.K * k, meta,
+                    held_out=c["held_out"])
+
+
+def cut(series: Series, s: Settings, name: str, lay: fl.Layout, W: int, period: int | None
+        ) -> dict[str, Any]:
+    """One series split in time, scaled on its training rows and cut into windows:
+    ``train`` and ``val`` ``(X, y)`` ready for ``fit`` (``val`` None when empty), the held-out
+    part's windows (unchanged by ``--relative``), the ``scaler`` and the MASE ``scales``."""
+    values = series.values.reshape(len(series.values), -1)  # (N, F), targets first
+    n, K, H, index = len(values), lay.K, s.horizon, series.index
     tr, va, te = chronological_split(n, val=s.val, test=s.test)
     if tr.stop < W + H:
         raise DataError(
@@ -63,44 +99,17 @@ def prepare(series: Series, s: Settings, name: str) -> Prepared:
     if not parts[held].any():
         raise DataError(f"{name}: nothing held out to test on; use --test or --val above 0")
     m = period if period and tr.stop > period + 1 else 1  # MASE: the seasonal naive scale
-    scales = [naive_scale(values[tr, k], m) for k in range(K)]
-    meta = {
-        "task": "forecast",
-        "dataset": name,
-        "window": W,
-        "horizon": H,
-        "strategy": s.strategy,
-        "loss": s.loss,
-        "quantiles": list(s.quantiles),
-        **fl.to_meta(lay),
-        "date": s.date,
-        "missing": series.missing_rule,
-        "scaler": scaler.to_dict(),
-        "period": period,
-        "mase_scale": scales[0],
-        "mase_scales": scales,
-        "mase_period": m,
-        "unit": series.unit,
-        "last_index": None if index is None else index[-1],
-    }
-    meta["relative"] = s.relative
     Xm, ym = (_relative(X, K, W), y - _base(X, K, W, H)) if s.relative else (X, y)
     if s.strategy == "recursive":  # a one-step model; forecasts feed back for the other steps
         ym = ym.reshape(len(ym), K, H)[:, :, 0]
-    val = (Xm[parts["val"]], ym[parts["val"]]) if parts["val"].any() else None
     rows = first[parts[held]]
-    loss, metric, k = _head(s)
-    return Prepared(
-        "forecast",
-        name,
-        Xm[parts["train"]],
-        ym[parts["train"]],
-        val,
-        loss,
-        metric,
-        (1 if s.strategy == "recursive" else H) * K * k,
-        meta,
-        held_out={
+    return {
+        "train": (Xm[parts["train"]], ym[parts["train"]]),
+        "val": (Xm[parts["val"]], ym[parts["val"]]) if parts["val"].any() else None,
+        "scaler": scaler,
+        "scales": [naive_scale(values[tr, k], m) for k in range(K)],
+        "m": m,
+        "held_out": {
             "X": X[parts[held]],
             "y": y[parts[held]],
             "part": held,
@@ -108,7 +117,7 @@ def prepare(series: Series, s: Settings, name: str) -> Prepared:
             "span": None if index is None else index[rows[0] : rows[-1] + H],
             "n_rows": n,
         },
-    )
+    }
 
 
 def season_period(series: Series, s: Settings, name: str, n: int) -> int | None:
@@ -185,7 +194,12 @@ def _direct(model: rk.Sequential, meta: dict[str, Any], X: np.ndarray
             ) -> dict[str, np.ndarray | None]:
     K, W = len(meta.get("targets") or [0]), meta["window"]
     rel = bool(meta.get("relative"))
-    out = np.asarray(model.predict(_relative(X, K, W) if rel else X), np.float64)
+    Xin = _relative(X, K, W) if rel else X
+    static = meta.get("static")
+    if static is not None:  # a panel's series: its one-hot code at every step
+        code = np.broadcast_to(np.asarray(static, Xin.dtype), (*Xin.shape[:2], len(static)))
+        Xin = np.concatenate([Xin, code], axis=2)
+    out = np.asarray(model.predict(Xin), np.float64)
     n, loss, levels = len(X), meta.get("loss", "mse"), meta.get("quantiles") or [0.5]
     base = X[:, W - 1, :K][:, :, None] if rel else np.zeros((n, K, 1))  # (N, K, 1)
     if loss == "quantile":
@@ -238,6 +252,10 @@ def scores(
 
 
 def report(model: rk.Sequential, p: Prepared) -> dict[str, Any]:
+    if p.meta.get("series_ids"):
+        from . import task_panel
+
+        return task_panel.report(model, p)
     h = p.held_out
     sc = scores(model, p.meta, h["X"], h["y"])
     labels = h["labels"]
@@ -253,13 +271,25 @@ def report(model: rk.Sequential, p: Prepared) -> dict[str, Any]:
 
 def evaluate(model: rk.Sequential, meta: dict[str, Any], series: Series) -> dict[str, Any]:
     """Every window of ``series`` scored, with the model file's scaler and window."""
+    if meta.get("series_ids"):
+        from . import task_panel
+
+        return task_panel.evaluate(model, meta, series)
+    if isinstance(series, Panel):
+        raise DataError(f"{series.name}: this model forecasts one series; it was not trained "
+                        "with --series-id")
+    X, y = windows_of(meta, series)
+    what = f"{series.name}: {meta['horizon']}-step forecast on all {len(y)} windows"
+    return fs.results(scores(model, meta, X, y), meta, what, len(y))
+
+
+def windows_of(meta: dict[str, Any], series: Series) -> tuple[np.ndarray, np.ndarray]:
+    """All windows of ``series`` and their targets, scaled with the model file's scaler."""
     lay = fl.from_meta(meta)
     values = _values(series, meta)
     scaled = Scaler.from_dict(meta["scaler"]).transform(values)
-    X, y = cw(scaled[:, : lay.K + len(lay.features)], window=meta["window"],
+    return cw(scaled[:, : lay.K + len(lay.features)], window=meta["window"],
               horizon=meta["horizon"], targets=lay.K, known=fl.known(lay, scaled, series.index))
-    what = f"{series.name}: {meta['horizon']}-step forecast on all {len(y)} windows"
-    return fs.results(scores(model, meta, X, y), meta, what, len(y))
 
 
 def _values(series: Series, meta: dict[str, Any]) -> np.ndarray:

@@ -52,7 +52,8 @@ LOSS_LABELS = {
     "gaussian_nll": "Gaussian negative log-likelihood (nats, scaled units)",
 }
 # into metrics.json when the task has them
-EXTRA_RESULTS = ("best", "verdict", "per_step", "intervals", "per_class", "per_target")
+EXTRA_RESULTS = ("best", "verdict", "per_step", "intervals", "per_class", "per_target",
+                 "per_series")
 
 EPILOG = """examples:
   rnnkit train                                   # sunspots, LSTM, one-year-ahead forecast
