@@ -109,3 +109,13 @@ def test_training_windows_carry_their_own_series_code(panel_csv):
     counts = codes.sum(axis=0).tolist()
     # train windows per series: rows - val - test parts, less window + horizon - 1
     assert counts == [n - round(n * 0.1) - round(n * 0.2) - 13 for _, _, n in LEVELS.values()]
+
+
+def test_every_series_dates_are_checked(cli, tmp_path, panel_csv):
+    text = panel_csv.read_text().replace("C,2000-05,", "C,2000-01,")  # back in time
+    bad = tmp_path / "bad.csv"
+    bad.write_text(text)
+    code, _, err = cli("train", bad, "--series-id", "store", "--target", "sales", "--date",
+                       "date", "--window", "6", "--out", tmp_path / "b", *TINY)
+    assert code == 3 and "series 'C'" in err and "dates must increase" in err
+    assert not (tmp_path / "b").exists()

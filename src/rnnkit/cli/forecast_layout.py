@@ -72,7 +72,8 @@ def from_settings(series: Series, s: Any, name: str) -> Layout:
         if series.index is None:
             raise UsageError("--calendar derives month, week or day features from the dates: "
                              "give --date COL")
-        unit = calendar_unit(series.index, f"{name}: --date {s.date}")
+        unit = calendar_unit(series.index, f"{name}: --date {s.date}" if s.date
+                             else f"{name}: its dates")
         cal = tuple(calendar_names(unit))
     return Layout(tuple(targets), tuple(past), tuple(future), cal, unit)
 

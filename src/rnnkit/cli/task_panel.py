@@ -32,7 +32,10 @@ def prepare(panel: Panel, s: Settings, name: str) -> Prepared:
     if lay.K > 1:
         raise UsageError(f"--series-id with --target {s.target}: a panel model forecasts one "
                          "target (give one column)")
-    period = tf.season_period(first, s, name, min(len(x.values) for x in panel.series))
+    for series in panel.series:  # every series' dates parse and increase; --period fits it
+        period = tf.season_period(series, s, f"{name} series {series.name!r}",
+                                  len(series.values))
+    period = tf.season_period(first, s, name, len(first.values))
     W = s.window or (2 * period if period else 12)
     tf.check_strategy(s, first, lay)
     S = len(panel.series)
