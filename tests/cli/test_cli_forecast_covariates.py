@@ -177,3 +177,12 @@ def test_backtest_two_targets_and_future_features(cli, tmp_path, two_csv):
     assert code == 0 and "LSTM(4)" in out
     folds = json.loads((tmp_path / "bf" / "metrics.json").read_text())["folds"]
     assert [f["test"] for f in folds] == [[56, 58], [58, 60]]  # the future rows are not folds
+
+
+def test_overall_table_says_its_unit(cli, tmp_path, two_csv):
+    run = tmp_path / "u"
+    code, _, _ = cli("train", two_csv, "--target", "a,b", "--window", "6", "--out", run, *TINY)
+    m = json.loads((run / "metrics.json").read_text())
+    assert code == 0 and m["unit"] == "MAE, RMSE in training standard deviations"
+    assert "model (MAE, RMSE in training standard deviations)" in (run / "report.html"
+                                                                    ).read_text()

@@ -53,7 +53,7 @@ LOSS_LABELS = {
 }
 # into metrics.json when the task has them
 EXTRA_RESULTS = ("best", "verdict", "per_step", "intervals", "per_class", "per_target",
-                 "per_series")
+                 "per_series", "unit")
 
 EPILOG = """examples:
   rnnkit train                                   # sunspots, LSTM, one-year-ahead forecast
