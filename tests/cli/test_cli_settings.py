@@ -35,6 +35,8 @@ def test_every_setting_is_a_config_key(tmp_path):
         target="value",
         features=("a", "b"),
         future_features=("c",),
+        series_id="store",
+        calendar=True,
         date="year",
         window=5,
         hidden=3,
