@@ -148,6 +148,14 @@ def test_external_data_outside_the_folder_is_refused(tmp_path):
         W.external_data.add(key=k, value=v)
     with pytest.raises(ModelFileError, match="outside the model's folder"):
         rk.from_onnx(graph_file(inner, [gru_node()], [W, R]))
+    (inner / "link.bin").symlink_to(tmp_path / "secret.bin")  # a link inside, to outside
+    for location in ("link.bin", str(tmp_path / "secret.bin"), "w\0.bin", "", "../inner/../.."):
+        W.external_data[0].value = location
+        with pytest.raises(ModelFileError, match="outside the model's folder"):
+            rk.from_onnx(graph_file(inner, [gru_node()], [W, R]))
+    W.external_data[0].value = "."
+    with pytest.raises(ModelFileError, match="expected an external data file, got a folder"):
+        rk.from_onnx(graph_file(inner, [gru_node()], [W, R]))
     (inner / "w.bin").write_bytes(np.zeros(18, "float32").tobytes())
     W.external_data[0].value = "w.bin"
     assert rk.from_onnx(graph_file(inner, [gru_node()], [W, R])).layers[0].hidden == 2
@@ -170,7 +178,7 @@ def test_not_an_onnx_file(tmp_path):
     path.write_bytes(b"\x80\x04 not protobuf at all" * 3)
     with pytest.raises(ModelFileError, match="not an ONNX model"):
         rk.from_onnx(path)
-    with pytest.raises(ModelFileError, match="no such file"):
+    with pytest.raises(ModelFileError, match="file not found"):
         rk.from_onnx(tmp_path / "none.onnx")
 
 
@@ -188,3 +196,13 @@ def test_peepholes_round_trip(tmp_path):
     assert back.layers[0].peepholes
     X = rng.standard_normal((2, 5, 3)).astype("float32")
     np.testing.assert_array_equal(back.predict(X), model.predict(X))
+
+
+def test_only_regular_files_are_read(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.onnx")  # would block a plain open forever
+    with pytest.raises(ModelFileError, match="expected an ONNX model file, got a FIFO"):
+        rk.from_onnx(tmp_path / "pipe.onnx")
+    with pytest.raises(ModelFileError, match="got a folder"):
+        rk.from_onnx(tmp_path)
