@@ -184,7 +184,6 @@ def test_not_an_onnx_file(tmp_path):
 
 
 
-@pytest.mark.skipif(not hasattr(rk.LSTM(1), "peepholes"), reason="no cell variants")
 def test_peepholes_round_trip(tmp_path):
     model = rk.Sequential([rk.LSTM(4, peepholes=True, bidirectional=True)])
     model.build(3)
