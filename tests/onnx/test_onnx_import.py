@@ -205,3 +205,20 @@ def test_only_regular_files_are_read(tmp_path):
         rk.from_onnx(tmp_path / "pipe.onnx")
     with pytest.raises(ModelFileError, match="got a folder"):
         rk.from_onnx(tmp_path)
+
+
+def test_round_trip_with_dropouts_and_refusal_of_scan_layers(tmp_path):
+    model = rk.Sequential([rk.LSTM(4, dropout=0.3, recurrent_dropout=0.2, return_sequences=True),
+                           rk.Dropout(0.5), rk.GRU(3), rk.Dense(2)], seed=1)
+    model.build(3)
+    model.to_onnx(tmp_path / "m.onnx")  # the dropouts are identities at inference
+    X = np.random.default_rng(0).standard_normal((2, 5, 3)).astype("float32")
+    np.testing.assert_allclose(rk.from_onnx(tmp_path / "m.onnx").predict(X), model.predict(X),
+                               rtol=1e-6, atol=1e-7)
+    for layer, op in ((rk.LSTM(4, layer_norm=True), "LayerNormalization"),
+                      (rk.LSTM(4, proj_size=2), "Scan"), (rk.GRU(4, zoneout=0.1), "Scan")):
+        model = rk.Sequential([layer, rk.Dense(2)])
+        model.build(3)
+        model.to_onnx(tmp_path / "v.onnx")
+        with pytest.raises(ModelFileError, match=rf"node '{op}_\d+' \({op}\).*load such a model"):
+            rk.from_onnx(tmp_path / "v.onnx")

@@ -35,6 +35,10 @@ LAYOUT_OPS = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Gathe
 SHAPE_OPS = {"Shape", "Size", "Constant", "ConstantOfShape", "Gather", "Unsqueeze", "Squeeze",
              "Concat", "Slice", "Reshape", "Expand", "Cast", "Identity", "Range", "Mul", "Add",
              "Sub", "Div", "Transpose", "Equal", "Where", "Less", "Greater", "Not"}
+SCAN_OPS = {"Scan", "Loop", "LayerNormalization", "ReverseSequence"}
+SCAN_HINT = ("; it reads RNN/LSTM/GRU operators, and to_onnx writes a Scan for the layers they "
+             "cannot express (layer_norm, proj_size, zoneout, hard_tanh, float64, "
+             "rnn_ops='scan'): load such a model from its rnnkit file")
 ZERO_KEEPING = {"Expand", "Reshape", "Unsqueeze", "Squeeze", "Slice", "Transpose", "Identity",
                 "Cast", "Gather"}  # all zeros in their first input give all zeros
 
@@ -119,7 +123,7 @@ class _Importer(CellNodes, HeadNodes):
             outs = [Prov(data[0][1].stage, "last")]  # the directions' last steps, side by side
         else:
             raise self.fail(f"{where}: operator {op} on the data path is not supported by "
-                            "rnnkit's importer")
+                            f"rnnkit's importer{SCAN_HINT if op in SCAN_OPS else ''}")
         for name, p in zip(node.output, outs):
             if name:
                 self.known[name] = p
