@@ -217,3 +217,18 @@ def test_stream_graph_of_the_variants(dtype):
                                   peepholes=True, return_sequences=True, recurrent_dropout=0.3),
                           rk.GRU(3, layer_norm=True, zoneout=0.1, dropout=0.2),
                           rk.Dense(2)], dtype), dtype)
+
+
+def test_proj_size_graph_equals_torch_module():
+    """torch.onnx.export cannot write this one (torch 2.13: the TorchScript exporter refuses
+    LSTMs with projections, dynamo drops weight_hr and writes an LSTM that ONNX Runtime
+    rejects), so the exported graph is checked against the torch module itself."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    mod = torch.nn.LSTM(D, 5, num_layers=2, proj_size=2, batch_first=True, bidirectional=True,
+                        dtype=torch.float64).eval()
+    model = rk.from_torch(mod)
+    X = np.random.default_rng(0).standard_normal((B, T, D))
+    want = mod(torch.tensor(X))[0].detach().numpy()
+    for name, run in runners(model.to_onnx()).items():
+        assert_close(run({"X": X})[0], want, "float64", name)
