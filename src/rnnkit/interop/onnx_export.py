@@ -8,7 +8,8 @@ The graph computes what ``model.predict`` computes, batch-first at its boundary:
   ``probabilities`` (softmax, or sigmoid for one output, as ``predict_proba``); every layer
   with ``return_state=True`` adds ``state.<layer>.<h|c>[_reverse]``.
 - ``stream=True``: one step, as ``model.stream().step``: input ``x (batch, D)`` (``(batch,)``
-  ids) and ``state_in.<layer>.<h|c> (batch, H)`` for every recurrent layer; outputs
+  ids) and ``state_in.<layer>.<h|c> (batch, H)`` (``h`` is ``(batch, P)`` for an LSTM with
+  ``proj_size=P``) for every recurrent layer; outputs
   ``output (batch, F)`` and ``state_out.<layer>.<h|c>``. The first step's state is the layer's
   initial state (zeros, or ``h0``/``c0``): ``initial_stream_state(model, batch)``.
 
