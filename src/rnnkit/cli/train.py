@@ -17,12 +17,20 @@ from typing import Any
 
 import rnnkit as rk
 from rnnkit import kernels
-from rnnkit.distributed import World, bcast_text, world
+from rnnkit.distributed import World, world
 from rnnkit.errors import MemoryLimitError
 from rnnkit.memory import human_bytes
 from rnnkit.model import check_memory
 
-from . import forecast_scores, runfolder, sources, task_charlm, task_classify, task_forecast
+from . import (
+    forecast_scores,
+    runfolder,
+    shards,
+    sources,
+    task_charlm,
+    task_classify,
+    task_forecast,
+)
 from . import settings as st
 from .common import (
     EXIT_INTERRUPTED,
@@ -94,22 +102,37 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _prepare(args: argparse.Namespace, s: st.Settings, w: World) -> int:
-    record, name = sources.load_source(s.dataset, s)
-    s = st.resolve(s, sources.infer_task(record, s.task, name))
-    task = TASKS[s.task]
-    p: Prepared = task.prepare(record, s, name)
-    p.meta["source"] = sources.locate(s.dataset)  # evaluate/predict default to the same data
-    s = dataclasses.replace(s, dataset=p.meta["source"], window=p.meta.get("window", s.window))
-    model = build_model(s, p)
-    _check_memory(s, p, model)  # before the run folder: a model that cannot fit writes nothing
-    # rank 0 owns the run folder (creates, locks and writes it); the other ranks only train
-    out = Path(bcast_text(w, str(run_folder(s, name)) if w.rank == 0 else None))
-    held = runfolder.lock(out) if w.rank == 0 else None
+    # rank 0 reads DATA and owns the run folder (creates, locks and writes it); over MPI the
+    # other ranks train on memory maps of what it prepared (shards.py)
+    p: Prepared | None = None
+    model = out = held = None
+    name = ""
+    if w.rank == 0:
+        s, p, name = _read(s)
+        model = build_model(s, p)
+        _check_memory(s, p, model)  # before the run folder: a model that cannot fit writes nothing
+        out = run_folder(s, name)
+        held = runfolder.lock(out)
     try:
-        return _train(args, s, w, p, task, name, model, out, held)
+        if w.size > 1:
+            s, p, name, out = shards.share(w, s, p, name, out)
+        if model is None:
+            model = build_model(s, p)
+        return _train(args, s, w, p, TASKS[s.task], name, model, out, held)
     finally:
         if held is not None:
+            shards.remove(out)
             held.release()
+
+
+def _read(s: st.Settings) -> tuple[st.Settings, Prepared, str]:
+    """DATA prepared by its task, and the settings resolved for it."""
+    record, name = sources.load_source(s.dataset, s)
+    s = st.resolve(s, sources.infer_task(record, s.task, name))
+    p: Prepared = TASKS[s.task].prepare(record, s, name)
+    p.meta["source"] = sources.locate(s.dataset)  # evaluate/predict default to the same data
+    s = dataclasses.replace(s, dataset=p.meta["source"], window=p.meta.get("window", s.window))
+    return s, p, name
 
 
 #: buffers per parameter of the hungriest optimizer of the CLI (Adam: two moments)
@@ -176,7 +199,7 @@ def _train(args: argparse.Namespace, s: st.Settings, w: World, p: Prepared, task
     ]
     if s.patience and p.val is not None:
         callbacks.append(rk.EarlyStopping(patience=s.patience))
-    monitor = _monitor(p, s.epochs) if s.diagnose else None
+    monitor = _monitor(p, s.epochs) if s.diagnose and w.rank == 0 else None
     if monitor is not None:
         callbacks.append(monitor)
     optimizer = rk.optim.get_optimizer(s.optimizer, s.lr, s.weight_decay)
@@ -196,6 +219,7 @@ def _train(args: argparse.Namespace, s: st.Settings, w: World, p: Prepared, task
         metrics=None if p.metric else [],  # a probabilistic head has no point metric
         callbacks=callbacks,
         seed=s.seed,
+        lengths=p.lengths,
         resume=s.resume,
         distributed=w,
     )
