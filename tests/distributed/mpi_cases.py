@@ -9,9 +9,9 @@ import tempfile
 import numpy as np
 
 import rnnkit as rk
-from rnnkit.distributed import world
+from rnnkit.distributed import LOCAL, world
 
-W = world("on")
+W = LOCAL  # world("on") in main(): importing this file (test_mpi's warm-up) starts no MPI
 
 
 def data(n=13, T=7, D=3, seed=0, classes=None, ids=False):
@@ -109,7 +109,18 @@ def resume_case() -> list[str]:
     return [k for k in p1 if not np.allclose(pk[k], p1[k], rtol=1e-12, atol=1e-15)]
 
 
+def warm_up() -> None:
+    """Every case trained for one epoch in this one process, so that its compiled kernels are
+    on disk before K ranks start: cold, each rank would compile them all at once."""
+    resume_case()
+    for make, X, y, opts in case_list().values():
+        make().fit(X, y, epochs=1, distributed="off",
+                   **{k: v for k, v in opts.items() if k != "optimizer"})
+
+
 def main() -> int:
+    global W
+    W = world("on")
     failed = []
     only = sys.argv[1:]
     if not only or "resume" in only:
