@@ -88,6 +88,11 @@ def case_list():
         lambda: rk.Sequential([rk.RNN(4, recurrent_dropout=0.3, dropout=0.2,
                                       return_sequences=True), rk.Dense(2)], **f),
         X, ys, dict(batch_size=4, tbptt=3, lengths=lengths))
+    cases["variants-layer-norm-peepholes-proj"] = (
+        lambda: rk.Sequential([rk.LSTM(4, layer_norm=True, peepholes=True, proj_size=2,
+                                       return_sequences=True),
+                               rk.GRU(3, layer_norm=True), rk.Dense(2)], **f),
+        X, y, dict(batch_size=5, lengths=lengths))
     return cases
 
 
