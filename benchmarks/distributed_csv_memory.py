@@ -5,9 +5,10 @@
     python benchmarks/distributed_csv_memory.py run /tmp/big.csv 2        # mpiexec -n 2
 
 ``run`` starts the training (``--epochs 1``, an LSTM(8), a global batch of 8192) and reads
-every rank's RssAnon (its own memory, not file cache) from /proc every 0.1 s: the peak over the
-whole run, and the peak once training has begun (rank 0's "training ..." line), which is when
-rank 0 has written the arrays and every rank holds memory maps of them.
+every rank's RssAnon (its own memory, not file cache) from /proc every 0.1 s, and prints each
+rank's peak in three phases told apart by rank 0's lines: reading and preparing the data (until
+"training ..."; by then rank 0 has written the arrays and every rank maps them), training
+(until the last "epoch E/E" line), and rank 0's report on the held-out part.
 """
 
 import os
@@ -82,36 +83,37 @@ def run(path: str, k: int) -> None:
     else:
         cmd += ["--distributed", "off"]
     p = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    training = threading.Event()
+    phase = ["prepare"]
     err: list[str] = []
 
     def read() -> None:
         for line in p.stderr:
             err.append(line)
             if line.startswith("training "):
-                training.set()
+                phase[0] = "train"
+            elif line.startswith("epoch 1/1"):
+                phase[0] = "report"
 
     threading.Thread(target=read, daemon=True).start()
-    peak: dict[int, float] = {}
-    after: dict[int, float] = {}
+    peak: dict[tuple[int, str], float] = {}
     t0 = time.perf_counter()
     while p.poll() is None:
+        now = phase[0]
         for pid, rank in (ranks(p.pid) if k > 1 else {p.pid: 0}).items():
             mb = rss_anon_mb(pid)
             if mb is not None:
-                peak[rank] = max(peak.get(rank, 0.0), mb)
-                if training.is_set():
-                    after[rank] = max(after.get(rank, 0.0), mb)
+                peak[rank, now] = max(peak.get((rank, now), 0.0), mb)
         time.sleep(0.1)
     shutil.rmtree(out, ignore_errors=True)
     if p.returncode:
         print("".join(err[-20:]))
         sys.exit(p.returncode)
     size = os.path.getsize(path) / 1e6
-    for rank in sorted(peak):
-        print(f"K={k} rank {rank}: peak RssAnon {peak[rank]:.0f} MB over the run, "
-              f"{after.get(rank, float('nan')):.0f} MB once training began "
-              f"(CSV {size:.0f} MB, {time.perf_counter() - t0:.0f} s)")
+    print(f"CSV {size:.0f} MB, K={k}, {time.perf_counter() - t0:.0f} s; peak RssAnon (MB):")
+    for rank in sorted({r for r, _ in peak}):
+        print(f"  rank {rank}: " + ", ".join(
+            f"{name} {peak[rank, name]:.0f}" for name in ("prepare", "train", "report")
+            if (rank, name) in peak))
 
 
 if __name__ == "__main__":
