@@ -7,6 +7,10 @@ not ship a copy: run this with the ``stats`` extra installed.
 
     python examples/macrodata_csv.py macro.csv
     rnnkit backtest macro.csv --target unemp --features infl,realint --date quarter
+    rnnkit backtest macro.csv --target unemp,infl --features realint --date quarter \
+        --horizon 4 --folds 5 --window 8 --cells lstm,gru --loss gaussian --epochs 60
+
+The second command forecasts two targets with one model; docs/forecasting.md has its table.
 """
 
 import csv

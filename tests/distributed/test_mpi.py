@@ -4,6 +4,7 @@ Each launch costs seconds (minutes when the numba cache is cold: every rank comp
 launch runs many cases (mpi_cases.py); the uneven K=3 runs
 every case (shares of 1 and 2 rows, empty shares), K=2 a few."""
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -32,6 +33,16 @@ def mpirun(k: int, *args: str, timeout: float = 900) -> subprocess.CompletedProc
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def compiled_kernels():
+    """The cases' kernels compiled here once, before any launch: with a cold numba cache every
+    rank compiles them all at once (minutes, on few cores)."""
+    spec = importlib.util.spec_from_file_location("mpi_cases", HERE / "mpi_cases.py")
+    cases = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cases)
+    cases.warm_up()
+
+
 @pytest.mark.parametrize("k, cases", [
     (3, []),
     (2, ["lstm", "lstm-float32", "gru-bidirectional-lengths", "tbptt-seq-lengths",
@@ -40,6 +51,11 @@ def mpirun(k: int, *args: str, timeout: float = 900) -> subprocess.CompletedProc
 def test_k_ranks_train_the_single_process_model(k, cases):
     r = mpirun(k, str(HERE / "mpi_cases.py"), *cases)
     assert r.returncode == 0 and "ALL OK" in r.stdout, r.stdout + r.stderr[-3000:]
+    ran = [line.split(":")[0] for line in r.stdout.splitlines() if ": ok" in line]
+    assert ran == (cases or ran) and len(ran) >= len(cases)
+    if not cases:  # every case at K=3, the regularisation ones too
+        assert {"dropout-zoneout-stacked", "dropout-tbptt-lengths", "resume-from-one-process",
+                "charlm-embedding-tbptt", "opt-Adagrad"} <= set(ran), r.stdout
 
 
 @pytest.mark.parametrize("fault, message", [
@@ -66,16 +82,40 @@ def test_ctrl_c_on_one_rank_stops_every_rank_after_the_same_step(tmp_path):
     assert "finished 1 epochs, interrupted" in lines[0]
 
 
-def test_rnnkit_train_over_two_ranks_is_one_run_with_the_single_process_model(tmp_path):
+def _rows(n: int = 160) -> str:
+    r = np.random.default_rng(0)
+    return "t,target,x1\n" + "".join(
+        f"{i},{np.sin(i / 6) + r.normal(0, 0.2):.4f},{r.normal():.4f}\n" for i in range(n))
+
+
+@pytest.mark.parametrize("data, first, then", [("s.csv", 2, 1), ("b.txt", 1, 2)])
+def test_rnnkit_train_resumed_by_another_k_is_the_uninterrupted_run(tmp_path, data, first, then):
+    """One run, not K (one display, one run folder), on each rank's share of data that rank 0
+    alone read; a run folder resumed by a different K gives the uninterrupted model."""
     import rnnkit as rk
     from rnnkit.cli import main
 
-    r = mpirun(2, "-m", "rnnkit", "train", "nile", "--epochs", "2", "--out", str(tmp_path / "k2"))
-    assert r.returncode == 0, r.stderr
-    assert r.stderr.count("training LSTM(32) on nile") == 1 and r.stderr.count("epoch 2/2") == 1
+    path = tmp_path / data
+    path.write_text(_rows() if data.endswith(".csv") else "the cat sat on the mat. " * 120)
+    flags = (["--target", "target"] if data.endswith(".csv") else ["--seq-len", "12"]) + [
+        "--hidden", "8", "--batch-size", "16"]
+
+    def train(k, *args):
+        if k == 1:
+            assert main(["train", *args, "--quiet"]) == 0
+            return None
+        r = mpirun(k, "-m", "rnnkit", "train", *args)
+        assert r.returncode == 0, r.stderr
+        return r
+
+    runs = [train(first, str(path), *flags, "--epochs", "1", "--out", str(tmp_path / "run")),
+            train(then, "--resume", str(tmp_path / "run"), "--epochs", "2")]
+    r = next(r for r in runs if r is not None)
+    assert r.stderr.count(f"training LSTM(8) on {data}") == 1 and r.stderr.count("epoch ") == 1
     assert r.stdout.count("run folder:") == 1
-    assert main(["train", "nile", "--epochs", "2", "--out", str(tmp_path / "k1"), "--quiet",
-                 "--distributed", "off"]) == 0
-    one, two = (rk.load(tmp_path / k / "model.safetensors").parameters() for k in ("k1", "k2"))
-    for k in one:
-        np.testing.assert_allclose(two[k], one[k], rtol=1e-5, atol=1e-7)
+    assert not (tmp_path / "run" / "rank-data.tmp").exists()
+    train(1, str(path), *flags, "--epochs", "2", "--out", str(tmp_path / "whole"))
+    got, want = (rk.load(tmp_path / k / "model.safetensors").parameters()
+                 for k in ("run", "whole"))
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-7)

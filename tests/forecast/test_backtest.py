@@ -66,3 +66,35 @@ def test_ets_and_arima_baselines():
     walk = np.cumsum(np.random.default_rng(0).normal(0.5, 1, 30))
     arima = baselines(None, classical=True)["ARIMA"](walk[:, None], 3)
     assert arima.shape == (3,) and np.all(np.isfinite(arima))
+
+
+def test_known_future_columns_only_at_the_test_rows():
+    """Leakage: column 1 equals the target; declared known-future (``known=1``), a
+    forecaster may read it at the test rows only: no other column, no later row."""
+    values = np.arange(30.0)[:, None] * np.ones((1, 2))
+    folds = rolling_origins(30, horizon=3, folds=2, step=3, min_train=10)
+    seen = []
+
+    def spy(history, H, future, labels):
+        seen.append((history.copy(), future.copy(), labels))
+        return np.zeros(H)
+
+    spy.reads_future = True
+    backtest(values, folds, {"spy": spy}, known=1, index=[str(2000 + i) for i in range(30)])
+    for f, (h, fut, labels) in zip(folds, seen):
+        assert h.max() < f.test.start
+        assert np.isnan(fut[:, 0]).all()  # the target at the test rows: never given
+        np.testing.assert_array_equal(fut[:, 1], values[f.test, 1])
+        assert labels == [str(2000 + i) for i in range(f.test.stop)]
+
+
+def test_two_targets_are_scored_each_and_together():
+    t = np.arange(24.0)
+    values = np.stack([t, 100 + 10 * (t % 2) + t], axis=1)  # another scale, a 2-cycle
+    folds = rolling_origins(24, horizon=2, folds=2, min_train=6)
+    out = backtest(values, folds, baselines(2, targets=2), period=2, targets=2)
+    a, b = out["overall_per_target"]
+    assert a["naive"]["mae"] == 1.5 and b["seasonal naive (2)"]["mae"] == 2.0
+    assert b["naive"]["mae"] == 5.5  # 129 -> 120, 131: errors 9 and 2
+    assert out["overall"]["naive"]["mase"] == pytest.approx((a["naive"]["mase"]
+                                                             + b["naive"]["mase"]) / 2)

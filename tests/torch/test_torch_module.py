@@ -22,10 +22,15 @@ CASES = {
                                    return_sequences=True), rk.RNN(2, activation="identity")],
 }
 
-if hasattr(rk.LSTM(1), "peepholes"):  # the cell variants, once they exist
-    CASES["peepholes-dropout"] = lambda: [
-        rk.LSTM(4, peepholes=True, bidirectional=True, dropout=0.3, return_sequences=True),
-        rk.Dropout(0.2), rk.LSTM(2, peepholes=True, recurrent_dropout=0.1)]
+CASES["peepholes-dropout"] = lambda: [
+    rk.LSTM(4, peepholes=True, bidirectional=True, dropout=0.3, return_sequences=True),
+    rk.Dropout(0.2), rk.LSTM(2, peepholes=True, recurrent_dropout=0.1)]
+CASES["layer-norm-projection-zoneout"] = lambda: [
+    rk.LSTM(4, layer_norm=True, proj_size=2, peepholes=True, zoneout=(0.1, 0.3), h0="learned",
+            bidirectional=True, return_sequences=True),
+    rk.GRU(3, layer_norm=True, zoneout=0.2, return_sequences=True),
+    rk.RNN(3, zoneout=0.25, activation="softsign", return_sequences=True),
+    rk.LSTM(2, layer_norm=True, bias=False, proj_size=1, c0="learned"), rk.Dense(2)]
 
 
 def built(layers, ids=False):
@@ -66,9 +71,3 @@ def test_plain_stack_still_gives_a_torch_rnn_and_module_option():
     assert not isinstance(model.to_torch(module="sequential"), torch.nn.GRU)
     with pytest.raises(ValueError, match="module must be"):
         model.to_torch(module="onnx")
-
-
-@pytest.mark.skipif(not hasattr(rk.LSTM(1), "peepholes"), reason="no cell variants")
-def test_variants_without_a_torch_form_are_refused_by_name():
-    with pytest.raises(ValueError, match=r": zoneout=\(0.1,\)"):
-        built([rk.GRU(4, zoneout=0.1)]).to_torch()

@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 
 import rnnkit as rk
-from rnnkit.data import Scaler, Series
+from rnnkit.data import Series
 from rnnkit.data import classical as cl
 from rnnkit.data.backtest import SCHEMES, backtest, baselines, rolling_origins
 
+from . import forecast_layout, sources, task_forecast
 from . import forecast_scores as fs
 from . import settings as st
-from . import sources, task_forecast
 from .common import (
     EXIT_OK,
     UsageError,
@@ -77,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--cells: unknown cell {bad[0]!r}; expected some of {', '.join(st.CELLS)}"
         )
+    if s.series_id:
+        raise UsageError("backtest --series-id: panel backtests are not built; backtest one "
+                         "series at a time (its rows as a CSV of their own)")
     if s.resume or s.diagnose:
         raise UsageError("backtest trains one model per fold: --resume and --diagnose do not apply")
     if not s.val > 0:
@@ -95,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     period = task_forecast.season_period(series, s, name, n)
     W = s.window or (2 * period if period else 12)
     s = dataclasses.replace(s, window=W, test=0.0, period=None)
-    task_forecast.check_strategy(s, series)
+    lay = forecast_layout.from_settings(series, s, name)
+    task_forecast.check_strategy(s, series, lay)
     H = s.horizon
     # each fold's history: W + H rows to train on, then a validation part of at least H rows
     min_train = max(int(np.ceil((W + H) / (1 - s.val))), W + 2 * H) + 1
@@ -109,12 +113,19 @@ def run(args: argparse.Namespace) -> int:
         sc = dataclasses.replace(s, cell=cell)
         label = describe(build_model(sc, _dummy(sc, series)))
         forecasters[label] = _rnn(series, sc, period, args.refit, name, label, args.quiet)
-    forecasters.update(baselines(period, classical))
+    forecasters.update(baselines(period, classical, targets=lay.K))
     levels = list(s.quantiles) if s.loss != "mse" else None
     start = time.perf_counter()
-    result = backtest(values, folds, forecasters, period=period, levels=levels)
+    result = backtest(values, folds, forecasters, period=period, levels=levels,
+                      known=len(lay.future), index=series.index, targets=lay.K)
     seconds = time.perf_counter() - start
     doc = _document(result, s, args, name, series, period, cells, list(forecasters), seconds)
+    if lay.K > 1:
+        doc["unit"] = "MAE, RMSE in standard deviations"
+        doc["per_target"] = {
+            t: {"overall": o, "scores": o, "columns": _columns(o), "unit": "",
+                **dict(zip(("best", "verdict"), _judge(o, doc["models"])))}
+            for t, o in zip(lay.targets, result["overall_per_target"])}
     files = ["metrics.json", "backtest.csv", "config.toml", "backtest.png", "report.html"]
     doc["run_folder"], doc["files"] = str(out), files
     write_json(out / "metrics.json", doc)
@@ -146,11 +157,14 @@ def _rnn(series: Series, s: st.Settings, period: int | None, refit: bool, name: 
     """A forecaster ``(history, H) -> forecasts`` that trains on ``history`` alone."""
     state: dict[str, Any] = {"fold": 0}
 
-    def forecast(history: np.ndarray, H: int) -> Any:
+    def forecast(history: np.ndarray, H: int, future: np.ndarray | None = None,
+                 labels: list[str] | None = None) -> Any:
         state["fold"] += 1
         if refit or "model" not in state:
             t0 = time.perf_counter()
-            sub = dataclasses.replace(series, values=history, index=None, period=period)
+            index = None if labels is None else labels[: len(history)]
+            sub = dataclasses.replace(series, values=history, index=index, period=period,
+                                      future=None)
             val = max(s.val, (H + 0.5) / len(history))  # room for one validation forecast
             p = task_forecast.prepare(sub, dataclasses.replace(s, val=val), name)
             model = build_model(s, p)
@@ -165,14 +179,15 @@ def _rnn(series: Series, s: st.Settings, period: int | None, refit: bool, name: 
                 warn(f"fold {state['fold']}: {label} trained on {len(history)} rows in "
                      f"{time.perf_counter() - t0:.1f}s")
         model, meta = state["model"], state["meta"]
-        scaler = Scaler.from_dict(meta["scaler"])
-        window = scaler.transform(history[-meta["window"]:])  # (W, F)
-        f = task_forecast.forecast_windows(model, meta, window[None])
-        point = scaler.inverse_transform(f["point"][0], column=0)
-        if f["quantiles"] is None:
-            return point
-        return point, scaler.inverse_transform(f["quantiles"][0], column=0)
+        L = len(history)
+        now = dataclasses.replace(series, values=history, future=future,
+                                  index=None if labels is None else labels[:L])
+        _, point, quant = task_forecast.forecast_ahead(model, meta, now, H)  # (H, K), (H, K, Q)
+        if point.shape[1] == 1:
+            point, quant = point[:, 0], None if quant is None else quant[:, 0]
+        return point if quant is None else (point, quant)
 
+    forecast.reads_future = True  # type: ignore[attr-defined]
     return forecast
 
 
@@ -184,9 +199,7 @@ def _document(result: dict[str, Any], s: st.Settings, args: Any, name: str, seri
         f["origin"] = index[f["test"][0]] if index else str(f["test"][0])
     models = names[: len(cells)]
     overall = result["overall"]
-    best, _ = fs.best_and_verdict(overall, models[0])
-    base = {k: v for k, v in overall.items() if k not in models}
-    verdicts = [fs.best_and_verdict({m: overall[m], **base}, m)[1] for m in models]
+    best, verdict = _judge(overall, models)
     return {
         "task": "backtest",
         "dataset": name,
@@ -200,13 +213,20 @@ def _document(result: dict[str, Any], s: st.Settings, args: Any, name: str, seri
         "overall": overall,
         "scores": overall,
         "best": best,
-        "verdict": " ".join(verdicts),
+        "verdict": verdict,
         "folds": result["folds"],
         "seconds": round(seconds, 2),
         "settings": {**{k: list(v) if isinstance(v, tuple) else v for k, v in vars(s).items()},
                      "folds": args.folds, "step": args.step or s.horizon, "scheme": args.scheme,
                      "refit": args.refit, "cells": cells},
     }
+
+
+def _judge(overall: dict[str, dict[str, float]], models: list[str]) -> tuple[dict, str]:
+    """The best forecaster per metric, and each model's verdict against the baselines."""
+    best, _ = fs.best_and_verdict(overall, models[0])
+    base = {k: v for k, v in overall.items() if k not in models}
+    return best, " ".join(fs.best_and_verdict({m: overall[m], **base}, m)[1] for m in models)
 
 
 def _columns(overall: dict[str, dict[str, float]]) -> list[str]:
@@ -221,20 +241,27 @@ def _rows(doc: dict[str, Any]) -> list[list[Any]]:
 
 
 def _print(doc: dict[str, Any]) -> None:
-    unit = f" ({doc['unit']})" if doc.get("unit") else ""
-    cols = [fs.LABELS[c] if c in fs.LABELS else "{} ({}%)".format(*c.split("_"))
-            for c in doc["columns"]]
-    rows = _rows(doc)
-    res = {"rows": rows, "columns": doc["columns"], "best": doc["best"]}
     say(doc["what"])
-    say(table(["forecaster" + unit, *cols], rows, fs.marks(res)))
-    say(doc["verdict"])
+    _print_table(doc, "forecaster")
+    for target, d in (doc.get("per_target") or {}).items():
+        say(f"\ntarget {target}:")
+        _print_table(d, target)
     names = list(doc["overall"])
     say("\nMASE per fold (origin):")
     say(table(["fold", "origin", *names],
               [[f["fold"] + 1, f["origin"], *(f["scores"][k]["mase"] for k in names)]
                for f in doc["folds"]]))
     say(f"\nrun folder: {doc['run_folder']}")
+
+
+def _print_table(doc: dict[str, Any], first: str) -> None:
+    unit = f" ({doc['unit']})" if doc.get("unit") else ""
+    cols = [fs.LABELS[c] if c in fs.LABELS else "{} ({}%)".format(*c.split("_"))
+            for c in doc["columns"]]
+    rows = _rows(doc)
+    res = {"rows": rows, "columns": doc["columns"], "best": doc["best"]}
+    say(table([first + unit, *cols], rows, fs.marks(res)))
+    say(doc["verdict"])
 
 
 def _csv(doc: dict[str, Any]) -> str:

@@ -92,10 +92,12 @@ def add_model_and_data(p: argparse.ArgumentParser, model_help: str) -> None:
     p.add_argument("data", nargs="?", metavar="DATA",
                    help="dataset name or file (default: the dataset it was trained on)")
     g = p.add_argument_group("columns of DATA, when they are named otherwise than at training")
-    g.add_argument("--target", metavar="COL", help="the column standing for the model's target "
-                   "(classify: its label column)")
+    g.add_argument("--target", metavar="COL[,COL]", help="the column(s) standing for the "
+                   "model's target(s), in its order (classify: its label column)")
     g.add_argument("--features", metavar="COLS", help="the columns standing for the model's "
                    "features, in the model's order, comma-separated")
+    g.add_argument("--future-features", metavar="COLS", help="the columns standing for the "
+                   "model's known-future features, in its order")
     g.add_argument("--date", metavar="COL", help="the column of dates/years")
 
 

@@ -49,6 +49,42 @@ def score(
     return out
 
 
+def overall(per: dict[str, dict[str, Any]], scales: list[float], key: str = "per_target"
+            ) -> dict[str, Any]:
+    """Several targets' (or a panel's series', ``key="per_series"``) scores (``score`` for
+    each) and their overall scores: MASE and sMAPE averaged over them; MAE and RMSE in units
+    of each one's training standard deviation (``scales``), so that no unit dominates."""
+    first = next(iter(per.values()))
+    names = list(first["scores"])
+    table, steps = {}, {}
+    for k in names:
+        rows = [sc["scores"][k] for sc in per.values()]
+        table[k] = {
+            "mae": float(np.mean([r["mae"] / s for r, s in zip(rows, scales)])),
+            "rmse": float(np.mean([r["rmse"] / s for r, s in zip(rows, scales)])),
+            "mase": float(np.mean([r["mase"] for r in rows])),
+            "smape": float(np.mean([r["smape"] for r in rows])),
+        }
+        steps[k] = {m: np.mean([np.asarray(sc["per_step"][k][m]) / s
+                                for sc, s in zip(per.values(), scales)], axis=0).tolist()
+                    for m in ("mae", "rmse")}
+    out = {"model": first["model"], "scores": table, "per_step": steps, key: per}
+    ivs = [sc["intervals"] for sc in per.values() if "intervals" in sc]
+    if len(ivs) == len(per):
+        out["intervals"] = {
+            "pinball": float(np.mean([iv["pinball"] / s for iv, s in zip(ivs, scales)])),
+            "crps": float(np.mean([iv["crps"] / s for iv, s in zip(ivs, scales)])),
+            "crps_exact": all(iv.get("crps_exact") for iv in ivs),
+            "intervals": [{"nominal": i["nominal"],
+                           "coverage": float(np.mean([v["intervals"][j]["coverage"]
+                                                      for v in ivs])),
+                           "width": float(np.mean([v["intervals"][j]["width"] / s
+                                                   for v, s in zip(ivs, scales)]))}
+                          for j, i in enumerate(ivs[0]["intervals"])],
+        }
+    return out
+
+
 def best_and_verdict(table: dict[str, dict[str, float]], model: str
                      ) -> tuple[dict[str, str], str]:
     """The best row per metric, and one plain sentence on how the model did against them."""
@@ -94,7 +130,18 @@ def results(sc: dict[str, Any], meta: dict[str, Any], what: str, n: int) -> dict
     }
     if "intervals" in sc:
         out["intervals"] = sc["intervals"]
+    for key in ("per_target", "per_series"):  # the table above is then the overall one
+        if key in sc:
+            out["unit"] = "MAE, RMSE in training standard deviations"
+            out[key] = {
+                name: {k: v for k, v in results(t, _meta_of(meta, key, name), name, n).items()
+                       if k != "what"}
+                for name, t in sc[key].items()}
     return out
+
+
+def _meta_of(meta: dict[str, Any], key: str, name: str) -> dict[str, Any]:
+    return {**meta, "unit": None, "target": name} if key == "per_target" else meta
 
 
 def text(results: dict[str, Any]) -> list[str]:
@@ -114,54 +161,85 @@ def text(results: dict[str, Any]) -> list[str]:
         lines.append("; ".join(parts))
     steps = results.get("per_step") or {}
     H = len(next(iter(steps.values()))["mae"]) if steps else 0
-    if H > 1:
-        from .common import table
+    from .common import table
 
+    if H > 1:
         names = list(steps)
         rows = [[h + 1, *(steps[k]["mae"][h] for k in names)] for h in range(H)]
-        lines += ["", "MAE per step ahead:", table(["step", *names], rows)]
+        several = results.get("per_target") or results.get("per_series")
+        lines += ["", "MAE per step ahead" + (" (training standard deviations):"
+                                               if several else ":"),
+                  table(["step", *names], rows)]
+    each = [("target", k, r) for k, r in (results.get("per_target") or {}).items()]
+    each += [("series", k, r) for k, r in (results.get("per_series") or {}).items()]
+    for what, name, r in each:
+        head = [f"{name}", *(LABELS[c] for c in r["columns"])]
+        lines += ["", f"{what} {name}:", table(head, r["rows"], marks(r))]
+        if r.get("verdict"):
+            lines.append(r["verdict"])
+        for i in (r.get("intervals") or {}).get("intervals", []):
+            lines.append(f"{i['nominal']:.0%} interval: coverage {i['coverage']:.1%}, mean "
+                         f"width {i['width']:.4g}")
     return lines
 
 
 def plots(model: str, p: Any, results: dict[str, Any], out: Any) -> list[str]:
+    """``forecast.png`` (one per target: ``forecast_2.png``, ... for the others) and, for
+    ``--horizon`` above 1, ``error_by_step.png``."""
     from . import plots as pl
 
     d = results["_plot"]
     meta = p.meta
-    unit, target = meta.get("unit"), meta["target"]
-    ylabel = unit if target == "value" and unit else f"{target} ({unit})" if unit else target
     H = meta["horizon"]
-    files = ["forecast.png"]
-    band = _outer_band(d.get("quantiles"), meta.get("quantiles"))
-    if H == 1:
-        pl.forecast_vs_actual(
-            out / "forecast.png",
-            d["labels"],
-            d["actual"][:, 0],
-            d["pred"][:, 0],
-            d["forecasts"]["persistence"][:, 0],
+    series = d.get("per_series")  # a panel: its first three series
+    per = d.get("per_target") or (dict(list(series.items())[:3]) if series else None) or {
+        meta["target"]: d}
+    files = []
+    for k, (target, sc) in enumerate(per.items()):
+        unit = meta.get("unit") if len(per) == 1 else None
+        ylabel = unit if target == "value" and unit else f"{target} ({unit})" if unit else target
+        name = "forecast.png" if k == 0 else f"forecast_{k + 1}.png"
+        files.append(name)
+        band = _outer_band(sc.get("quantiles"), meta.get("quantiles"))
+        what = f"{p.name}{'' if len(per) == 1 else ' ' + target}"
+        if series:
+            target = meta["target"]
+            ylabel = f"{target} ({meta['unit']})" if meta.get("unit") else target
+        if H == 1:
+            pl.forecast_vs_actual(
+                out / name,
+                sc.get("labels", d.get("labels")),
+                sc["actual"][:, 0],
+                sc["pred"][:, 0],
+                sc["forecasts"]["persistence"][:, 0],
+                model_name=model,
+                ylabel=ylabel,
+                title=f"{what}: one-step forecasts on the held-out {p.held_out['part']} part",
+                band=None if band is None else (band[0][:, 0], band[1][:, 0], band[2]),
+            )
+            continue
+        pl.forecast_paths(
+            out / name,
+            sc.get("span", d.get("span")),
+            sc["actual"],
+            sc["pred"],
+            band,
             model_name=model,
             ylabel=ylabel,
-            title=f"{p.name}: one-step forecasts on the held-out {p.held_out['part']} part",
-            band=None if band is None else (band[0][:, 0], band[1][:, 0], band[2]),
+            title=f"{what}: {H}-step forecast paths from a few origins, held-out "
+            f"{p.held_out['part']} part",
         )
+    if H == 1:
         return files
-    pl.forecast_paths(
-        out / "forecast.png",
-        d["span"],
-        d["actual"],
-        d["pred"],
-        band,
-        model_name=model,
-        ylabel=ylabel,
-        title=f"{p.name}: {H}-step forecast paths from a few origins, held-out "
-        f"{p.held_out['part']} part",
-    )
+    unit = meta.get("unit")
+    ylabel = ("training standard deviations" if len(per) > 1
+              else f"{meta['target']} ({unit})" if unit else meta["target"])
     pl.error_by_step(
         out / "error_by_step.png",
         {k: v["mae"] for k, v in results["per_step"].items()},
         ylabel=f"MAE ({ylabel})",
-        title=f"{p.name}: error by step ahead ({len(d['actual'])} forecasts)",
+        title=f"{p.name}: error by step ahead ({len(next(iter(per.values()))['actual'])} "
+        "forecasts)",
     )
     return [*files, "error_by_step.png"]
 

@@ -14,6 +14,7 @@ import itertools
 import re
 from typing import Any
 
+from rnnkit.data.covariates import CALENDAR, calendar_names
 from rnnkit.data.tabular import MISSING_RULES
 from rnnkit.data.text import UNK
 from rnnkit.errors import ModelFileError
@@ -34,6 +35,7 @@ from rnnkit.schema import (
 )
 
 NAME = text(1000)
+CALENDAR_NAMES = [n for unit in CALENDAR for n in calendar_names(unit)]
 LABEL = any_of(integer(), text(1000), expected="an integer or a string label")
 SCALER = obj({"mean": list_of(number(), 1), "scale": list_of(number(), 1)})
 TRAINED = obj({
@@ -70,6 +72,15 @@ TASK_FIELDS: dict[str, dict[str, tuple[Any, Any]]] = {
         "quantiles": (list_of(number(), 1, 99), OMIT),
         "mase_scale": (optional(number(0)), OMIT),
         "mase_period": (optional(integer(1)), OMIT),
+        "targets": (list_of(text(1000, nonempty=True), 1, 1000), OMIT),  # absent: [target]
+        "mase_scales": (list_of(number(0), 1, 1000), OMIT),
+        "future_features": (list_of(NAME, 0, 100_000), OMIT),
+        "calendar": (list_of(one_of(*CALENDAR_NAMES), 0, 8), OMIT),
+        "calendar_unit": (optional(one_of(*CALENDAR)), OMIT),
+        "series_id": (NAME, OMIT),  # panel data: absent for one series
+        "series_ids": (list_of(text(1000, nonempty=True), 2, 100_000), OMIT),
+        "series_scalers": (list_of(SCALER, 2, 100_000), OMIT),
+        "series_mase_scales": (list_of(number(0), 2, 100_000), OMIT),
     },
     "classify": {
         "classes": (list_of(LABEL, 2), REQUIRED),
@@ -107,10 +118,26 @@ def _scaler(meta: dict, path: str, columns: int, what: str) -> None:
 
 def _forecast(meta: dict, path: str, model: Any) -> None:
     inputs, outputs = _sizes(model)
-    columns = 1 + len(meta["features"])
-    if inputs != columns:
-        fail(f"{path}.features", f"{inputs - 1} names (the model reads {inputs} columns: the "
-             "target and its features)", got=f"{len(meta['features'])}")
+    targets = meta.get("targets") or [meta["target"]]
+    if targets[0] != meta["target"] or len(set(targets)) < len(targets):
+        fail(f"{path}.targets", f"distinct names, the first {meta['target']!r}", targets)
+    future, cal = meta.get("future_features") or [], meta.get("calendar") or []
+    if cal and (meta.get("calendar_unit") is None
+                or cal != calendar_names(meta["calendar_unit"])):
+        fail(f"{path}.calendar", "the calendar features of its calendar_unit", cal)
+    names = [*targets, *meta["features"], *future]
+    if len(set(names)) < len(names):
+        fail(f"{path}.features", "names not also given as targets or future features",
+             meta["features"])
+    columns = len(names)
+    reads = columns + len(cal) + 1 if (future or cal) else columns
+    reads += _panel(meta, path, columns)
+    if inputs != reads:
+        fail(f"{path}.features", f"{inputs - len(targets)} names (the model reads {inputs} "
+             "columns: the targets and their features)", got=f"{len(meta['features'])}")
+    K = len(targets)
+    if len(meta.get("mase_scales") or [0] * K) != K:
+        fail(f"{path}.mase_scales", f"{K} scales (one per target)", meta["mase_scales"])
     q = meta.get("quantiles", [0.1, 0.5, 0.9])
     if any(not 0 < v < 1 for v in q) or any(b <= a for a, b in itertools.pairwise(q)):
         fail(f"{path}.quantiles", "increasing levels strictly between 0 and 1", q)
@@ -118,13 +145,33 @@ def _forecast(meta: dict, path: str, model: Any) -> None:
     # scale) or 1 value each
     strategy, loss = meta.get("strategy", "direct"), meta.get("loss", "mse")
     steps = 1 if strategy == "recursive" else meta["horizon"]
-    per = {"mse": 1, "quantile": len(q), "gaussian": 2}[loss]
+    per = {"mse": 1, "quantile": len(q), "gaussian": 2}[loss] * K
     if steps * per != outputs:
         if per == 1 and strategy == "direct":
             fail(f"{path}.horizon", f"{outputs} (the model's output size)", meta["horizon"])
         fail(f"{path}.horizon", f"a head of {steps} step(s) x {per} output(s) ({strategy}, "
              f"loss {loss}) = the model's output size {outputs}", meta["horizon"])
     _scaler(meta, path, columns, "one per column")
+
+
+def _panel(meta: dict, path: str, columns: int) -> int:
+    """The panel fields agree with each other; returns the inputs of the series' one-hot code."""
+    keys = ("series_id", "series_ids", "series_scalers", "series_mase_scales")
+    given = [k for k in keys if k in meta]
+    if not given:
+        return 0
+    if len(given) < len(keys):
+        fail(f"{path}.{next(k for k in keys if k not in meta)}", "present with the other "
+             "panel fields", got="absent")
+    ids = meta["series_ids"]
+    if len(set(ids)) < len(ids):
+        fail(f"{path}.series_ids", "distinct series ids", ids)
+    for k in ("series_scalers", "series_mase_scales"):
+        if len(meta[k]) != len(ids):
+            fail(f"{path}.{k}", f"{len(ids)} entries (one per series)", got=f"{len(meta[k])}")
+    for j, sc in enumerate(meta["series_scalers"]):
+        _scaler({"scaler": sc}, f"{path}.series_scalers[{j}]", columns, "one per column")
+    return len(ids)
 
 
 def _classify(meta: dict, path: str, model: Any) -> None:

@@ -30,19 +30,23 @@ def load_data(spec: str | None, meta: dict[str, Any], args: Any = None) -> tuple
 
     Without ``DATA``, the model's own data is read only if it is a dataset name (bundled or
     ``ucr:NAME``): a model file never chooses a path for rnnkit to open."""
-    target = meta.get("label") if meta["task"] == "classify" else meta.get("target")
+    if meta["task"] == "classify":
+        target = meta.get("label")
+    elif meta["task"] == "forecast":
+        target = ",".join(meta.get("targets") or [meta["target"]])
+    else:
+        target = None
     features = list(meta.get("features") or ())
+    future = list(meta.get("future_features") or ())
     date = meta.get("date")
     if args is not None and getattr(args, "target", None):
+        if meta["task"] == "forecast":
+            _mapped("--target", args.target, target.split(","), "target")
         target = args.target
     if args is not None and getattr(args, "features", None):
-        given = [c.strip() for c in args.features.split(",") if c.strip()]
-        if len(given) != len(features):
-            raise DataError(
-                f"--features {args.features}: the model reads {len(features)} feature column(s)"
-                f"{' (' + ', '.join(features) + ')' if features else ''}, got {len(given)}"
-            )
-        features = given
+        features = _mapped("--features", args.features, features, "feature")
+    if args is not None and getattr(args, "future_features", None):
+        future = _mapped("--future-features", args.future_features, future, "future feature")
     if args is not None and getattr(args, "date", None):
         date = args.date
     s = Settings(
@@ -51,6 +55,8 @@ def load_data(spec: str | None, meta: dict[str, Any], args: Any = None) -> tuple
         date=date,
         target=target,
         features=tuple(features) or None,
+        future_features=tuple(future) or None,
+        series_id=meta.get("series_id"),
     )
     if spec is None:
         spec = meta.get("source") or meta.get("dataset")
@@ -63,3 +69,14 @@ def load_data(spec: str | None, meta: dict[str, Any], args: Any = None) -> tuple
     record, name = sources.load_source(spec, s)
     sources.infer_task(record, meta["task"], name)
     return record, name
+
+
+def _mapped(flag: str, text: str, names: list[str], role: str) -> list[str]:
+    """The columns ``text`` names in place of the model's ``names``, as many as those."""
+    given = [c.strip() for c in text.split(",") if c.strip()]
+    if len(given) != len(names):
+        raise DataError(
+            f"{flag} {text}: the model reads {len(names)} {role} column(s)"
+            f"{' (' + ', '.join(names) + ')' if names else ''}, got {len(given)}"
+        )
+    return given

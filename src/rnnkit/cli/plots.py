@@ -45,7 +45,7 @@ def loss_curve(path: Path, history: list[dict[str, float]], loss: str, title: st
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)  # beside, not over, data
     _save(fig, path)
 
 
@@ -201,23 +201,29 @@ def backtest(path: Path, doc: dict[str, Any], target: np.ndarray, index: list[st
 
 def history_and_forecast(path: Any, series: Any, meta: dict[str, Any], labels: list[str],
                          pred: np.ndarray, quant: np.ndarray | None, *, title: str) -> None:
-    """The last three windows of the series and the forecast past its end, with the outer
-    interval of an interval model."""
-    target = np.asarray(series.target, np.float64)
-    n = min(len(target), 3 * int(meta["window"]))
+    """The last three windows of the series and the forecast ``(steps, K)`` past its end, with
+    the outer interval of an interval model (``quant`` ``(steps, K, Q)``); one panel per
+    target."""
+    values = np.asarray(series.values, np.float64).reshape(len(series.values), -1)
+    targets = meta.get("targets") or [meta["target"]]
+    n = min(len(values), 3 * int(meta["window"]))
     index = series.index[-n:] if series.index else None
     steps = len(pred)
     x, xlabel = _time_axis([*index, *labels] if index else None, n + steps)
     if xlabel == "time step":
         x = np.arange(-n + 1, steps + 1)  # 0 = the last observed row
-    fig, ax = plt.subplots(figsize=(9, 4))
-    ax.plot(x[:n], target[-n:], color="black", lw=1.4, label="history")
-    if quant is not None and quant.shape[1] >= 2:
-        lv = meta["quantiles"]
-        ax.fill_between(x[n:], quant[:, 0], quant[:, -1], color="tab:blue", alpha=0.2,
-                        label=f"{lv[-1] - lv[0]:.0%} interval")
-    ax.plot(x[n - 1 :], [target[-1], *pred], color="tab:blue", lw=1.6, marker=".",
-            label="forecast")
-    unit = meta.get("unit") or ""
-    _finish(fig, ax, xlabel, f"{meta['target']} ({unit})" if unit else meta["target"], title)
+    fig, axes = plt.subplots(len(targets), 1, figsize=(9, 1 + 3 * len(targets)), squeeze=False,
+                             sharex=True)
+    unit = (meta.get("unit") or "") if len(targets) == 1 else ""
+    for k, (ax, target) in enumerate(zip(axes[:, 0], targets)):
+        ax.plot(x[:n], values[-n:, k], color="black", lw=1.4, label="history")
+        if quant is not None and quant.shape[-1] >= 2:
+            lv = meta["quantiles"]
+            ax.fill_between(x[n:], quant[:, k, 0], quant[:, k, -1], color="tab:blue",
+                            alpha=0.2, label=f"{lv[-1] - lv[0]:.0%} interval")
+        ax.plot(x[n - 1 :], [values[-1, k], *pred[:, k]], color="tab:blue", lw=1.6,
+                marker=".", label="forecast")
+        last = k == len(targets) - 1
+        _finish(fig, ax, xlabel if last else "", f"{target} ({unit})" if unit else target,
+                title if k == 0 else "")
     _save(fig, Path(path))

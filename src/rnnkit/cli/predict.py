@@ -1,8 +1,9 @@
 """``rnnkit predict MODEL DATA``: forecasts past the end of a series, or class labels.
 
-Forecast models continue the series ``--steps`` steps by recursive one-step forecasts (each
-forecast becomes the newest input). Classifiers give one label per sequence. The result is
-CSV, on stdout or in ``--output FILE``.
+Forecast models continue the series ``--steps`` steps: up to the horizon, the model's own
+outputs; beyond it, one-step forecasts fed back as the newest inputs (a model with known-future
+features reads them from DATA's rows after the last target value). Classifiers give one label
+per sequence. The result is CSV, on stdout or in ``--output FILE``.
 """
 
 from __future__ import annotations
@@ -57,17 +58,24 @@ def run(args: argparse.Namespace) -> int:
     record, name = load_data(args.data, meta, args)
     if meta["task"] == "forecast":
         steps = args.steps or meta["horizon"]
-        labels, values, quant = task_forecast.forecast_ahead(model, meta, record, steps)
-        header = ["step", "time", f"forecast_{meta['target']}"]
-        rows = [[k + 1, t, v] for k, (t, v) in enumerate(zip(labels, values))]
-        if quant is not None:  # one column per quantile level: q0.1, q0.5, q0.9
-            header += [f"q{q:g}" for q in meta["quantiles"]]
-            rows = [r + list(q) for r, q in zip(rows, quant)]
-        if args.plot:
-            from . import plots
+        if meta.get("series_ids"):  # a panel: one block of rows per series
+            from . import task_panel
 
-            plots.history_and_forecast(args.plot, record, meta, labels, values, quant,
-                                       title=f"{name}: {steps} steps past the end")
+            if args.plot:
+                raise DataError("--plot draws one series; a panel model forecasts many (use "
+                                "the CSV)")
+            each = task_panel.forecast_ahead(model, meta, record, steps)
+            header, rows = _forecast_rows(meta, *each[0][1:])
+            header = [meta["series_id"], *header]
+            rows = [[sid, *r] for sid, *f in each for r in _forecast_rows(meta, *f)[1]]
+        else:
+            labels, values, quant = task_forecast.forecast_ahead(model, meta, record, steps)
+            header, rows = _forecast_rows(meta, labels, values, quant)
+            if args.plot:
+                from . import plots
+
+                plots.history_and_forecast(args.plot, record, meta, labels, values, quant,
+                                           title=f"{name}: {steps} steps past the end")
     else:
         if args.steps is not None or args.plot:
             raise DataError("--steps and --plot are for forecast models; this model classifies")
@@ -84,3 +92,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         say(csv_text(header, rows).rstrip("\n"))
     return EXIT_OK
+
+
+def _forecast_rows(meta: dict[str, Any], labels: list[str], values: Any, quant: Any
+                   ) -> tuple[list[str], list[list[Any]]]:
+    """The CSV header and rows of forecasts ``(steps, K)`` and quantiles ``(steps, K, Q)``."""
+    targets = meta.get("targets") or [meta["target"]]
+    header = ["step", "time", *(f"forecast_{t}" for t in targets)]
+    rows = [[k + 1, t, *v] for k, (t, v) in enumerate(zip(labels, values))]
+    if quant is not None:  # one column per quantile level: q0.1, q0.5, q0.9 (_target)
+        tail = [f"_{t}" for t in targets] if len(targets) > 1 else [""]
+        header += [f"q{q:g}{t}" for t in tail for q in meta["quantiles"]]
+        rows = [r + [float(v) for v in q.reshape(-1)] for r, q in zip(rows, quant)]
+    return header, rows

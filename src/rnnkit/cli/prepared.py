@@ -33,6 +33,7 @@ class Prepared:
     meta: dict[str, Any]  # saved in the model file: what evaluate/predict/generate need
     held_out: dict[str, Any] = field(default_factory=dict)  # the test part and its context
     vocab_size: int = 0  # > 0: the model starts with an Embedding
+    lengths: Any = None  # (N,) steps of each sequence of a padded X (or None)
 
 
 def build_model(s: Settings, p: Prepared) -> rk.Sequential:

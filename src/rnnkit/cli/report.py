@@ -127,13 +127,16 @@ def _run(folder: Path, doc: dict[str, Any]) -> str:
     if doc.get("verdict"):
         out.append(f"<p class='verdict'>{_e(doc['verdict'])}</p>")
     out.append(_intervals(doc.get("intervals")))
+    out.append(_per_target(doc.get("per_target"), "Target"))
+    out.append(_per_target(doc.get("per_series"), "Series"))
     out.append(_per_class(doc.get("per_class")))
     out.append(_per_step(doc.get("per_step")))
     out.append(_folds(doc.get("folds")))
     flow = doc.get("gradient_flow")
     if isinstance(flow, dict) and flow.get("summary"):
         out.append(f"<h3>Gradient flow</h3><pre>{_e(flow['summary'])}</pre>")
-    for name in IMAGES:
+    extra = sorted(p.name for p in folder.glob("forecast_*.png"))  # one per further target
+    for name in (*IMAGES[:1], *extra, *IMAGES[1:]):
         path = folder / name
         if path.is_file():
             data = base64.b64encode(path.read_bytes()).decode("ascii")
@@ -160,6 +163,19 @@ def _scores(doc: dict[str, Any]) -> str:
         for name, v in scores.items() if isinstance(v, dict))
     unit = f" ({_e(doc['unit'])})" if doc.get("unit") else ""
     return f"<table><tr><th>model{unit}</th>{head}</tr>{rows}</table>"
+
+
+def _per_target(per: Any, what: str) -> str:
+    if not isinstance(per, dict):
+        return ""
+    out = []
+    for name, r in per.items():
+        if isinstance(r, dict):
+            out.append(f"<h3>{what} {_e(name)}</h3>{_scores(r)}")
+            if r.get("verdict"):
+                out.append(f"<p class='verdict'>{_e(r['verdict'])}</p>")
+            out.append(_intervals(r.get("intervals")))
+    return "\n".join(out)
 
 
 def _intervals(iv: Any) -> str:

@@ -129,12 +129,26 @@ class Settings:
     )  # a series forecasts, labelled sequences classify, ...
     dataset: str | None = S(None, "bundled dataset or ucr:NAME (same as DATA)", metavar="NAME")
     target: str | None = S(
-        None, "CSV column to forecast (classify: the label column)", metavar="COL"
+        None, "CSV column(s) to forecast, comma-separated (classify: the label column)",
+        metavar="COL[,COL]"
     )
     features: tuple[str, ...] | None = S(
-        None, "extra input columns, comma-separated", _columns, metavar="COLS"
+        None, "extra input columns, comma-separated (forecast: known up to each origin only)",
+        _columns, metavar="COLS"
+    )
+    future_features: tuple[str, ...] | None = S(
+        None, "forecast: input columns known in advance (planned prices, holidays), read at "
+        "the forecast steps too", _columns, metavar="COLS"
     )
     date: str | None = S(None, "CSV column of dates/years for plots and forecasts", metavar="COL")
+    calendar: bool = S(
+        False, "forecast: calendar features from --date as known-future inputs (sin/cos of the "
+        "month, quarter, week or day of week and year, by the dates' frequency)", bool
+    )
+    series_id: str | None = S(
+        None, "forecast: CSV column naming each row's series (panel data: many series, one "
+        "global model, each series scaled on its own)", metavar="COL"
+    )
     missing: str = S(
         "interpolate", "missing-value rule for series (docs/data.md)", choices=MISSING_RULES
     )  # keeps rows evenly spaced in time, unlike drop

@@ -19,9 +19,11 @@ from rnnkit.data import (
     read_series_csv,
     read_text,
 )
+from rnnkit.data.panel import Panel, read_panel_csv
 from rnnkit.data.ucr import is_ucr_path
 from rnnkit.errors import DataError
 
+from .common import UsageError
 from .settings import Settings
 
 DEFAULT_DATASET = "sunspots"  # see docs/cli.md, "The default task"
@@ -43,10 +45,14 @@ def locate(spec: str | None) -> str:
     return str(Path(spec).resolve())
 
 
-def load_source(spec: str | None, s: Settings) -> tuple[Series | Sequences | Text, str]:
+def load_source(spec: str | None, s: Settings
+                ) -> tuple[Series | Panel | Sequences | Text, str]:
     """``(record, short name)`` for ``spec``; the name labels the run folder and plots."""
     spec = spec or DEFAULT_DATASET
     if spec in bundled_names() or spec.startswith("ucr:"):
+        if s.series_id:
+            raise UsageError(f"--series-id {s.series_id}: {spec} is one series; panel data "
+                             "comes as a long CSV with a column naming each row's series")
         return load_dataset(spec, missing=s.missing), spec
     path = Path(spec)
     if not path.exists():
@@ -83,7 +89,20 @@ def _read_csv(path: Path, s: Settings) -> Series | Sequences:
             f"forecast; columns: {', '.join(header)}"
         )
     date = s.date or next((h for h in header if h.lower() in DATE_NAMES), None)
-    return read_series_csv(path, target=s.target, features=s.features, date=date, missing=s.missing)
+    targets = [t.strip() for t in s.target.split(",") if t.strip()]
+    past, future = list(s.features or ()), list(s.future_features or ())
+    named = [*targets, *past, *future]
+    twice = sorted({c for c in named if named.count(c) > 1})
+    if twice:
+        raise UsageError(f"column {twice[0]!r} is named twice in --target, --features and "
+                         "--future-features; each column has one role")
+    extra = [*targets[1:], *past, *future]
+    if s.series_id:
+        return read_panel_csv(path, series_id=s.series_id, target=targets,
+                              features=extra or s.features, date=date, missing=s.missing,
+                              future_rows=bool(future))
+    return read_series_csv(path, target=targets, features=extra or s.features, date=date,
+                           missing=s.missing, future_rows=bool(future))
 
 
 def _header(text: str, name: str) -> list[str]:
@@ -97,7 +116,7 @@ def infer_task(record: Any, asked: str | None, name: str) -> str:
     """The task the data supports; an explicit ``--task`` must agree with it."""
     task = (
         "forecast"
-        if isinstance(record, Series)
+        if isinstance(record, (Series, Panel))
         else "classify"
         if isinstance(record, Sequences)
         else "charlm"

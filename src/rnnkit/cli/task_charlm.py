@@ -86,6 +86,12 @@ def bits_per_char(model: rk.Sequential, X: np.ndarray, Y: np.ndarray, batch: int
     return total / n / math.log(2)
 
 
+def in_bits(epochs: list[dict[str, float]]) -> list[dict[str, float]]:
+    """Per-epoch records with the cross-entropy losses (nats) in bits per character."""
+    return [{k: v / math.log(2) if k in ("loss", "val_loss") else v for k, v in e.items()}
+            for e in epochs]
+
+
 def _unigram(meta: dict[str, Any], ids: np.ndarray) -> float:
     """Bits per char of add-one-smoothed training character frequencies on ``ids``."""
     counts = np.asarray(meta["unigram_counts"], np.float64)

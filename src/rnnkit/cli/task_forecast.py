@@ -13,26 +13,66 @@ from typing import Any
 import numpy as np
 
 import rnnkit as rk
-from rnnkit.data import Scaler, Series, chronological_split, make_windows
+from rnnkit.data import Scaler, Series, chronological_split
+from rnnkit.data.covariates import forecast_windows as cw
 from rnnkit.data.dates import continue_labels, detect_period, frequency
+from rnnkit.data.panel import Panel
 from rnnkit.data.scores import gaussian_quantiles, naive_scale
 from rnnkit.errors import DataError
 from rnnkit.losses import SCALE_FLOOR
 
+from . import forecast_layout as fl
 from . import forecast_scores as fs
 from .common import UsageError
 from .prepared import Prepared, describe
 from .settings import Settings
 
 
-def prepare(series: Series, s: Settings, name: str) -> Prepared:
-    values = series.values.reshape(len(series.values), -1)  # (N, F), target in column 0
-    n = len(values)
-    index = series.index
+def prepare(series: Series | Panel, s: Settings, name: str) -> Prepared:
+    if isinstance(series, Panel):
+        from . import task_panel
+
+        return task_panel.prepare(series, s, name)
+    n = len(series.values)
     period = season_period(series, s, name, n)
+    lay = fl.from_settings(series, s, name)
     W = s.window or (2 * period if period else 12)
-    H = s.horizon
-    check_strategy(s, series)
+    check_strategy(s, series, lay)
+    c = cut(series, s, name, lay, W, period)
+    meta = {
+        "task": "forecast",
+        "dataset": name,
+        "window": W,
+        "horizon": s.horizon,
+        "strategy": s.strategy,
+        "loss": s.loss,
+        "quantiles": list(s.quantiles),
+        **fl.to_meta(lay),
+        "date": s.date,
+        "missing": series.missing_rule,
+        "scaler": c["scaler"].to_dict(),
+        "period": period,
+        "mase_scale": c["scales"][0],
+        "mase_scales": c["scales"],
+        "mase_period": c["m"],
+        "unit": series.unit,
+        "last_index": None if series.index is None else series.index[-1],
+        "relative": s.relative,
+    }
+    loss, metric, k = _head(s)
+    val = c["val"]
+    return Prepared("forecast", name, *c["train"], val, loss, metric,
+                    (1 if s.strategy == "recursive" else s.horizon) * lay.K * k, meta,
+                    held_out=c["held_out"])
+
+
+def cut(series: Series, s: Settings, name: str, lay: fl.Layout, W: int, period: int | None
+        ) -> dict[str, Any]:
+    """One series split in time, scaled on its training rows and cut into windows:
+    ``train`` and ``val`` ``(X, y)`` ready for ``fit`` (``val`` None when empty), the held-out
+    part's windows (unchanged by ``--relative``), the ``scaler`` and the MASE ``scales``."""
+    values = series.values.reshape(len(series.values), -1)  # (N, F), targets first
+    n, K, H, index = len(values), lay.K, s.horizon, series.index
     tr, va, te = chronological_split(n, val=s.val, test=s.test)
     if tr.stop < W + H:
         raise DataError(
@@ -40,7 +80,9 @@ def prepare(series: Series, s: Settings, name: str) -> Prepared:
             f"but the series has {n} rows of which {tr.stop} train; use a smaller --window"
         )
     scaler = Scaler().fit(values[tr])
-    X, y = make_windows(scaler.transform(values), window=W, horizon=H)  # (M, W, F), (M, H)
+    scaled = scaler.transform(values)
+    X, y = cw(scaled[:, : K + len(lay.features)], window=W, horizon=H, targets=K,
+              known=fl.known(lay, scaled, index))  # (M, W[+H], D), (M, K*H)
     first = np.arange(len(X)) + W  # the row of each window's first target
     last = first + H - 1
     parts = {
@@ -57,43 +99,17 @@ def prepare(series: Series, s: Settings, name: str) -> Prepared:
     if not parts[held].any():
         raise DataError(f"{name}: nothing held out to test on; use --test or --val above 0")
     m = period if period and tr.stop > period + 1 else 1  # MASE: the seasonal naive scale
-    meta = {
-        "task": "forecast",
-        "dataset": name,
-        "window": W,
-        "horizon": H,
-        "strategy": s.strategy,
-        "loss": s.loss,
-        "quantiles": list(s.quantiles),
-        "target": s.target or series.columns[0],
-        "features": list(series.columns[1:]),
-        "date": s.date,
-        "missing": series.missing_rule,
-        "scaler": scaler.to_dict(),
-        "period": period,
-        "mase_scale": naive_scale(values[tr, 0], m),
-        "mase_period": m,
-        "unit": series.unit,
-        "last_index": None if index is None else index[-1],
-    }
-    meta["relative"] = s.relative
-    Xm, ym = (_relative(X), y - X[:, -1:, 0]) if s.relative else (X, y)
-    if s.strategy == "recursive":
-        ym = ym[:, :1]  # a one-step model; forecasts feed back for the other steps
-    val = (Xm[parts["val"]], ym[parts["val"]]) if parts["val"].any() else None
+    Xm, ym = (_relative(X, K, W), y - _base(X, K, W, H)) if s.relative else (X, y)
+    if s.strategy == "recursive":  # a one-step model; forecasts feed back for the other steps
+        ym = ym.reshape(len(ym), K, H)[:, :, 0]
     rows = first[parts[held]]
-    loss, metric, k = _head(s)
-    return Prepared(
-        "forecast",
-        name,
-        Xm[parts["train"]],
-        ym[parts["train"]],
-        val,
-        loss,
-        metric,
-        ym.shape[1] * k,
-        meta,
-        held_out={
+    return {
+        "train": (Xm[parts["train"]], ym[parts["train"]]),
+        "val": (Xm[parts["val"]], ym[parts["val"]]) if parts["val"].any() else None,
+        "scaler": scaler,
+        "scales": [naive_scale(values[tr, k], m) for k in range(K)],
+        "m": m,
+        "held_out": {
             "X": X[parts[held]],
             "y": y[parts[held]],
             "part": held,
@@ -101,7 +117,7 @@ def prepare(series: Series, s: Settings, name: str) -> Prepared:
             "span": None if index is None else index[rows[0] : rows[-1] + H],
             "n_rows": n,
         },
-    )
+    }
 
 
 def season_period(series: Series, s: Settings, name: str, n: int) -> int | None:
@@ -118,13 +134,15 @@ def season_period(series: Series, s: Settings, name: str, n: int) -> int | None:
     return series.period or detect_period(series.index)
 
 
-def check_strategy(s: Settings, series: Series) -> None:
+def check_strategy(s: Settings, series: Series, lay: fl.Layout | None = None) -> None:
     if s.strategy != "recursive":
         return
-    if len(series.columns) > 1:
+    lay = lay or fl.Layout(tuple(series.columns[:1]), tuple(series.columns[1:]))
+    others = [*lay.features, *lay.future, *lay.calendar]
+    if others:
         raise UsageError(
             f"--strategy recursive feeds forecasts back as inputs, so the model can read "
-            f"only its target; this one also reads {', '.join(series.columns[1:])} (use "
+            f"only its targets; this one also reads {', '.join(others)} (use "
             "--strategy direct)"
         )
     if s.loss != "mse":
@@ -143,49 +161,61 @@ def _head(s: Settings) -> tuple[Any, str | None, int]:
     return "mse", "rmse", 1
 
 
-def _relative(X: np.ndarray) -> np.ndarray:
-    """The target column as change from the window's last value: the model then learns the
+def _relative(X: np.ndarray, K: int, W: int) -> np.ndarray:
+    """The targets as change from the window's last value: the model then learns the
     shape of the recent past, not its level, and a trend cannot take it out of range."""
     out = X.copy()
-    out[:, :, 0] -= X[:, -1:, 0]
+    out[:, :W, :K] -= X[:, W - 1 : W, :K]
     return out
+
+
+def _base(X: np.ndarray, K: int, W: int, H: int) -> np.ndarray:
+    """``(N, K*H)`` each window's last target values, laid out as ``y``."""
+    return np.repeat(X[:, W - 1, :K], H, axis=1)
 
 
 def forecast_windows(model: rk.Sequential, meta: dict[str, Any], X: np.ndarray
                      ) -> dict[str, np.ndarray | None]:
-    """The model's forecasts for windows ``X`` ``(N, W, F)`` in scaled units: ``point``
-    ``(N, H)``, and for a probabilistic model ``quantiles`` ``(N, H, Q)`` at
-    ``meta["quantiles"]`` (and ``sigma`` ``(N, H)`` for a Gaussian one)."""
+    """The model's forecasts for windows ``X`` ``(N, T, D)`` in scaled units: ``point``
+    ``(N, K, H)``, and for a probabilistic model ``quantiles`` ``(N, K, H, Q)`` at
+    ``meta["quantiles"]`` (and ``sigma`` ``(N, K, H)`` for a Gaussian one)."""
     H = meta["horizon"]
     if meta.get("strategy") == "recursive":
         window, path = X.copy(), []
         for _ in range(H):
-            step = _direct(model, meta, window)["point"][:, 0]  # (N,)
+            step = _direct(model, meta, window)["point"][:, :, 0]  # (N, K)
             path.append(step)
-            window = np.concatenate([window[:, 1:], step[:, None, None]], axis=1)
-        return {"point": np.stack(path, axis=1), "quantiles": None, "sigma": None}
+            window = np.concatenate([window[:, 1:], step[:, None, :]], axis=1)
+        return {"point": np.stack(path, axis=2), "quantiles": None, "sigma": None}
     return _direct(model, meta, X)
 
 
 def _direct(model: rk.Sequential, meta: dict[str, Any], X: np.ndarray
             ) -> dict[str, np.ndarray | None]:
+    K, W = len(meta.get("targets") or [0]), meta["window"]
     rel = bool(meta.get("relative"))
-    out = np.asarray(model.predict(_relative(X) if rel else X), np.float64)  # (N, steps * k)
-    base = X[:, -1:, 0] if rel else np.zeros((len(X), 1))
+    Xin = _relative(X, K, W) if rel else X
+    static = meta.get("static")
+    if static is not None:  # a panel's series: its one-hot code at every step
+        code = np.broadcast_to(np.asarray(static, Xin.dtype), (*Xin.shape[:2], len(static)))
+        Xin = np.concatenate([Xin, code], axis=2)
+    out = np.asarray(model.predict(Xin), np.float64)
     n, loss, levels = len(X), meta.get("loss", "mse"), meta.get("quantiles") or [0.5]
+    base = X[:, W - 1, :K][:, :, None] if rel else np.zeros((n, K, 1))  # (N, K, 1)
     if loss == "quantile":
-        q = np.sort(out.reshape(n, -1, len(levels)), axis=-1)  # crossing quantiles: reorder
+        q = np.sort(out.reshape(n, K, -1, len(levels)), axis=-1)  # crossing quantiles: reorder
         mid = int(np.argmin(np.abs(np.asarray(levels) - 0.5)))
         return {"point": q[..., mid] + base, "quantiles": q + base[..., None], "sigma": None}
     if loss == "gaussian":
-        steps = out.shape[1] // 2
-        mu, sigma = out[:, :steps] + base, rk.losses.softplus(out[:, steps:]) + SCALE_FLOOR
+        half = out.shape[1] // 2
+        mu = out[:, :half].reshape(n, K, -1) + base
+        sigma = rk.losses.softplus(out[:, half:]).reshape(n, K, -1) + SCALE_FLOOR
         return {"point": mu, "quantiles": gaussian_quantiles(mu, sigma, levels), "sigma": sigma}
-    return {"point": out + base, "quantiles": None, "sigma": None}
+    return {"point": out.reshape(n, K, -1) + base, "quantiles": None, "sigma": None}
 
 
 def model_forecast(model: rk.Sequential, meta: dict[str, Any], X: np.ndarray) -> np.ndarray:
-    """The model's point forecasts ``(N, H)`` in scaled units, for windows ``X``."""
+    """The model's point forecasts ``(N, K, H)`` in scaled units, for windows ``X``."""
     return forecast_windows(model, meta, X)["point"]
 
 
@@ -196,24 +226,36 @@ def _labels(index: list[str] | None, rows: np.ndarray) -> list[str] | None:
 def scores(
     model: rk.Sequential, meta: dict[str, Any], X: np.ndarray, y: np.ndarray
 ) -> dict[str, Any]:
-    """The model and the baselines on windows, in original units (``forecast_scores``)."""
+    """The model and the baselines on windows, in original units (``forecast_scores``): one
+    target's scores, or with several, ``per_target`` scores and the ``overall`` ones."""
     scaler = Scaler.from_dict(meta["scaler"])
     f = forecast_windows(model, meta, X)
-    unscale = lambda a: scaler.inverse_transform(a, column=0)  # noqa: E731
-    quantiles = None if f["quantiles"] is None else unscale(f["quantiles"])
-    sigma = None if f["sigma"] is None else f["sigma"] * scaler.scale_[0]
-    return fs.score(
-        describe(model),
-        meta,
-        past=unscale(X[:, :, 0]),
-        actual=unscale(y),
-        pred=unscale(f["point"]),
-        quantiles=quantiles,
-        sigma=sigma,
-    )
+    W, H = meta["window"], meta["horizon"]
+    targets = list(meta.get("targets") or [meta["target"]])
+    scales = meta.get("mase_scales") or [meta.get("mase_scale")]
+    yk = y.reshape(len(y), len(targets), H)
+    per = {}
+    for k, name in enumerate(targets):
+        unscale = lambda a, k=k: scaler.inverse_transform(a, column=k)  # noqa: E731
+        per[name] = fs.score(
+            describe(model),
+            {**meta, "mase_scale": scales[k]},
+            past=unscale(X[:, :W, k]),
+            actual=unscale(yk[:, k]),
+            pred=unscale(f["point"][:, k]),
+            quantiles=None if f["quantiles"] is None else unscale(f["quantiles"][:, k]),
+            sigma=None if f["sigma"] is None else f["sigma"][:, k] * scaler.scale_[k],
+        )
+    if len(targets) == 1:
+        return per[targets[0]]
+    return fs.overall(per, [float(scaler.scale_[k]) for k in range(len(targets))])
 
 
 def report(model: rk.Sequential, p: Prepared) -> dict[str, Any]:
+    if p.meta.get("series_ids"):
+        from . import task_panel
+
+        return task_panel.report(model, p)
     h = p.held_out
     sc = scores(model, p.meta, h["X"], h["y"])
     labels = h["labels"]
@@ -229,21 +271,34 @@ def report(model: rk.Sequential, p: Prepared) -> dict[str, Any]:
 
 def evaluate(model: rk.Sequential, meta: dict[str, Any], series: Series) -> dict[str, Any]:
     """Every window of ``series`` scored, with the model file's scaler and window."""
-    values = _values(series, meta)
-    scaled = Scaler.from_dict(meta["scaler"]).transform(values)
-    X, y = make_windows(scaled, window=meta["window"], horizon=meta["horizon"])
+    if meta.get("series_ids"):
+        from . import task_panel
+
+        return task_panel.evaluate(model, meta, series)
+    if isinstance(series, Panel):
+        raise DataError(f"{series.name}: this model forecasts one series; it was not trained "
+                        "with --series-id")
+    X, y = windows_of(meta, series)
     what = f"{series.name}: {meta['horizon']}-step forecast on all {len(y)} windows"
     return fs.results(scores(model, meta, X, y), meta, what, len(y))
 
 
+def windows_of(meta: dict[str, Any], series: Series) -> tuple[np.ndarray, np.ndarray]:
+    """All windows of ``series`` and their targets, scaled with the model file's scaler."""
+    lay = fl.from_meta(meta)
+    values = _values(series, meta)
+    scaled = Scaler.from_dict(meta["scaler"]).transform(values)
+    return cw(scaled[:, : lay.K + len(lay.features)], window=meta["window"],
+              horizon=meta["horizon"], targets=lay.K, known=fl.known(lay, scaled, series.index))
+
+
 def _values(series: Series, meta: dict[str, Any]) -> np.ndarray:
     values = series.values.reshape(len(series.values), -1)
-    n_feat = 1 + len(meta["features"])
-    if values.shape[1] != n_feat:
+    cols = fl.from_meta(meta).columns
+    if values.shape[1] != len(cols):
         raise DataError(
-            f"{series.name}: the model reads {n_feat} column(s) "
-            f"({', '.join([meta['target'], *meta['features']])}), the data has "
-            f"{values.shape[1]}"
+            f"{series.name}: the model reads {len(cols)} column(s) ({', '.join(cols)}), the "
+            f"data has {values.shape[1]}"
         )
     return values
 
@@ -251,20 +306,24 @@ def _values(series: Series, meta: dict[str, Any]) -> np.ndarray:
 def forecast_ahead(
     model: rk.Sequential, meta: dict[str, Any], series: Series, steps: int
 ) -> tuple[list[str], np.ndarray, np.ndarray | None]:
-    """``steps`` values past the end of ``series`` and, for a probabilistic model, their
-    quantiles ``(steps, Q)``: the model's ``horizon`` outputs, or (a univariate model, more
-    steps than the horizon) forecasts fed back as the newest inputs."""
+    """``steps`` values of each target past the end of ``series`` ``(steps, K)`` and, for a
+    probabilistic model, their quantiles ``(steps, K, Q)``.
+
+    Up to ``horizon`` steps are the model's outputs from the series' end. Beyond it (a model
+    that reads no past covariates, whose future would be unknown), the origin moves on one
+    step at a time, each forecast becoming the newest input, until the last ``horizon`` steps
+    come from one forecast. Known-future covariates are read from the data's rows past its
+    last target value; calendar features from the continued dates."""
+    lay = fl.from_meta(meta)
     values = _values(series, meta)
-    W, H = meta["window"], meta["horizon"]
+    W, H, K = meta["window"], meta["horizon"], lay.K
     if len(values) < W:
         raise DataError(
             f"{series.name}: the model reads windows of {W} rows, the series has only {len(values)}"
         )
-    scaler = Scaler.from_dict(meta["scaler"])
-    window = scaler.transform(values[-W:])  # (W, F)
-    if values.shape[1] > 1 and steps > H:
+    if lay.features and steps > H:
         raise DataError(
-            f"--steps {steps}: this model also reads {', '.join(meta['features'])}"
+            f"--steps {steps}: this model also reads {', '.join(lay.features)}"
             f", whose future is unknown, so it forecasts at most --horizon {H} "
             "steps"
         )
@@ -273,18 +332,32 @@ def forecast_ahead(
             f"--steps {steps}: a probabilistic model's intervals hold for its --horizon {H} "
             "steps only; forecasts fed back would ignore their own error"
         )
-    out: list[float] = []
+    scaler = Scaler.from_dict(meta["scaler"])
+    scaled = scaler.transform(values)
+    n_in = K + len(lay.features)
+    past_known = fl.known(lay, scaled, series.index)
+    ahead = fl.future_known(lay, scaler, series, max(steps, H), series.name)
+    known = None if past_known is None else np.concatenate([past_known, ahead])  # (N + S, C)
+    hist = scaled[-W:, :n_in]  # (W, K + P): the newest rows, forecasts appended
+    out: list[np.ndarray] = []
     quant = None
-    while len(out) < steps:
-        f = forecast_windows(model, meta, window[None])
-        if values.shape[1] > 1 or steps <= H:
-            out = list(f["point"][0, :steps])
+    while True:
+        o = len(values) + len(out)  # the origin's row
+        pad = np.concatenate([hist[-W:], np.zeros((H, n_in))])
+        Xo, _ = cw(pad, window=W, horizon=H, targets=K,
+                   known=None if known is None else known[o - W : o + H])
+        f = forecast_windows(model, meta, Xo)
+        left = steps - len(out)
+        if left <= H:
+            out += list(f["point"][0, :, :left].T)  # (left, K)
             if f["quantiles"] is not None:
-                quant = scaler.inverse_transform(f["quantiles"][0, :steps], column=0)
+                quant = np.stack([scaler.inverse_transform(f["quantiles"][0, k, :left], column=k)
+                                  for k in range(K)], axis=1)  # (steps, K, Q)
             break
-        out.append(float(f["point"][0, 0]))
-        window = np.concatenate([window[1:], f["point"][0, :1, None]])
-    pred = scaler.inverse_transform(np.array(out)[None], column=0)[0]
+        out.append(f["point"][0, :, 0])
+        hist = np.concatenate([hist, f["point"][0, :, :1].T])
+    pred = np.stack([scaler.inverse_transform(np.array(out)[:, k], column=k)
+                     for k in range(K)], axis=1)  # (steps, K)
     return future_labels(series.index, steps), pred, quant
 
 

@@ -17,12 +17,20 @@ from typing import Any
 
 import rnnkit as rk
 from rnnkit import kernels
-from rnnkit.distributed import World, bcast_text, world
+from rnnkit.distributed import World, world
 from rnnkit.errors import MemoryLimitError
 from rnnkit.memory import human_bytes
 from rnnkit.model import check_memory
 
-from . import forecast_scores, runfolder, sources, task_charlm, task_classify, task_forecast
+from . import (
+    forecast_scores,
+    runfolder,
+    shards,
+    sources,
+    task_charlm,
+    task_classify,
+    task_forecast,
+)
 from . import settings as st
 from .common import (
     EXIT_INTERRUPTED,
@@ -52,7 +60,8 @@ LOSS_LABELS = {
     "gaussian_nll": "Gaussian negative log-likelihood (nats, scaled units)",
 }
 # into metrics.json when the task has them
-EXTRA_RESULTS = ("best", "verdict", "per_step", "intervals", "per_class")
+EXTRA_RESULTS = ("best", "verdict", "per_step", "intervals", "per_class", "per_target",
+                 "per_series", "unit")
 
 EPILOG = """examples:
   rnnkit train                                   # sunspots, LSTM, one-year-ahead forecast
@@ -93,22 +102,37 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _prepare(args: argparse.Namespace, s: st.Settings, w: World) -> int:
-    record, name = sources.load_source(s.dataset, s)
-    s = st.resolve(s, sources.infer_task(record, s.task, name))
-    task = TASKS[s.task]
-    p: Prepared = task.prepare(record, s, name)
-    p.meta["source"] = sources.locate(s.dataset)  # evaluate/predict default to the same data
-    s = dataclasses.replace(s, dataset=p.meta["source"], window=p.meta.get("window", s.window))
-    model = build_model(s, p)
-    _check_memory(s, p, model)  # before the run folder: a model that cannot fit writes nothing
-    # rank 0 owns the run folder (creates, locks and writes it); the other ranks only train
-    out = Path(bcast_text(w, str(run_folder(s, name)) if w.rank == 0 else None))
-    held = runfolder.lock(out) if w.rank == 0 else None
+    # rank 0 reads DATA and owns the run folder (creates, locks and writes it); over MPI the
+    # other ranks train on memory maps of what it prepared (shards.py)
+    p: Prepared | None = None
+    model = out = held = None
+    name = ""
+    if w.rank == 0:
+        s, p, name = _read(s)
+        model = build_model(s, p)
+        _check_memory(s, p, model)  # before the run folder: a model that cannot fit writes nothing
+        out = run_folder(s, name)
+        held = runfolder.lock(out)
     try:
-        return _train(args, s, w, p, task, name, model, out, held)
+        if w.size > 1:
+            s, p, name, out = shards.share(w, s, p, name, out)
+        if model is None:
+            model = build_model(s, p)
+        return _train(args, s, w, p, TASKS[s.task], name, model, out, held)
     finally:
         if held is not None:
+            shards.remove(out)
             held.release()
+
+
+def _read(s: st.Settings) -> tuple[st.Settings, Prepared, str]:
+    """DATA prepared by its task, and the settings resolved for it."""
+    record, name = sources.load_source(s.dataset, s)
+    s = st.resolve(s, sources.infer_task(record, s.task, name))
+    p: Prepared = TASKS[s.task].prepare(record, s, name)
+    p.meta["source"] = sources.locate(s.dataset)  # evaluate/predict default to the same data
+    s = dataclasses.replace(s, dataset=p.meta["source"], window=p.meta.get("window", s.window))
+    return s, p, name
 
 
 #: buffers per parameter of the hungriest optimizer of the CLI (Adam: two moments)
@@ -175,7 +199,7 @@ def _train(args: argparse.Namespace, s: st.Settings, w: World, p: Prepared, task
     ]
     if s.patience and p.val is not None:
         callbacks.append(rk.EarlyStopping(patience=s.patience))
-    monitor = _monitor(p, s.epochs) if s.diagnose else None
+    monitor = _monitor(p, s.epochs) if s.diagnose and w.rank == 0 else None
     if monitor is not None:
         callbacks.append(monitor)
     optimizer = rk.optim.get_optimizer(s.optimizer, s.lr, s.weight_decay)
@@ -195,6 +219,7 @@ def _train(args: argparse.Namespace, s: st.Settings, w: World, p: Prepared, task
         metrics=None if p.metric else [],  # a probabilistic head has no point metric
         callbacks=callbacks,
         seed=s.seed,
+        lengths=p.lengths,
         resume=s.resume,
         distributed=w,
     )
@@ -230,10 +255,14 @@ def _train(args: argparse.Namespace, s: st.Settings, w: World, p: Prepared, task
         if history.epochs:
             from . import plots
 
+            epochs = history.epochs
+            label = LOSS_LABELS[p.loss if isinstance(p.loss, str) else p.loss.__name__]
+            if s.task == "charlm":  # the table reports bits per character: so does the curve
+                epochs, label = task_charlm.in_bits(epochs), "cross-entropy (bits per character)"
             plots.loss_curve(
                 out / "loss.png",
-                history.epochs,
-                LOSS_LABELS[p.loss if isinstance(p.loss, str) else p.loss.__name__],
+                epochs,
+                label,
                 f"{name}: {describe(model)} training and validation loss",
             )
             files.append("loss.png")

@@ -27,6 +27,9 @@ class Series:
         columns: the column names, one per column of ``values``.
         target_col: which column of ``values`` is the target.
         missing_rule: the rule that filled or dropped the missing cells.
+        future: ``(R, F)`` rows after the last target value (targets NaN), whose known-future
+            covariates a forecast reads; ``None`` unless the reader was asked for them.
+        future_index: the time labels of ``future``'s rows, when the source had a date column.
     """
 
     name: str
@@ -38,6 +41,8 @@ class Series:
     columns: tuple[str, ...] = ("value",)
     target_col: int = 0
     missing_rule: str = "interpolate"
+    future: np.ndarray | None = None
+    future_index: list[str] | None = None
 
     @property
     def target(self) -> np.ndarray:

@@ -41,24 +41,28 @@ MISSING_RULES = ("interpolate", "ffill", "drop", "error")
 def read_series_csv(
     path: str | os.PathLike[str],
     *,
-    target: str,
+    target: str | Sequence[str],
     features: Sequence[str] | None = None,
     date: str | None = None,
     missing: str = "interpolate",
     unit: str = "",
     period: int | None = None,
+    future_rows: bool = False,
 ) -> Series:
     """Read a time series from a CSV file with a header line.
 
     Args:
         path: the CSV file (UTF-8).
-        target: the column to forecast.
+        target: the column to forecast, or several (the first columns of ``values``).
         features: extra input columns; when given (even empty) ``values`` is ``(N, F)`` with
             the target in column 0 and the features after it, in the order given.
         date: an optional column of time labels, kept as text in ``Series.index``.
         missing: the missing-value rule, one of ``MISSING_RULES`` (see the module docstring).
         unit: the target's unit, stored on the result.
         period: the seasonal period in rows, stored on the result.
+        future_rows: the trailing rows whose targets are all empty are not filled but kept
+            apart, as ``Series.future`` (their known-future covariates are read at forecast
+            time).
 
     Returns:
         A ``Series`` with ``values`` ``(N,)`` (no features) or ``(N, F)``, float64, no NaN.
@@ -76,6 +80,7 @@ def read_series_csv(
         missing=missing,
         unit=unit,
         period=period,
+        future_rows=future_rows,
     )
 
 
@@ -83,19 +88,21 @@ def series_from_text(
     text: str,
     source: str,
     *,
-    target: str,
+    target: str | Sequence[str],
     features: Sequence[str] | None = None,
     date: str | None = None,
     missing: str = "interpolate",
     unit: str = "",
     period: int | None = None,
+    future_rows: bool = False,
 ) -> Series:
     """``read_series_csv`` on text already read; ``source`` names it in messages."""
     _check_rule(missing)
     header, rows = csv_table(text, source)
-    names = [target] + [f for f in (features or ()) if f != target]
+    targets = [target] if isinstance(target, str) else list(target)
+    names = targets + [f for f in (features or ()) if f not in targets]
     cols = [
-        column_index(header, n, source, "target" if i == 0 else "feature")
+        column_index(header, n, source, "target" if i < len(targets) else "feature")
         for i, n in enumerate(names)
     ]
     dcol = None if date is None else column_index(header, date, source, "date")
@@ -106,6 +113,15 @@ def series_from_text(
     for i, (row, line, cells) in enumerate(rows):
         for j, (c, name) in enumerate(zip(cols, names, strict=True)):
             values[i, j] = parse_number(cells[c], source, name, row, line)
+    future = future_index = None
+    if future_rows:
+        k = len(targets)
+        last = np.flatnonzero(~np.isnan(values[:, :k]).all(axis=1))
+        cut = int(last[-1]) + 1 if len(last) else 0
+        future, values = values[cut:], values[:cut]
+        if dcol is not None:
+            future_index = [cells[dcol].strip() for _, _, cells in rows[cut:]]
+        rows = rows[:cut]
     holes = np.isnan(values)
     if missing == "error" and holes.any():
         i, j = np.argwhere(holes)[0]
@@ -122,9 +138,10 @@ def series_from_text(
         raise DataError(
             f"{source}: expected at least 2 rows after missing='{missing}', got {len(values)}"
         )
+    flat = features is None and len(targets) == 1
     return Series(
         name=source,
-        values=values if features is not None else values[:, 0],
+        values=values[:, 0] if flat else values,
         index=index,
         missing=int(holes.sum()),
         unit=unit,
@@ -132,6 +149,8 @@ def series_from_text(
         columns=tuple(names),
         target_col=0,
         missing_rule=missing,
+        future=future,
+        future_index=future_index,
     )
 
 

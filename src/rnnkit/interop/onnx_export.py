@@ -8,7 +8,8 @@ The graph computes what ``model.predict`` computes, batch-first at its boundary:
   ``probabilities`` (softmax, or sigmoid for one output, as ``predict_proba``); every layer
   with ``return_state=True`` adds ``state.<layer>.<h|c>[_reverse]``.
 - ``stream=True``: one step, as ``model.stream().step``: input ``x (batch, D)`` (``(batch,)``
-  ids) and ``state_in.<layer>.<h|c> (batch, H)`` for every recurrent layer; outputs
+  ids) and ``state_in.<layer>.<h|c> (batch, H)`` (``h`` is ``(batch, P)`` for an LSTM with
+  ``proj_size=P``) for every recurrent layer; outputs
   ``output (batch, F)`` and ``state_out.<layer>.<h|c>``. The first step's state is the layer's
   initial state (zeros, or ``h0``/``c0``): ``initial_stream_state(model, batch)``.
 
@@ -30,15 +31,17 @@ from .onnx_graph import IR_VERSION, OPSET, Graph
 
 # options each layer kind exports; any other option with a non-default value is refused
 KNOWN_OPTIONS: dict[str, frozenset[str]] = {
-    "RNN": frozenset({"activation"}), "GRU": frozenset({"activation", "gate_activation"}),
-    "LSTM": frozenset({"activation", "gate_activation", "forget_bias", "c0", "peepholes"}),
+    "RNN": frozenset({"activation"}),
+    "GRU": frozenset({"activation", "gate_activation", "layer_norm"}),
+    "LSTM": frozenset({"activation", "gate_activation", "forget_bias", "c0", "peepholes",
+                       "layer_norm", "proj_size"}),
     "Dense": frozenset({"units", "activation", "bias", "kernel_init", "input_size"}),
     "Embedding": frozenset({"vocab_size", "dim"}),
 }
 RECURRENT_OPTIONS = frozenset({
     "hidden", "output", "return_sequences", "return_state", "bidirectional", "bias",
     "kernel_init", "recurrent_init", "bias_init", "input_size", "readout", "h0",
-    "dropout", "recurrent_dropout"})  # the dropouts act only in fit: identity in predict
+    "dropout", "recurrent_dropout", "zoneout"})  # noise acts in fit; predict: its expectation
 IDENTITY_AT_INFERENCE = ("Dropout",)  # layers that predict() passes through unchanged
 MAX_BYTES = 2**31 - 1  # protobuf's limit for one serialized message
 
@@ -137,7 +140,8 @@ def to_onnx(model: Sequential, path: str | os.PathLike[str] | None = None, *,
             given = None
             if stream:
                 given = [tuple(f"state_in.{i}.{n}" for n in layer.cell.state_names)]
-                inputs += [g.value_info(n, ["batch", layer.hidden]) for n in given[0]]
+                inputs += [g.value_info(n, ["batch", size]) for n, size in
+                           zip(given[0], _state_sizes(layer))]
             h_seq, finals = recurrent(g, layer, x, ctx, given)
             h_seq = _masked(g, h_seq, ctx)
             if layer.return_sequences:
@@ -152,10 +156,10 @@ def to_onnx(model: Sequential, path: str | os.PathLike[str] | None = None, *,
             prefix = "state_out" if stream else "state"
             if stream or layer.return_state:
                 for sfx, state in zip(layer.directions, finals):
-                    for n, v in zip(layer.cell.state_names, state):
+                    for n, v, size in zip(layer.cell.state_names, state, _state_sizes(layer)):
                         name = f"{prefix}.{i}.{n}{sfx}"
                         g.op("Identity", [v], outputs=[name])
-                        outputs.append(g.value_info(name, ["batch", layer.hidden]))
+                        outputs.append(g.value_info(name, ["batch", size]))
     F = _out_size(model)
     if is_seq:
         x = g.op("Squeeze", [x, g.ints([0])]) if stream else g.op("Transpose", [x],
@@ -192,6 +196,11 @@ def dense(g: Graph, layer: Dense, x: str) -> str:
     from ..functional import get_activation
 
     return g.act(get_activation(layer.activation).name, a)
+
+
+def _state_sizes(layer: Recurrent) -> list[int]:
+    """Sizes of the state vectors, h first (``proj_size`` for a projecting LSTM's h)."""
+    return [layer._state_size(key) for key in layer.initial_options()]
 
 
 def _masked(g: Graph, x: str, ctx: Context) -> str:

@@ -11,54 +11,36 @@ must be layout changes (``Transpose``, ``Reshape``, ``Squeeze``, ``Unsqueeze``, 
 to time-major, directions concatenated), not evaluated. Nodes off the data path may only
 compute shapes and zero initial states. Anything else is refused, naming the node and its
 op type. The imported model is batch-first at its boundary, as every rnnkit model.
+
+This file walks the graph; the nodes that become layers are handled in
+``onnx_import_cells.py`` (RNN/LSTM/GRU) and ``onnx_import_heads.py`` (the rest).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..errors import ModelFileError
-from ..layers import GRU, LSTM, RNN, Dense, Embedding
+from ..layers import Dense, Embedding
 from ..model import Sequential
-from .onnx_cells import GATE_ORDER
+from .onnx_import_cells import CellNodes
+from .onnx_import_heads import HeadNodes
+from .onnx_import_spec import ATTR_FIELDS, HEAD_ACTS, RECURRENT, Prov, Spec
 from .onnx_read import MAX_BYTES, Reader
 
 LAYOUT_OPS = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Gather"}
 SHAPE_OPS = {"Shape", "Size", "Constant", "ConstantOfShape", "Gather", "Unsqueeze", "Squeeze",
              "Concat", "Slice", "Reshape", "Expand", "Cast", "Identity", "Range", "Mul", "Add",
              "Sub", "Div", "Transpose", "Equal", "Where", "Less", "Greater", "Not"}
+SCAN_OPS = {"Scan", "Loop", "LayerNormalization", "ReverseSequence"}
+SCAN_HINT = ("; it reads RNN/LSTM/GRU operators, and to_onnx writes a Scan for the layers they "
+             "cannot express (layer_norm, proj_size, zoneout, hard_tanh, float64, "
+             "rnn_ops='scan'): load such a model from its rnnkit file")
 ZERO_KEEPING = {"Expand", "Reshape", "Unsqueeze", "Squeeze", "Slice", "Transpose", "Identity",
                 "Cast", "Gather"}  # all zeros in their first input give all zeros
-HEAD_ACTS = {"Tanh": "tanh", "Sigmoid": "sigmoid", "Relu": "relu", "Softsign": "softsign",
-             "LeakyRelu": "leaky_relu", "Elu": "elu", "Softmax": "softmax"}
-CELL_ACTS = {"Tanh": "tanh", "Sigmoid": "sigmoid", "Relu": "relu", "Softsign": "softsign"}
-ALPHA_DEFAULT = {"LeakyRelu": 0.01, "Elu": 1.0, "Affine": 1.0}  # ONNX's defaults
-RECURRENT = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
-ATTR_FIELDS = {1: "f", 2: "i", 3: "s", 6: "floats", 7: "ints", 8: "strings"}  # by type
-CELL_ATTRS = {"hidden_size", "direction", "activations", "activation_alpha", "activation_beta",
-              "layout", "linear_before_reset", "clip", "input_forget"}
-
-
-@dataclass
-class Prov:
-    """Where a data tensor comes from: after ``stage`` layers, a sequence or a last step
-    (``kind``), and whether it is a fresh ``Dense`` product (``fresh``: "matmul"/"dense")."""
-
-    stage: int
-    kind: str
-    fresh: str = ""
-
-
-@dataclass
-class Spec:
-    cls: type
-    options: dict[str, Any]
-    params: dict[str, np.ndarray] = field(default_factory=dict)
-    kind: str = ""  # what the next layer read of it: "seq" or "last"
 
 
 def from_onnx(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> Sequential:
@@ -76,7 +58,7 @@ def from_onnx(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> Se
     return _Importer(reader).run()
 
 
-class _Importer:
+class _Importer(CellNodes, HeadNodes):
     def __init__(self, reader: Reader) -> None:
         self.r = reader
         self.g = reader.proto.graph
@@ -141,7 +123,7 @@ class _Importer:
             outs = [Prov(data[0][1].stage, "last")]  # the directions' last steps, side by side
         else:
             raise self.fail(f"{where}: operator {op} on the data path is not supported by "
-                            "rnnkit's importer")
+                            f"rnnkit's importer{SCAN_HINT if op in SCAN_OPS else ''}")
         for name, p in zip(node.output, outs):
             if name:
                 self.known[name] = p
@@ -218,169 +200,6 @@ class _Importer:
             spec.kind = kind
 
     # --- layers -----------------------------------------------------------------------------
-    def _recurrent(self, node: Any, data: list, where: str) -> list[Prov | None]:
-        op = node.op_type
-        if data[0][0] != 0 or len(data) != 1:
-            raise self.fail(f"{where}: only its X input may come from the model's input")
-        self._take(data[0][1], where, ("seq",))
-        attrs = self._attrs(node, where)
-        unknown = set(attrs) - CELL_ATTRS
-        if unknown:
-            raise self.fail(f"{where}: attribute {sorted(unknown)[0]!r:.40} is not supported")
-        ins = list(node.input) + [""] * 8
-        W, R = self._weight(ins[1], where, 3), self._weight(ins[2], where, 3)
-        nd, GH, D = W.shape
-        G, direction = {"RNN": 1, "LSTM": 4, "GRU": 3}[op], attrs.get("direction", "forward")
-        H = GH // G
-        if direction not in ("forward", "bidirectional") or nd != (2 if direction ==
-                                                                   "bidirectional" else 1):
-            raise self.fail(f"{where}: direction={direction!r:.20} with {nd} weight directions "
-                            "is not supported (forward or bidirectional)")
-        if GH != G * H or H < 1 or R.shape != (nd, GH, H) or attrs.get("hidden_size", H) != H:
-            raise self.fail(f"{where}: W {W.shape} and R {R.shape} do not fit hidden_size "
-                            f"{attrs.get('hidden_size')}")
-        if "clip" in attrs or attrs.get("input_forget", 0) != 0:
-            raise self.fail(f"{where}: clip and input_forget have no rnnkit equivalent")
-        if op == "GRU" and attrs.get("linear_before_reset", 0) != 1:
-            raise self.fail(f"{where}: linear_before_reset=0 (reset before W_h) is not rnnkit's "
-                            "GRU, which is PyTorch's reset-after form (linear_before_reset=1)")
-        if ins[4] and (ins[4] in self.consts or self.known.get(ins[4]) is not None):
-            raise self.fail(f"{where}: sequence_lens must be a graph input (or absent)")
-        for k, what in ((5, "initial_h"), (6, "initial_c")):
-            if ins[k] and ins[k] not in self.zeros:
-                raise self.fail(f"{where}: {what} is not zeros; rnnkit imports start from zero "
-                                "states (pass the state to predict's initial_state)")
-        P = self._weight(ins[7], where, 2) if op == "LSTM" and ins[7] else None
-        if P is not None and P.shape != (nd, 3 * H):
-            raise self.fail(f"{where}: P has shape {P.shape}, expected {(nd, 3 * H)}")
-        B = self._weight(ins[3], where, 2) if ins[3] else None
-        if B is not None and B.shape != (nd, 2 * GH):
-            raise self.fail(f"{where}: B has shape {B.shape}, expected {(nd, 2 * GH)}")
-        options = self._cell_activations(op, attrs, nd, where)
-        options.update(bidirectional=nd == 2, bias=B is not None, input_size=D)
-        if P is not None:
-            options["peepholes"] = True
-        spec = Spec(RECURRENT[op], options)
-        order = GATE_ORDER[op]
-        for d, sfx in enumerate(("", "_reverse")[:nd]):
-            spec.params["W_x" + sfx] = _unorder(W[d], order, H)
-            spec.params["W_h" + sfx] = _unorder(R[d], order, H)
-            if P is not None:  # ONNX's order i, o, f is rnnkit's
-                spec.params["P" + sfx] = P[d]
-            if B is None:
-                continue
-            wb, rb = _unorder(B[d, :GH], order, H), _unorder(B[d, GH:], order, H)
-            b = wb + rb
-            if op == "GRU":  # b_hn stays inside r * (W_hn h + b_hn)
-                b[2 * H :] = wb[2 * H :]
-                spec.params["b_hn" + sfx] = rb[2 * H :]
-            spec.params["b" + sfx] = b
-        self.specs.append(spec)
-        n = len(self.specs)
-        return [Prov(n, "seq"), Prov(n, "last"), Prov(n, "cell")]
-
-    def _cell_activations(self, op: str, attrs: dict, nd: int, where: str) -> dict[str, Any]:
-        per = {"RNN": 1, "LSTM": 3, "GRU": 2}[op]
-        names = attrs.get("activations") or {"RNN": ["Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"],
-                                             "GRU": ["Sigmoid", "Tanh"]}[op] * nd
-        alpha, beta = list(attrs.get("activation_alpha", [])), list(attrs.get("activation_beta",
-                                                                              []))
-        if len(names) != per * nd:
-            raise self.fail(f"{where}: {len(names)} activations, expected {per * nd}")
-        acts = []
-        for name in names:
-            a = alpha.pop(0) if name in ALPHA_DEFAULT and alpha else ALPHA_DEFAULT.get(name)
-            b = beta.pop(0) if name == "Affine" and beta else 0.0
-            if name in CELL_ACTS:
-                acts.append(CELL_ACTS[name])
-            elif name == "Affine" and _near(a, 1.0) and _near(b, 0.0):
-                acts.append("identity")
-            elif name == "LeakyRelu" and _near(a, 0.01):
-                acts.append("leaky_relu")
-            elif name == "Elu" and _near(a, 1.0):
-                acts.append("elu")
-            else:
-                raise self.fail(f"{where}: activation {name!r:.30} (alpha {a}) has no rnnkit "
-                                "equivalent")
-        if acts[:per] != acts[per:] and nd == 2:
-            raise self.fail(f"{where}: the two directions have different activations")
-        if op == "RNN":
-            return {"activation": acts[0]}
-        if op == "LSTM" and acts[1] != acts[2]:
-            raise self.fail(f"{where}: LSTM cell activations g={acts[1]} and h={acts[2]} differ;"
-                            " rnnkit uses one")
-        options: dict[str, Any] = {"gate_activation": acts[0], "activation": acts[1]}
-        if op == "LSTM":
-            options["forget_bias"] = 0.0  # the bias comes from the file
-        return options
-
-    def _embedding(self, node: Any, p: Prov, where: str) -> Prov:
-        if self.specs or p.stage != 0 or not self.ids:
-            raise self.fail(f"{where}: a Gather from a table must be the first layer, on "
-                            "integer ids")
-        W = self._weight(node.input[0], where, 2)
-        self.specs.append(Spec(Embedding, {"vocab_size": W.shape[0], "dim": W.shape[1]},
-                               {"W": W}))
-        return Prov(1, "seq")
-
-    def _dense(self, node: Any, data: list, where: str) -> Prov:
-        p = data[0][1]
-        if len(data) != 1 or data[0][0] != 0:
-            raise self.fail(f"{where}: only its first input may come from the model's input")
-        self._take(p, where)
-        if node.op_type == "MatMul":
-            W, b = self._weight(node.input[1], where, 2).T, None
-        else:
-            attrs = self._attrs(node, where)
-            if (attrs.get("alpha", 1.0), attrs.get("beta", 1.0), attrs.get("transA", 0)) != (
-                    1.0, 1.0, 0):
-                raise self.fail(f"{where}: Gemm with alpha, beta or transA other than 1, 1, 0")
-            W = self._weight(node.input[1], where, 2)
-            W = W if attrs.get("transB", 0) else W.T
-            b = None
-            if len(node.input) > 2 and node.input[2]:
-                b = self._weight_any(node.input[2], where).reshape(-1)
-                if b.shape != (W.shape[0],):
-                    raise self.fail(f"{where}: bias of {b.size} values for {W.shape[0]} outputs")
-        spec = Spec(Dense, {"units": W.shape[0], "bias": b is not None,
-                            "input_size": W.shape[1]}, {"W": W})
-        if b is not None:
-            spec.params["b"] = b
-        self.specs.append(spec)
-        return Prov(len(self.specs), p.kind, "dense" if b is not None else "matmul")
-
-    def _weight_any(self, name: str, where: str) -> np.ndarray:
-        if name not in self.consts or self.consts[name].dtype.kind != "f":
-            raise self.fail(f"{where}: {name!r:.60} must be a float constant")
-        return self.consts[name]
-
-    def _bias(self, node: Any, data: list, where: str) -> Prov:
-        p = data[0][1]
-        other = node.input[1 - data[0][0]] if len(node.input) == 2 else ""
-        spec = self.specs[-1] if self.specs else None
-        if len(data) != 1 or p.fresh != "matmul" or p.stage != len(self.specs) or not other:
-            raise self.fail(f"{where}: Add is supported only as the bias right after a MatMul")
-        b = self._weight_any(other, where)
-        units = spec.options["units"]
-        if b.size != units or (b.ndim > 1 and b.shape[-1] != units):
-            raise self.fail(f"{where}: bias of shape {b.shape} for {units} outputs")
-        spec.options["bias"] = True
-        spec.params["b"] = b.reshape(-1)
-        return Prov(p.stage, p.kind, "dense")
-
-    def _activation(self, node: Any, p: Prov, where: str) -> Prov:
-        if not p.fresh or p.stage != len(self.specs):
-            raise self.fail(f"{where}: an activation is supported only right after a MatMul, "
-                            "Gemm or their bias Add (a Dense layer)")
-        attrs, op = self._attrs(node, where), node.op_type
-        ok = {"LeakyRelu": _near(attrs.get("alpha", 0.01), 0.01),
-              "Elu": _near(attrs.get("alpha", 1.0), 1.0),
-              "Softmax": attrs.get("axis", -1) in (-1, 2 if p.kind == "seq" else 1)}
-        if not ok.get(op, True) or set(attrs) - {"alpha", "axis"}:
-            raise self.fail(f"{where}: attributes {attrs} have no rnnkit equivalent")
-        self.specs[-1].options["activation"] = HEAD_ACTS[op]
-        return Prov(p.stage, p.kind)
-
     def _attrs(self, node: Any, where: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for a in node.attribute:
@@ -427,15 +246,3 @@ class _Importer:
                                     f"{target.shape} (sizes of consecutive layers disagree)")
                 target[...] = v
         return model
-
-
-def _unorder(a: np.ndarray, order: list[int], H: int) -> np.ndarray:
-    """ONNX gate blocks back to rnnkit's order: ONNX block ``k`` is rnnkit's ``order[k]``."""
-    out = np.empty_like(a)
-    for k, j in enumerate(order):
-        out[j * H : (j + 1) * H] = a[k * H : (k + 1) * H]
-    return out
-
-
-def _near(a: Any, b: float) -> bool:
-    return isinstance(a, float) and abs(a - b) <= 1e-6 * max(1.0, abs(b))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelFileError
-from ..fileio import _open_regular, _read_exact
+from ..fileio import open_regular
 from .onnx_graph import import_onnx
 
 MAX_BYTES = 1 << 30  # the file and its external data together, by default
@@ -31,13 +31,14 @@ class Reader:
 
     def __init__(self, path: str | os.PathLike[str], max_bytes: int = MAX_BYTES) -> None:
         self.name = os.fspath(path)
-        self.folder = os.path.realpath(os.path.dirname(os.path.abspath(self.name)))
         self.budget = max_bytes
-        f, size = _open_regular(self.name)
+        f, size = open_regular(self.name, error=ModelFileError, what="an ONNX model file")
         with f:
             if size > max_bytes:
                 raise ModelFileError(f"{self.name}: {size} bytes exceed the limit of {max_bytes}")
-            data = _read_exact(f, self.name, size)
+            data = _read(f, self.name, size)
+        # symbolic links resolved: a link in the folder to a file outside it is outside
+        self.folder = os.path.realpath(os.path.dirname(os.path.abspath(self.name)))
         self.budget -= size
         onnx = import_onnx()
         self.proto = onnx.ModelProto()
@@ -102,18 +103,32 @@ class Reader:
             offset, length = int(info.get("offset", "0")), int(info.get("length", str(nbytes)))
         except ValueError as e:
             raise ModelFileError(f"{where}: external data offset/length are not integers") from e
-        target = os.path.realpath(os.path.join(self.folder, location))
-        if not location or os.path.isabs(location) or \
-                os.path.commonpath([self.folder, target]) != self.folder:
+        target = ""  # a relative path, links resolved, that stays inside the folder
+        if location and "\0" not in location and not os.path.isabs(location):
+            target = os.path.realpath(os.path.join(self.folder, location))
+        if not target or os.path.commonpath([self.folder, target]) != self.folder:
             raise ModelFileError(f"{where}: external data {location!r:.80} is outside the "
                                  "model's folder")
         if offset < 0 or length != nbytes:
             raise ModelFileError(f"{where}: external data length {length} at offset {offset} "
                                  f"does not match the tensor's {nbytes} bytes")
-        f, size = _open_regular(target)
+        f, size = open_regular(target, error=ModelFileError, what="an external data file")
         with f:
             if offset + length > size:
                 raise ModelFileError(f"{where}: external data ends at byte {offset + length} "
                                      f"of a {size}-byte file")
             f.seek(offset)
-            return _read_exact(f, target, length)
+            return _read(f, target, length)
+
+
+def _read(f: Any, name: str, n: int) -> bytes:
+    """Exactly ``n`` bytes from ``f``, or a ``ModelFileError`` (a file that shrank since it
+    was opened gives fewer)."""
+    try:
+        data = f.read(n)
+    except OSError as e:
+        raise ModelFileError(f"{name}: cannot read: {e.strerror or e}") from e
+    if len(data) != n:
+        raise ModelFileError(f"{name}: expected {n} bytes, read {len(data)} (the file changed "
+                             "while it was read)")
+    return data

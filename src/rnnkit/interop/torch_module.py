@@ -1,6 +1,9 @@
 """Any ``Sequential`` as a ``torch.nn.Module`` that computes ``predict``: the layers written
 again in torch, with the same equations as ``cells/`` and the same time loop as
-``layers/recurrent.py`` (masking, reverse within each length, h0, readout, output choice).
+``layers/recurrent.py`` (masking, reverse within each length, h0, readout, output choice),
+the variants included: layer norm (``cells/base.layer_norm``), peepholes, projection, and
+zoneout as its inference expectation ``p s_prev + (1 - p) cell(s_prev)``; the dropouts act
+only in ``fit``, so they are identities here.
 
 ``to_torch`` (``interop/torch.py``) returns a plain ``torch.nn.RNN``/``LSTM``/``GRU`` when the
 model is exactly such a stack, and this module otherwise.
@@ -12,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..cells.base import LN_EPS
 from ..functional import ELU_ALPHA, LEAKY_SLOPE, get_activation
 from ..layers import Dense, Embedding, Recurrent
 
@@ -31,11 +35,11 @@ def build(torch: Any, model: Any) -> Any:
     for i, layer in enumerate(model.layers):
         if layer.kind not in ("RNN", "LSTM", "GRU", "Dense", "Embedding", "Dropout"):
             raise ValueError(f"to_torch: layer {i} ({layer.kind}) has no torch mapping")
-        for option in ("zoneout", "layer_norm", "proj_size"):
-            value = getattr(layer, option, 0)
-            if any(np.atleast_1d(value)):  # recurrent dropout acts only in fit
-                raise ValueError(f"to_torch: layer {i} ({layer.kind}): {option}="
-                                 f"{value!r} is not in the torch module yet")
+
+    def layer_norm(a, g):
+        """``g (a - mean(a)) / sqrt(var(a) + eps)`` over the last axis, as cells/base.py."""
+        d = a - a.mean(-1, keepdim=True)
+        return g * (d / torch.sqrt((d * d).mean(-1, keepdim=True) + LN_EPS))
 
     def params(layer: Any) -> Any:
         return nn.ParameterDict({k.replace(".", "_"): nn.Parameter(
@@ -69,7 +73,7 @@ def build(torch: Any, model: Any) -> Any:
             self.act = [activation(torch, a) for a in acts]
 
         def initial(self, key: str, sfx: str, B: int):
-            option, H = self.layer.initial_options()[key], self.layer.hidden
+            option, H = self.layer.initial_options()[key], self.layer._state_size(key)
             if isinstance(option, str) and option == "zeros":
                 return torch.zeros(B, H, dtype=dtype)
             v = self.p[key + sfx] if isinstance(option, str) else torch.from_numpy(
@@ -80,6 +84,8 @@ def build(torch: Any, model: Any) -> Any:
             H, kind, p = self.layer.hidden, self.layer.kind, self.p
             h = state[0]
             hz = h @ p["W_h" + sfx].T
+            if self.layer.layer_norm:  # xz came normalised, with the bias
+                hz = layer_norm(hz, p["g_h" + sfx])
             if kind == "RNN":
                 return (self.act[0](xz + hz),)
             act, gate = self.act
@@ -93,7 +99,13 @@ def build(torch: Any, model: Any) -> Any:
                 c = f * c_prev + i * g
                 if P is not None:
                     zo = zo + P[H : 2 * H] * c
-                return gate(zo) * act(c), c
+                c_n = c
+                if self.layer.layer_norm:
+                    c_n = layer_norm(c, p["g_c" + sfx]) + p["b_c" + sfx]
+                h = gate(zo) * act(c_n)
+                if self.layer.proj_size:
+                    h = h @ p["W_hr" + sfx].T
+                return h, c
             hz_n = hz[:, 2 * H :] + p["b_hn" + sfx] if self.layer.bias else hz[:, 2 * H :]
             r, u = gate(xz[:, :H] + hz[:, :H]), gate(xz[:, H : 2 * H] + hz[:, H : 2 * H])
             n = act(xz[:, 2 * H :] + r * hz_n)
@@ -106,12 +118,16 @@ def build(torch: Any, model: Any) -> Any:
             for k, sfx in enumerate(layer.directions):
                 xd = x if k == 0 else reverse(x, lengths)
                 xz = xd @ p["W_x" + sfx].T
+                if layer.layer_norm:
+                    xz = layer_norm(xz, p["g_x" + sfx])
                 if layer.bias:
                     xz = xz + p["b" + sfx]
                 state = tuple(self.initial(key, sfx, B) for key in layer.initial_options())
                 hs = []
                 for t in range(T):
                     new = self.step(sfx, xz[t], state)
+                    new = tuple(q * o + (1 - q) * n if q else n
+                                for q, n, o in zip(layer.zoneout, new, state))
                     state = new if mask is None else tuple(
                         torch.where(mask[t, :, None], n, o) for n, o in zip(new, state))
                     hs.append(state[0])
