@@ -446,7 +446,7 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
                 dc[...] = d_state[1]
                 P, has_p, zh, has_zh, zc, has_zc, cc, ms = tape.v
                 H, proj = cs.shape[2], "W_hr" in p
-                dhp = _take(hs.shape, dt, split) if proj else dhs_a
+                dhp = _take(hs.shape, dt, split) if proj else _dummies(dt)[2]
                 args = (dh, dc, c0, cs, tcs, dxz, dhs_a, has_seq, m, has_mask, ca, cg, rows,
                         *rd, P, has_p, zh, has_zh, zc, has_zc,
                         _scratch(has_zh, B, H, dt, parts), _scratch(has_zc, B, H, dt, parts),
