@@ -36,6 +36,7 @@ import importlib
 import itertools
 import math
 import os
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -44,10 +45,9 @@ import numpy as np
 from ..cells import ElmanCell, GRUCell, LSTMCell
 from ._parallel import get_num_threads, held, run_parts, set_num_threads, usable_threads
 
-__all__ = ["BACKENDS", "Tape", "backward", "compiled_on_disk", "forward", "get_backend",
-           "get_num_threads",
-           "matmul", "numba_available", "recycle", "release_buffers", "set_backend",
-           "set_num_threads"]
+__all__ = ["BACKENDS", "Tape", "backward", "compiled_on_disk", "for_job", "forward",
+           "get_backend", "get_num_threads", "job_backend", "matmul", "numba_available",
+           "recycle", "release_buffers", "running", "set_backend", "set_num_threads"]
 
 BACKENDS = ("auto", "numpy", "numba")
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "identity")
@@ -72,6 +72,53 @@ def set_backend(name: str) -> None:
 def get_backend() -> str:
     """The backend in force: ``"auto"``, ``"numpy"`` or ``"numba"``."""
     return _backend
+
+
+#: a job (a whole ``rnnkit train``: every planned epoch's training and validation steps) of at
+#: most SMALL_JOB_STEPS time-step calls of its recurrent layers and SMALL_JOB_MACS
+#: multiply-adds runs the NumPy reference loop, with NumPy's BLAS on one thread, under the
+#: ``"auto"`` backend (:func:`job_backend`). Compiling the LSTM's loops and product takes 19-22
+#: s of CPU (60-230 s of wall time on a busy 2-core machine), more than such a job takes in
+#: NumPy: the default ``rnnkit train`` (LSTM(32), sunspots, 100 epochs planned: 33,000 step
+#: calls, 5.9e9 multiply-adds) 2.4 s of CPU in NumPy on one BLAS thread, 3.2 s with the
+#: compiled loops loaded from the cache, 22 s with an empty cache (docs/benchmarks.md). The
+#: rule reads the job's size only, never the cache: a seeded run gives the same numbers with
+#: a cache or without, and a resumed run takes the path of the run it resumes.
+SMALL_JOB_STEPS, SMALL_JOB_MACS = 60_000, 2e10
+
+
+def job_backend(steps: int, macs: float) -> str:
+    """The time loop for a job of ``steps`` time-step calls and ``macs`` multiply-adds:
+    ``"numpy"`` for a small job under ``"auto"`` (see ``SMALL_JOB_STEPS``), else the backend
+    in force (a forced ``"numba"`` or ``"numpy"`` stays)."""
+    if _backend == "auto" and steps <= SMALL_JOB_STEPS and macs <= SMALL_JOB_MACS:
+        return "numpy"
+    return _backend
+
+
+@contextlib.contextmanager
+def for_job(steps: int, macs: float) -> Iterator[str]:
+    """Run a job in the time loop that :func:`job_backend` picks for its size; yields what
+    runs: ``"numpy"`` (the reference loop, NumPy's BLAS on one thread: its threads would spin
+    on the cores of a busy machine for products of microseconds) or ``"numba"``."""
+    global _backend
+    chosen = job_backend(steps, macs)
+    if chosen != "numpy" or _backend == "numpy":
+        yield running()
+        return
+    from threadpoolctl import threadpool_limits
+
+    previous, _backend = _backend, "numpy"
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield "numpy"
+    finally:
+        _backend = previous
+
+
+def running() -> str:
+    """The time loop that runs now: ``"numba"`` (compiled) or ``"numpy"`` (the reference)."""
+    return "numba" if _backend != "numpy" and _load() is not None else "numpy"
 
 
 def numba_available() -> bool:
