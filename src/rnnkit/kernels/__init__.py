@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from ..cells import ElmanCell, GRUCell, LSTMCell
+from . import _blas
 from ._parallel import get_num_threads, held, run_parts, set_num_threads, usable_threads
 
 __all__ = ["BACKENDS", "Tape", "backward", "compiled_on_disk", "for_job", "forward",
@@ -555,6 +556,23 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
         return out
     if out is None:
         out = np.empty((a.shape[0], b.shape[1]), dt)
+    if 2.0 * a.shape[0] * a.shape[1] * b.shape[1] >= _blas.MIN_FLOPS and _use_blas(a, b, out,
+                                                                                   bias):
+        if accumulate:
+            out += np.matmul(a, b)
+        else:
+            np.matmul(a, b, out=out)
+            if bias is not None:
+                out += bias
+        return out
+    _product(a, b, out, accumulate, bias)
+    return out
+
+
+def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool,
+             bias: np.ndarray | None) -> None:
+    """:func:`matmul` by the micro-kernel, split by rows over the threads when large."""
+    dt = a.dtype
     copied = b.strides[1] != b.itemsize
     b = _operand(b) if copied else b
     bias = _dummies(dt)[1] if bias is None else np.ascontiguousarray(bias, dt)
@@ -566,7 +584,19 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
                lambda k, i, j: (a[i:j], b, out[i:j], accumulate, bias), align=_gemm.ROWS)
     if copied:
         recycle(b)
-    return out
+
+
+def _use_blas(a: np.ndarray, b: np.ndarray, out: np.ndarray, bias: np.ndarray | None) -> bool:
+    """Whether this large product goes to NumPy's BLAS: measured once per shape class on this
+    host and kept (``_blas.py``; ``RNNKIT_BLAS=never|always`` decides instead)."""
+    def blas(c: np.ndarray) -> None:
+        np.matmul(a, b, out=c)
+        if bias is not None:
+            c += bias
+
+    cls = _blas.key(a.dtype, a.shape[0], a.shape[1], b.shape[1], a.strides[1] != a.itemsize,
+                    get_num_threads())
+    return _blas.use_blas(cls, lambda c: _product(a, b, c, False, bias), blas, out)
 
 
 def _operand(b: np.ndarray) -> np.ndarray:

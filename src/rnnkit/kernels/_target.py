@@ -135,7 +135,7 @@ def describe() -> dict[str, object]:
 
 
 #: the kernels' files that hold no compiled code
-NOT_COMPILED = ("__init__.py", "_parallel.py", "_target.py")
+NOT_COMPILED = ("__init__.py", "_blas.py", "_parallel.py", "_target.py")
 
 
 def stamp() -> str:
