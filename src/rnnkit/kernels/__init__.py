@@ -138,7 +138,20 @@ def _load() -> dict[str, ModuleType] | None:
         if numba_available():
             _gemm = importlib.import_module(f"{__name__}._gemm")
             _modules = {k: importlib.import_module(f"{__name__}.{k}") for k in _KIND.values()}
+            _clean_cache()
     return _modules or None
+
+
+def _clean_cache() -> None:
+    """Remove the compiled code of other kernel versions beside this one's cache folder
+    (``_target.clean_old``: only rnnkit's own folders, untouched for a day)."""
+    from ._jit import _KernelCache
+    from ._target import clean_old
+
+    fn = _gemm.matmul.py_func
+    where = _KernelCache.from_function(fn, fn.__code__.co_filename)
+    if where is not None:
+        clean_old(where.get_cache_path())
 
 
 def compiled_on_disk(kind: str) -> bool | None:
