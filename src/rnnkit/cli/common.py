@@ -188,12 +188,14 @@ class ProgressDisplay:
     """Turns ``rk.Progress`` events into a tqdm bar per epoch (stderr is a terminal) or one
     plain line per epoch (a log file, CI); nothing when ``quiet``. ``compiling``: the first
     epoch compiles the kernels, so its time says nothing of the next ones: it shows
-    "compiling kernels (once)" instead of an ETA. From the second epoch on the ETA counts
-    only the epochs after the first, which loads the kernels even when they are on disk."""
+    "compiling kernels (once)" instead of an ETA. ``loading``: the first epoch loads them from
+    disk (seconds, a warm sunspots epoch is 0.1 s): no ETA after it. From the second epoch on
+    the ETA counts only the epochs after the first."""
 
     def __init__(self, quiet: bool, metric: str, stream: Any = None,
-                 compiling: bool = False) -> None:
+                 compiling: bool = False, loading: bool = False) -> None:
         self.quiet, self.metric, self.compiling = quiet, metric, compiling
+        self.loading = loading
         self.first_s = 0.0  # the first epoch's time, left out of the later ETAs
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
@@ -245,13 +247,16 @@ class ProgressDisplay:
         if done > 1:
             eta = (elapsed - self.first_s) / (done - 1) * left
         else:
-            eta = None if self.compiling else elapsed * left
+            eta = None if self.compiling or self.loading else elapsed * left
         parts = [f"epoch {int(logs['epoch'])}/{self.epochs}", f"loss {logs['loss']:.4f}"]
         for key in ("val_loss", f"val_{self.metric}"):
             if key in logs:
                 parts.append(f"{key} {logs[key]:.4f}")
-        parts += [f"{logs['time']:.1f}s",
-                  "compiling kernels (once)" if eta is None else f"ETA {_duration(eta)}"]
+        parts.append(f"{logs['time']:.1f}s")
+        if eta is not None:
+            parts.append(f"ETA {_duration(eta)}")
+        elif self.compiling:
+            parts.append("compiling kernels (once)")
         print("  ".join(parts), file=self.stream, flush=True)
 
 

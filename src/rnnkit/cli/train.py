@@ -216,12 +216,13 @@ def _train(args: argparse.Namespace, s: st.Settings, w: World, p: Prepared, task
     model.metadata = p.meta  # the checkpoints written during fit carry it too
     if not quiet:
         warn(f"training {describe(model)} on {name} ({s.task}); run folder {out}")
-    compiling = kernels.compiled_on_disk(KERNEL[s.cell]) is False
+    on_disk = kernels.compiled_on_disk(KERNEL[s.cell])
+    compiling = on_disk is False
     if compiling and not quiet:
         warn("compiling kernels (once): numba compiles the time loops for this machine and "
              "keeps them on disk; later runs load them")
     callbacks: list[Any] = [
-        rk.Progress(ProgressDisplay(quiet, p.metric, compiling=compiling)),
+        rk.Progress(ProgressDisplay(quiet, p.metric, compiling=compiling, loading=on_disk is True)),
         rk.ModelCheckpoint(out / runfolder.CHECKPOINT),
     ]
     if s.patience and p.val is not None:
