@@ -7,6 +7,7 @@ import io
 import json
 
 import numpy as np
+import pytest
 
 from rnnkit.data import load_dataset
 
@@ -237,14 +238,17 @@ def test_progress_leaves_the_first_epoch_out_of_the_later_etas(monkeypatch):
         clock = iter([0.0, 0.0, 100.0, 102.0])
 
 
-def test_the_first_epoch_shows_no_eta_when_it_compiles_or_loads_the_kernels(cli, tmp_path):
+@pytest.mark.parametrize("on_disk", [True, False, None])
+def test_the_first_epoch_shows_no_eta_when_it_compiles_or_loads_the_kernels(cli, tmp_path,
+                                                                            monkeypatch, on_disk):
     from rnnkit import kernels
 
+    monkeypatch.setattr(kernels, "compiled_on_disk", lambda kind: on_disk)  # None: no kernel
     code, _, err = cli("train", "nile", "--window", "5", "--epochs", "2", "--hidden", "2",
                        "--out", tmp_path / "run")
     first, second = [line for line in err.splitlines() if line.startswith("epoch ")]
     assert code == 0 and "ETA" in second
-    assert ("ETA" in first) is (kernels.compiled_on_disk("lstm") is None), first
+    assert ("ETA" in first) is (on_disk is None), first
 
 
 def test_weight_decay_reaches_the_optimizer_and_is_saved(cli, tmp_path, monkeypatch):
