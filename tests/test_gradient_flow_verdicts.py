@@ -147,6 +147,25 @@ def test_a_dead_sequence_is_counted_and_left_out_of_the_verdict_and_lambda1():
     assert "shrinks" not in f.reason and "-inf" not in f.reason
 
 
+def test_dead_sequences_in_the_sample_give_way_to_live_ones():
+    """The SVDs and QRs run on max_samples sequences; when those are dead and others live,
+    λ1 and the product norms come from live ones (λ1 = -inf said nothing about the batch)."""
+    model, X = exploding_relu(B=6)
+    X[:2, 150] = -1e9  # the first two sequences are dead
+    X[2, 0] = -1e9  # every unit off at step 1: the gradient reaches h_1, but not h_0
+    f = rk.gradient_flow(model, X, np.ones((6, 1)), max_samples=3).flows[0]
+    assert f.dead_share == pytest.approx(2 / 6) and f.lyapunov_samples == 3
+    np.testing.assert_allclose(f.lyapunov, math.log(1.05), rtol=1e-9)
+    np.testing.assert_allclose(f.log10_product_norm, np.arange(199, -1, -1) * math.log10(1.05),
+                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(f.jacobian_norm, 1.05, rtol=1e-12)
+    lengths = np.array([200, 200, 120, 200, 160, 200])  # live samples padded after their end
+    X[2, 100] = -1e9  # dead within its length (a short sequence used to be left out unseen)
+    f = rk.gradient_flow(model, X, np.ones((6, 1)), lengths=lengths, max_samples=3).flows[0]
+    assert f.dead_share == pytest.approx(3 / 6) and f.lyapunov_samples == 3
+    np.testing.assert_allclose(f.lyapunov, math.log(1.05), rtol=1e-9)
+
+
 def test_all_sequences_dead_is_vanishing_with_an_exact_zero():
     model, X = exploding_relu(B=2)
     X[:, 150] = -1e9

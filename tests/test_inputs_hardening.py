@@ -89,6 +89,11 @@ def test_a_2d_x_is_reported_as_given():
     with pytest.raises(ValueError, match=r"X of shape \(64, 10\) is one sequence of T=64 steps "
                                          r"with D=10 features, but y has 64 entries"):
         model.fit(np.zeros((64, 10)), np.zeros(64), epochs=1)
+    with pytest.raises(ValueError, match=r"X of shape \(64, 10\) is one sequence .* but y has 64 "
+                                         r"entries \(shape \(64, 1\)\)"):  # not (1, 64, 1)
+        model.fit(np.zeros((64, 10)), np.zeros((64, 1)), epochs=1)
+    seq = rk.Sequential([rk.RNN(3, return_sequences=True), rk.Dense(1)])
+    seq.fit(np.zeros((64, 10)), np.zeros((64, 1)), epochs=1)  # one sequence, a target per step
     model.build(1)
     with pytest.raises(ValueError, match=r"got X of shape \(64, 10\) \(T, D\)"):
         model.evaluate(np.zeros((64, 10)), np.zeros((1, 1)))

@@ -62,11 +62,16 @@ def make_data(model: Sequential, X: Any, y: Any, lengths: Any = None, name: str 
     if X.ndim == (1 if model.takes_ids else 2):  # a single sequence: a batch of one
         model.prepare(X)  # so that an error shows the shape as given, not (1, T, D)
         t = np.asarray(t)
-        if not model.takes_ids and t.ndim == 1 and len(t) == len(X) > 1:
+        # one target row per step is right only for a model that returns sequences
+        seq_out = not any(getattr(layer, "recurrent", False) and not layer.return_sequences
+                          for layer in model.layers)
+        if not model.takes_ids and (t.ndim == 1 or (t.ndim == 2 and not seq_out)) \
+                and len(t) == len(X) > 1:
             T, D = X.shape
             raise ValueError(
                 f"fit: {name} of shape {X.shape} is one sequence of T={T} steps with D={D} "
-                f"features, but y has {len(t)} entries; if {name} holds {T} sequences, give "
+                f"features, but y has {len(t)} entries (shape {t.shape}); if {name} holds {T} "
+                f"sequences, give "
                 f"it as (N, T, D): {name}[:, :, None] ({D} steps of one feature) or "
                 f"{name}[:, None, :] (one step of {D} features)")
         X, t = X[None], t[None]

@@ -68,3 +68,32 @@ def test_report_escapes_what_the_files_say(tmp_path):
     page = render([(tmp_path, doc)])
     assert "<script>" not in page and "&lt;script&gt;" in page and "a &amp; b" in page
     assert "&lt;i&gt;m&lt;/i&gt;" in page
+
+
+def test_report_warns_when_the_run_folder_is_not_one_finished_run(cli, runs, tmp_path):
+    """A late failure (a full disk) leaves new files beside an earlier run's; the manifest
+    says so, and `rnnkit report` tells, as it does for a file changed after the run."""
+    import json
+
+    run = tmp_path / "run"
+    shutil.copytree(runs / "nile", run)
+    for _ in range(2):  # the report rewrites report.html: that is no change to warn about
+        code, _, err = cli("report", run)
+        assert code == 0 and "warning" not in err
+    assert cli("report", runs / "bt", "-o", tmp_path / "bt.html")[2].count("warning") == 0
+    (run / "metrics.json").write_text((run / "metrics.json").read_text() + " ")
+    code, _, err = cli("report", run)
+    assert code == 0 and re.search(r"warning: .*run: metrics.json changed since the run "
+                                   r"finished \(its sha256", err), err
+    manifest = json.loads((run / "manifest.json").read_text())
+    for change, message in [
+        ({"state": "running", "updated": "T"}, r"manifest.json says 'running' \(updated T\): "
+                                               r"the run did not finish"),
+        ({"files": {"../nile/metrics.json": {}}}, r"lists '../nile/metrics.json', which is not"),
+        ({"files": {"gone.png": {"sha256": "0"}}}, r"gone.png is missing, though manifest.json"),
+    ]:
+        (run / "manifest.json").write_text(json.dumps({**manifest, **change}))
+        code, _, err = cli("report", run)
+        assert code == 0 and re.search(message, err), err
+    (run / "manifest.json").write_text("[1")
+    assert "manifest.json cannot be read" in cli("report", run)[2]

@@ -7,6 +7,7 @@ import io
 import json
 
 import numpy as np
+import pytest
 
 from rnnkit.data import load_dataset
 
@@ -216,23 +217,38 @@ def test_ctrl_c_saves_the_model_and_exits_130(cli, tmp_path, monkeypatch):
     assert (run / "model.safetensors").is_file()
 
 
-def test_progress_leaves_a_compiling_first_epoch_out_of_the_eta(monkeypatch):
+def test_progress_leaves_the_first_epoch_out_of_the_later_etas(monkeypatch):
     import io
 
     from rnnkit.cli import common
 
     clock = iter([0.0, 0.0, 100.0, 102.0])  # made, begin; epoch 1 compiles 100 s; epoch 2 2 s
     monkeypatch.setattr(common.time, "perf_counter", lambda: next(clock))
-    for compiling, first, later in ((True, "compiling kernels (once)", "ETA 16s"),
-                                    (False, "ETA 15m00s", "ETA 6m48s")):
+    for compiling, loading, first, later in ((True, False, "compiling kernels (once)", "ETA 16s"),
+                                             (False, True, "100.0s", "ETA 16s"),
+                                             (False, False, "ETA 15m00s", "ETA 16s")):
         out = io.StringIO()
-        show = common.ProgressDisplay(False, "rmse", stream=out, compiling=compiling)
+        show = common.ProgressDisplay(False, "rmse", stream=out, compiling=compiling,
+                                      loading=loading)
         show("begin", {"epochs": 10, "batches": 3, "start_epoch": 0})
         show("epoch", {"epoch": 1, "loss": 0.5, "time": 100.0})
         show("epoch", {"epoch": 2, "loss": 0.4, "time": 2.0})
         lines = out.getvalue().splitlines()
         assert lines[0].endswith(first) and lines[1].endswith(later), lines
         clock = iter([0.0, 0.0, 100.0, 102.0])
+
+
+@pytest.mark.parametrize("on_disk", [True, False, None])
+def test_the_first_epoch_shows_no_eta_when_it_compiles_or_loads_the_kernels(cli, tmp_path,
+                                                                            monkeypatch, on_disk):
+    from rnnkit import kernels
+
+    monkeypatch.setattr(kernels, "compiled_on_disk", lambda kind: on_disk)  # None: no kernel
+    code, _, err = cli("train", "nile", "--window", "5", "--epochs", "2", "--hidden", "2",
+                       "--out", tmp_path / "run")
+    first, second = [line for line in err.splitlines() if line.startswith("epoch ")]
+    assert code == 0 and "ETA" in second
+    assert ("ETA" in first) is (on_disk is None), first
 
 
 def test_weight_decay_reaches_the_optimizer_and_is_saved(cli, tmp_path, monkeypatch):

@@ -188,12 +188,15 @@ class ProgressDisplay:
     """Turns ``rk.Progress`` events into a tqdm bar per epoch (stderr is a terminal) or one
     plain line per epoch (a log file, CI); nothing when ``quiet``. ``compiling``: the first
     epoch compiles the kernels, so its time says nothing of the next ones: it shows
-    "compiling kernels (once)" instead of an ETA, and the ETA counts the epochs after it."""
+    "compiling kernels (once)" instead of an ETA. ``loading``: the first epoch loads them from
+    disk (seconds, a warm sunspots epoch is 0.1 s): no ETA after it. From the second epoch on
+    the ETA counts only the epochs after the first."""
 
     def __init__(self, quiet: bool, metric: str, stream: Any = None,
-                 compiling: bool = False) -> None:
+                 compiling: bool = False, loading: bool = False) -> None:
         self.quiet, self.metric, self.compiling = quiet, metric, compiling
-        self.first_s = 0.0  # the first epoch's time, left out of the ETA when compiling
+        self.loading = loading
+        self.first_s = 0.0  # the first epoch's time, left out of the later ETAs
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.bar: Any = None
@@ -238,16 +241,22 @@ class ProgressDisplay:
         if done == 1:
             self.first_s = elapsed
         left = self.epochs - int(logs["epoch"])
-        if self.compiling:  # the epochs after the first, which compiled the kernels
-            eta = (elapsed - self.first_s) / (done - 1) * left if done > 1 else None
+        # the first epoch carries one-off work (compiling or loading the kernels, first
+        # calls): a warm sunspots run's took 2.9 s and the next ones 0.1 s, so from the
+        # second epoch on the ETA counts only the epochs after it
+        if done > 1:
+            eta = (elapsed - self.first_s) / (done - 1) * left
         else:
-            eta = elapsed / max(done, 1) * left
+            eta = None if self.compiling or self.loading else elapsed * left
         parts = [f"epoch {int(logs['epoch'])}/{self.epochs}", f"loss {logs['loss']:.4f}"]
         for key in ("val_loss", f"val_{self.metric}"):
             if key in logs:
                 parts.append(f"{key} {logs[key]:.4f}")
-        parts += [f"{logs['time']:.1f}s",
-                  "compiling kernels (once)" if eta is None else f"ETA {_duration(eta)}"]
+        parts.append(f"{logs['time']:.1f}s")
+        if eta is not None:
+            parts.append(f"ETA {_duration(eta)}")
+        elif self.compiling:
+            parts.append("compiling kernels (once)")
         print("  ".join(parts), file=self.stream, flush=True)
 
 

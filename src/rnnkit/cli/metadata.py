@@ -44,6 +44,7 @@ TRAINED = obj({
     "stop_reason": (optional(text()), OMIT),
     "rnnkit": (text(100), OMIT),
     "finished": (text(100), OMIT),
+    "kernels": (one_of("numba", "numpy"), OMIT),  # the time loop that trained (kernels)
     "settings": (obj({}, extra=True), OMIT),  # informational: what the run was given
 })
 

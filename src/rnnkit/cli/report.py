@@ -17,6 +17,7 @@ from typing import Any
 
 from rnnkit.errors import DataError
 
+from . import runfolder
 from .common import EXIT_OK, add_command, emit_json, warn, write_text
 
 EPILOG = """examples:
@@ -49,6 +50,10 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     runs = [Path(r) for r in args.runs]
     docs = [load_run(r) for r in runs]  # every folder checked before anything is written
+    for r in runs:
+        problem = runfolder.unfinished(r)
+        if problem:
+            warn(f"warning: {r}: {problem}")
     if len(runs) > 1 and not args.output:
         raise DataError("several runs go on one page: give --output FILE.html")
     out = Path(args.output) if args.output else runs[0] / "report.html"

@@ -27,9 +27,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from rnnkit.fileio import clean_temp_files, write_atomic
+from rnnkit.fileio import clean_temp_files, read_regular, write_atomic
 
-from .common import UsageError
+from .common import UsageError, one_line
 
 try:
     import fcntl
@@ -107,6 +107,37 @@ def write_manifest(folder: Path, state: str, files: list[str], started: str) -> 
     doc = {"state": state, "started": started,
            "updated": dt.datetime.now().isoformat(timespec="seconds"), "files": entries}
     write_atomic(folder / MANIFEST, (json.dumps(doc, indent=1) + "\n").encode())
+
+
+def unfinished(folder: Path, skip: tuple[str, ...] = ("report.html",)) -> str | None:
+    """Why the folder's files may not be one run's set: its manifest says the run did not
+    finish (a full disk, a kill: new files beside an earlier run's), or a file differs from
+    what the manifest lists; ``None`` when all is as written, or with no manifest (runs from
+    before manifests, backtests). ``skip``: files rewritten on purpose (``rnnkit report``)."""
+    path = folder / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(read_regular(path))
+    except (ValueError, OSError) as e:  # DataError, JSON or UTF-8 errors are ValueErrors
+        return f"{MANIFEST} cannot be read ({one_line(e)})"
+    files = doc.get("files") if isinstance(doc, dict) else None
+    if not isinstance(files, dict):
+        return f"{MANIFEST} is not a manifest of rnnkit train"
+    if doc.get("state") != "finished":
+        return (f"{MANIFEST} says {doc.get('state')!r} (updated {doc.get('updated')}): the run "
+                "did not finish, so its files may mix with an earlier run's in this folder")
+    for name, entry in files.items():
+        if name in skip:
+            continue
+        # a plain name in this folder: the manifest is a file too, and names nothing else
+        if not isinstance(entry, dict) or os.path.basename(name) != name or name in ("", ".", ".."):
+            return f"{MANIFEST} lists {name!r}, which is not a file name of a run folder"
+        if not (folder / name).is_file():
+            return f"{name} is missing, though {MANIFEST} lists it"
+        if _sha256(folder / name) != entry.get("sha256"):
+            return f"{name} changed since the run finished (its sha256 is not {MANIFEST}'s)"
+    return None
 
 
 def _sha256(path: Path) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import math
 import os
 import re
 import time
@@ -17,7 +18,7 @@ from typing import Any
 
 import rnnkit as rk
 from rnnkit import kernels
-from rnnkit.distributed import World, world
+from rnnkit.distributed import World, bcast_text, world
 from rnnkit.errors import MemoryLimitError
 from rnnkit.memory import human_bytes
 from rnnkit.model import check_memory
@@ -118,7 +119,12 @@ def _prepare(args: argparse.Namespace, s: st.Settings, w: World) -> int:
             s, p, name, out = shards.share(w, s, p, name, out)
         if model is None:
             model = build_model(s, p)
-        return _train(args, s, w, p, TASKS[s.task], name, model, out, held)
+        # a small job runs NumPy's loop: compiling would cost more than the job (kernels);
+        # rank 0's data decides, so that every rank runs the same loop
+        job = bcast_text(w, " ".join(map(str, job_size(s, p, model))) if w.rank == 0 else None)
+        steps, macs = job.split()
+        with kernels.for_job(int(steps), float(macs)):
+            return _train(args, s, w, p, TASKS[s.task], name, model, out, held)
     finally:
         if held is not None:
             shards.remove(out)
@@ -133,6 +139,27 @@ def _read(s: st.Settings) -> tuple[st.Settings, Prepared, str]:
     p.meta["source"] = sources.locate(s.dataset)  # evaluate/predict default to the same data
     s = dataclasses.replace(s, dataset=p.meta["source"], window=p.meta.get("window", s.window))
     return s, p, name
+
+
+def job_size(s: st.Settings, p: Prepared, model: rk.Sequential) -> tuple[int, float]:
+    """``(time-step calls, multiply-adds)`` of the planned job: every epoch of ``--epochs``
+    (early stopping is not foreseen), its training batches forward and backward (3x the
+    forward's products) and its validation batches, through every recurrent layer and
+    direction; sequences of a list counted at the longest one's length."""
+    def rows_steps(X: Any) -> tuple[int, int]:
+        if isinstance(X, list):
+            return len(X), max((len(x) for x in X), default=0)
+        return int(X.shape[0]), int(X.shape[1])
+
+    n, T = rows_steps(p.X)
+    n_val = rows_steps(p.val[0])[0] if p.val is not None else 0
+    first = p.X[0] if isinstance(p.X, list) else p.X
+    size = 1 if model.takes_ids else int(first.shape[-1])
+    weights = sum(math.prod(v) for v in model.param_shapes(size).values())
+    loops = sum(len(layer.directions) for layer in model.layers
+                if isinstance(layer, rk.layers.Recurrent))
+    batches = -(-n // s.batch_size) + -(-n_val // s.batch_size)
+    return s.epochs * batches * T * loops, float(s.epochs) * (3 * n + n_val) * T * weights
 
 
 #: buffers per parameter of the hungriest optimizer of the CLI (Adam: two moments)
@@ -189,12 +216,13 @@ def _train(args: argparse.Namespace, s: st.Settings, w: World, p: Prepared, task
     model.metadata = p.meta  # the checkpoints written during fit carry it too
     if not quiet:
         warn(f"training {describe(model)} on {name} ({s.task}); run folder {out}")
-    compiling = kernels.compiled_on_disk(KERNEL[s.cell]) is False
+    on_disk = kernels.compiled_on_disk(KERNEL[s.cell])
+    compiling = on_disk is False
     if compiling and not quiet:
         warn("compiling kernels (once): numba compiles the time loops for this machine and "
              "keeps them on disk; later runs load them")
     callbacks: list[Any] = [
-        rk.Progress(ProgressDisplay(quiet, p.metric, compiling=compiling)),
+        rk.Progress(ProgressDisplay(quiet, p.metric, compiling=compiling, loading=on_disk is True)),
         rk.ModelCheckpoint(out / runfolder.CHECKPOINT),
     ]
     if s.patience and p.val is not None:
@@ -233,6 +261,7 @@ def _train(args: argparse.Namespace, s: st.Settings, w: World, p: Prepared, task
         "stop_reason": history.stop_reason,
         "rnnkit": rk.__version__,
         "finished": dt.datetime.now().isoformat(timespec="seconds"),
+        "kernels": kernels.running(),
         "settings": _jsonable_settings(s),
     }
     files = ["model.safetensors", runfolder.CONFIG, "history.csv", runfolder.CHECKPOINT]
@@ -345,6 +374,7 @@ def _metrics(
         "epochs": len(history),
         "stop_reason": history.stop_reason,
         "seconds": round(seconds, 2),
+        "kernels": kernels.running(),
         "final": history.epochs[-1] if history.epochs else {},
         "run_folder": str(out),
         "files": files,

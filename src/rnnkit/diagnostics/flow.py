@@ -13,7 +13,7 @@ Gradients over thousands of steps leave float64's range (``0.5^2000 = 1e-602``),
 running vector or matrix is kept as ``exp(scale) × (unit-norm part)`` with the log scale summed
 separately; every norm is reported as a log. The Jacobian matrices are formed for the whole
 batch (the gradient needs them), but the SVDs and QRs run on the first ``max_samples``
-sequences only, since they cost O(n³) per step each.
+live sequences only (a dead one's product is zero), since they cost O(n³) per step each.
 """
 
 from __future__ import annotations
@@ -97,7 +97,8 @@ def gradient_flow(model: Any, X: Any, y: Any, *, loss: Any = "mse", lengths: Any
             on every step, as the model's output is.
         loss: a loss name or callable, as in ``fit``.
         lengths: per-sequence lengths for a padded batch.
-        max_samples: sequences used for Jacobian norms, product norms and Lyapunov exponents.
+        max_samples: sequences used for Jacobian norms, product norms and Lyapunov exponents
+            (the first live ones).
 
     Returns:
         A ``GradientFlowReport``: one ``DirectionFlow`` per layer and direction, with a verdict
@@ -179,8 +180,8 @@ def layer_flows(index: int, layer: Recurrent, x: np.ndarray, mask: np.ndarray | 
         if layer.return_sequences:
             direct = part if k == 0 else reverse_padded(part, lengths)
         else:
-            direct = np.zeros((T, B, H))
-            direct[-1] = part
+            direct = np.zeros((T, B, H))  # at each sequence's own last step, not at T
+            direct[(T if lengths is None else lengths) - 1, np.arange(B)] = part
         name = f"RNN({layer.cell.act.name})" if layer.kind == "RNN" else layer.kind
         arrays = backward_flow(flow, xz, S, mask, direct, max_samples)
         out.append(summarise(
@@ -222,49 +223,76 @@ def backward_flow(flow: CellFlow, xz: np.ndarray, S: np.ndarray, mask: np.ndarra
     n = S.shape[2]
     valid = np.ones((T, B), bool) if mask is None else mask
     last = valid.sum(axis=0) - 1  # each sequence's own last step (0-based)
-    ns = min(max_samples, B)
     eye = np.eye(n)
     total, from_end = ScaledRows(B, n), ScaledRows(B, n)
     log_tot = np.empty((T, B))
     log_end = np.empty((T, B))
-    jac_norm = np.full((T, ns), np.nan)
-    log_prod = np.empty((T, ns))
-    # A generic starting frame, not the identity: a relu step's J^T annihilates e_j for every
-    # inactive unit j, which would zero a column of an axis-aligned frame for good.
-    start = np.linalg.qr(np.random.default_rng(0).standard_normal((n, n)))[0]
-    Q = np.broadcast_to(start, (ns, n, n)).copy()
-    M, m_scale = np.broadcast_to(eye, (ns, n, n)).copy(), np.zeros(ns)
-    lyap = np.zeros((ns, n))
+    rows = np.arange(min(max_samples, B))
+    sample = Products(T, rows, n)
     for t in range(T - 1, -1, -1):
         u = np.zeros((B, n))
         u[:, :H] = direct[t]
         total.add(u)
         from_end.add(np.where((t == last)[:, None], u, 0.0))
         log_tot[t], log_end[t] = total.log_norm(slice(0, H)), from_end.log_norm(slice(0, H))
-        log_prod[t] = m_scale + log_or_neginf(np.linalg.norm(M, 2, axis=(1, 2)))
         _, aux = flow.step(xz[t], S[t])
         J = flow.jacobian(aux, S[t])
         J = np.where(valid[t][:, None, None], J, eye)  # a padded step carries the state
         total.vjp(J)
         from_end.vjp(J)
-        Js = J[:ns]
-        jac_norm[t] = np.where(valid[t, :ns], np.linalg.norm(Js, 2, axis=(1, 2)), np.nan)
-        Q, R = np.linalg.qr(np.swapaxes(Js, 1, 2) @ Q)
-        lyap += log_or_neginf(np.abs(np.diagonal(R, axis1=1, axis2=2)))
-        M = np.swapaxes(Js, 1, 2) @ M
-        scale = np.max(np.abs(M), axis=(1, 2))
-        m_scale = m_scale + log_or_neginf(scale)
-        M = M / np.where(scale > 0, scale, 1.0)[:, None, None]
-    lyap = -np.sort(-lyap / (last[:ns] + 1)[:, None], axis=1)  # descending, per valid step
-    # A sequence whose whole product is exactly zero (every relu unit off at some step) has
-    # λ1 = -inf; one such sequence would make the mean -inf. The others are averaged, and
-    # all of them only when none is left.
-    live = np.isfinite(lyap[:, 0])
-    use = live if live.any() else np.ones(ns, bool)
+        sample.step(t, J[rows], valid[t, rows])
+    # A dead sequence (its gradient exactly zero some steps back, down to s_0: every relu
+    # unit off at one step) has a zero product and λ1 = -inf, which says nothing about the
+    # others: when the sample holds one and live sequences are left, it is walked again
+    # with live ones.
+    live = np.all(np.isfinite(log_end) | (np.arange(T)[:, None] > last), axis=0)
+    live &= np.isfinite(from_end.log_norm())
+    if not live[rows].all() and live.sum() > live[rows].sum():
+        rows = np.concatenate([np.flatnonzero(live), np.flatnonzero(~live)])[: len(rows)]
+        sample = Products(T, rows, n)
+        for t in range(T - 1, -1, -1):
+            _, aux = flow.step(xz[t, rows], S[t, rows])
+            ok = valid[t, rows]
+            sample.step(t, np.where(ok[:, None, None], flow.jacobian(aux, S[t, rows]), eye), ok)
     return {"log_grad": log_tot, "log_grad_end": log_end, "last": last, "valid": valid,
-            "jacobian_norm": mean_valid(jac_norm),
-            "log_product_norm": log_prod[:, use].mean(axis=1), "lyapunov": lyap[use].mean(axis=0),
-            "lyapunov_samples": int(use.sum()), "log_grad_s0": total.log_norm()}
+            **sample.result(last[rows]), "log_grad_s0": total.log_norm()}
+
+
+class Products:
+    """``‖J_t‖_2``, ``‖J_T ⋯ J_{t+1}‖_2`` and the Lyapunov exponents of the product, for the
+    sampled sequences ``rows`` (an SVD and a QR per step and sequence: O(n³) each)."""
+
+    def __init__(self, T: int, rows: np.ndarray, n: int) -> None:
+        ns = len(rows)
+        self.jac_norm = np.full((T, ns), np.nan)
+        self.log_prod = np.empty((T, ns))
+        # A generic starting frame, not the identity: a relu step's J^T annihilates e_j for
+        # every inactive unit j, which would zero a column of an axis-aligned frame for good.
+        start = np.linalg.qr(np.random.default_rng(0).standard_normal((n, n)))[0]
+        self.Q = np.broadcast_to(start, (ns, n, n)).copy()
+        self.M, self.m_scale = np.broadcast_to(np.eye(n), (ns, n, n)).copy(), np.zeros(ns)
+        self.lyap = np.zeros((ns, n))
+
+    def step(self, t: int, Js: np.ndarray, ok: np.ndarray) -> None:
+        """Step ``t`` (walking back): ``Js (ns, n, n)``, ``ok`` where the step is valid."""
+        self.log_prod[t] = self.m_scale + log_or_neginf(np.linalg.norm(self.M, 2, axis=(1, 2)))
+        self.jac_norm[t] = np.where(ok, np.linalg.norm(Js, 2, axis=(1, 2)), np.nan)
+        self.Q, R = np.linalg.qr(np.swapaxes(Js, 1, 2) @ self.Q)
+        self.lyap += log_or_neginf(np.abs(np.diagonal(R, axis1=1, axis2=2)))
+        M = np.swapaxes(Js, 1, 2) @ self.M
+        scale = np.max(np.abs(M), axis=(1, 2))
+        self.m_scale = self.m_scale + log_or_neginf(scale)
+        self.M = M / np.where(scale > 0, scale, 1.0)[:, None, None]
+
+    def result(self, last: np.ndarray) -> dict[str, Any]:
+        lyap = -np.sort(-self.lyap / (last + 1)[:, None], axis=1)  # descending, per valid step
+        # A sequence whose whole product is exactly zero has λ1 = -inf; one such sequence
+        # would make the mean -inf. The others are averaged, and all only when none is left.
+        live = np.isfinite(lyap[:, 0])
+        use = live if live.any() else np.ones(len(live), bool)
+        return {"jacobian_norm": mean_valid(self.jac_norm),
+                "log_product_norm": self.log_prod[:, use].mean(axis=1),
+                "lyapunov": lyap[use].mean(axis=0), "lyapunov_samples": int(use.sum())}
 
 
 def w_spectrum(flow: CellFlow) -> dict[str, Any]:

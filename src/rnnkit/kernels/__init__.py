@@ -36,18 +36,19 @@ import importlib
 import itertools
 import math
 import os
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from ..cells import ElmanCell, GRUCell, LSTMCell
+from . import _blas
 from ._parallel import get_num_threads, held, run_parts, set_num_threads, usable_threads
 
-__all__ = ["BACKENDS", "Tape", "backward", "compiled_on_disk", "forward", "get_backend",
-           "get_num_threads",
-           "matmul", "numba_available", "recycle", "release_buffers", "set_backend",
-           "set_num_threads"]
+__all__ = ["BACKENDS", "Tape", "backward", "compiled_on_disk", "for_job", "forward",
+           "get_backend", "get_num_threads", "job_backend", "matmul", "numba_available",
+           "recycle", "release_buffers", "running", "set_backend", "set_num_threads"]
 
 BACKENDS = ("auto", "numpy", "numba")
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "identity")
@@ -74,6 +75,53 @@ def get_backend() -> str:
     return _backend
 
 
+#: a job (a whole ``rnnkit train``: every planned epoch's training and validation steps) of at
+#: most SMALL_JOB_STEPS time-step calls of its recurrent layers and SMALL_JOB_MACS
+#: multiply-adds runs the NumPy reference loop, with NumPy's BLAS on one thread, under the
+#: ``"auto"`` backend (:func:`job_backend`). Compiling the LSTM's loops and product takes 19-22
+#: s of CPU (60-230 s of wall time on a busy 2-core machine), more than such a job takes in
+#: NumPy: the default ``rnnkit train`` (LSTM(32), sunspots, 100 epochs planned: 33,000 step
+#: calls, 5.9e9 multiply-adds) 2.4 s of CPU in NumPy on one BLAS thread, 3.2 s with the
+#: compiled loops loaded from the cache, 22 s with an empty cache (docs/benchmarks.md). The
+#: rule reads the job's size only, never the cache: a seeded run gives the same numbers with
+#: a cache or without, and a resumed run takes the path of the run it resumes.
+SMALL_JOB_STEPS, SMALL_JOB_MACS = 60_000, 2e10
+
+
+def job_backend(steps: int, macs: float) -> str:
+    """The time loop for a job of ``steps`` time-step calls and ``macs`` multiply-adds:
+    ``"numpy"`` for a small job under ``"auto"`` (see ``SMALL_JOB_STEPS``), else the backend
+    in force (a forced ``"numba"`` or ``"numpy"`` stays)."""
+    if _backend == "auto" and steps <= SMALL_JOB_STEPS and macs <= SMALL_JOB_MACS:
+        return "numpy"
+    return _backend
+
+
+@contextlib.contextmanager
+def for_job(steps: int, macs: float) -> Iterator[str]:
+    """Run a job in the time loop that :func:`job_backend` picks for its size; yields what
+    runs: ``"numpy"`` (the reference loop, NumPy's BLAS on one thread: its threads would spin
+    on the cores of a busy machine for products of microseconds) or ``"numba"``."""
+    global _backend
+    chosen = job_backend(steps, macs)
+    if chosen != "numpy" or _backend == "numpy":
+        yield running()
+        return
+    from threadpoolctl import threadpool_limits
+
+    previous, _backend = _backend, "numpy"
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield "numpy"
+    finally:
+        _backend = previous
+
+
+def running() -> str:
+    """The time loop that runs now: ``"numba"`` (compiled) or ``"numpy"`` (the reference)."""
+    return "numba" if _backend != "numpy" and _load() is not None else "numpy"
+
+
 def numba_available() -> bool:
     """Whether numba imports (the ``fast`` extra); imports it on the first call."""
     try:
@@ -90,7 +138,20 @@ def _load() -> dict[str, ModuleType] | None:
         if numba_available():
             _gemm = importlib.import_module(f"{__name__}._gemm")
             _modules = {k: importlib.import_module(f"{__name__}.{k}") for k in _KIND.values()}
+            _clean_cache()
     return _modules or None
+
+
+def _clean_cache() -> None:
+    """Remove the compiled code of other kernel versions beside this one's cache folder
+    (``_target.clean_old``: only rnnkit's own folders, untouched for a day)."""
+    from ._jit import _KernelCache
+    from ._target import clean_old
+
+    fn = _gemm.matmul.py_func
+    where = _KernelCache.from_function(fn, fn.__code__.co_filename)
+    if where is not None:
+        clean_old(where.get_cache_path())
 
 
 def compiled_on_disk(kind: str) -> bool | None:
@@ -575,6 +636,23 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
         return out
     if out is None:
         out = np.empty((a.shape[0], b.shape[1]), dt)
+    if 2.0 * a.shape[0] * a.shape[1] * b.shape[1] >= _blas.MIN_FLOPS and _use_blas(a, b, out,
+                                                                                   bias):
+        if accumulate:
+            out += np.matmul(a, b)
+        else:
+            np.matmul(a, b, out=out)
+            if bias is not None:
+                out += bias
+        return out
+    _product(a, b, out, accumulate, bias)
+    return out
+
+
+def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool,
+             bias: np.ndarray | None) -> None:
+    """:func:`matmul` by the micro-kernel, split by rows over the threads when large."""
+    dt = a.dtype
     copied = b.strides[1] != b.itemsize
     b = _operand(b) if copied else b
     bias = _dummies(dt)[1] if bias is None else np.ascontiguousarray(bias, dt)
@@ -586,7 +664,19 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
                lambda k, i, j: (a[i:j], b, out[i:j], accumulate, bias), align=_gemm.ROWS)
     if copied:
         recycle(b)
-    return out
+
+
+def _use_blas(a: np.ndarray, b: np.ndarray, out: np.ndarray, bias: np.ndarray | None) -> bool:
+    """Whether this large product goes to NumPy's BLAS: measured once per shape class on this
+    host and kept (``_blas.py``; ``RNNKIT_BLAS=never|always`` decides instead)."""
+    def blas(c: np.ndarray) -> None:
+        np.matmul(a, b, out=c)
+        if bias is not None:
+            c += bias
+
+    cls = _blas.key(a.dtype, a.shape[0], a.shape[1], b.shape[1], a.strides[1] != a.itemsize,
+                    get_num_threads())
+    return _blas.use_blas(cls, lambda c: _product(a, b, c, False, bias), blas, out)
 
 
 def _operand(b: np.ndarray) -> np.ndarray:

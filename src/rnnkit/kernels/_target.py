@@ -31,6 +31,8 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -135,7 +137,7 @@ def describe() -> dict[str, object]:
 
 
 #: the kernels' files that hold no compiled code
-NOT_COMPILED = ("__init__.py", "_parallel.py", "_target.py")
+NOT_COMPILED = ("__init__.py", "_blas.py", "_parallel.py", "_target.py")
 
 
 def stamp() -> str:
@@ -154,6 +156,47 @@ def stamp() -> str:
     name, feats, machine = target()
     h.update(repr((name, sorted(feats), machine)).encode())
     return h.hexdigest()[:16]
+
+
+#: another stamp's folder is removed once none of its files changed for this long: a process
+#: of another rnnkit version may still load from it (an upgrade while a job runs)
+STALE_S = 24 * 3600
+_FOLDER = re.compile(r"^rnnkit-[0-9a-f]{16}$")
+# numba's index and code files (``lstm.forward_loop-128.py311.nbi``, ``...py311.1.nbc``), and
+# the measured choices of ``_blas.py``
+_OWN_FILE = re.compile(r"^[\w.<>-]+\.nb[ic]$|^blas\.json$")
+
+
+def clean_old(current: str, now: float | None = None) -> list[str]:
+    """Remove the kernel cache folders of other stamps beside ``current`` (the folder in use):
+    code compiled for another version of the kernels, tiles or CPU target, which nothing
+    loads again. Only rnnkit's own: a folder (not a link) named ``rnnkit-`` and 16 hex
+    digits, holding only numba's cache files and ``blas.json`` (plain files), none changed for
+    ``STALE_S``; any other folder or file is left. Returns the folders removed; a file that
+    cannot be removed leaves its folder (errors are not raised: the cache works either way)."""
+    now = time.time() if now is None else now
+    parent, mine = os.path.split(os.path.abspath(current))
+    removed = []
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            if (entry.name == mine or not _FOLDER.match(entry.name)
+                    or not entry.is_dir(follow_symlinks=False)):
+                continue
+            files = list(os.scandir(entry.path))
+            if any(not f.is_file(follow_symlinks=False) or not _OWN_FILE.match(f.name)
+                   or now - f.stat(follow_symlinks=False).st_mtime < STALE_S for f in files):
+                continue
+            for f in files:
+                os.unlink(f.path)
+            os.rmdir(entry.path)
+            removed.append(entry.path)
+        except OSError:
+            continue
+    return removed
 
 
 TILES = choose()
