@@ -40,6 +40,22 @@ def prepare(series: Series | Panel, s: Settings, name: str) -> Prepared:
     check_strategy(s, series, lay)
     c = cut(series, s, name, lay, W, period)
     meta = {
+        **meta_of(s, name, W, lay, series, c, period),
+        "mase_scales": c["scales"],
+        "last_index": None if series.index is None else series.index[-1],
+    }
+    loss, metric, k = _head(s)
+    val = c["val"]
+    return Prepared("forecast", name, *c["train"], val, loss, metric,
+                    (1 if s.strategy == "recursive" else s.horizon) * lay.K * k, meta,
+                    held_out=c["held_out"])
+
+
+def meta_of(s: Settings, name: str, W: int, lay: fl.Layout, series: Series,
+            c: dict[str, Any], period: int | None) -> dict[str, Any]:
+    """The model file's forecast metadata that a single series and a panel share; ``c`` is
+    ``cut``'s result for ``series`` (a panel's first)."""
+    return {
         "task": "forecast",
         "dataset": name,
         "window": W,
@@ -53,17 +69,10 @@ def prepare(series: Series | Panel, s: Settings, name: str) -> Prepared:
         "scaler": c["scaler"].to_dict(),
         "period": period,
         "mase_scale": c["scales"][0],
-        "mase_scales": c["scales"],
         "mase_period": c["m"],
         "unit": series.unit,
-        "last_index": None if series.index is None else series.index[-1],
         "relative": s.relative,
     }
-    loss, metric, k = _head(s)
-    val = c["val"]
-    return Prepared("forecast", name, *c["train"], val, loss, metric,
-                    (1 if s.strategy == "recursive" else s.horizon) * lay.K * k, meta,
-                    held_out=c["held_out"])
 
 
 def cut(series: Series, s: Settings, name: str, lay: fl.Layout, W: int, period: int | None

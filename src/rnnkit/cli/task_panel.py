@@ -60,22 +60,7 @@ def prepare(panel: Panel, s: Settings, name: str) -> Prepared:
     val = (np.concatenate([v[0] for v in vals]), np.concatenate([v[1] for v in vals])) \
         if vals else None
     meta = {
-        "task": "forecast",
-        "dataset": name,
-        "window": W,
-        "horizon": s.horizon,
-        "strategy": s.strategy,
-        "loss": s.loss,
-        "quantiles": list(s.quantiles),
-        **fl.to_meta(lay),
-        "date": s.date,
-        "missing": first.missing_rule,
-        "scaler": cuts[0]["scaler"].to_dict(),
-        "period": period,
-        "mase_scale": cuts[0]["scales"][0],
-        "mase_period": cuts[0]["m"],
-        "unit": first.unit,
-        "relative": s.relative,
+        **tf.meta_of(s, name, W, lay, first, cuts[0], period),
         "series_id": s.series_id,
         "series_ids": panel.ids,
         "series_scalers": [c["scaler"].to_dict() for c in cuts],
