@@ -357,6 +357,26 @@ def add_dropped(sd, r, dh):
 
 
 @inline
+def zone_mix(zr, old, new, out):
+    """Zoneout's state ``out = zr * old + (1 - zr) * new`` over 1-D arrays of one length
+    (``out`` may be ``new``)."""
+    one = out.dtype.type(1)
+    for j in range(zr.shape[0]):
+        out[j] = zr[j] * old[j] + (one - zr[j]) * new[j]
+
+
+@inline
+def zone_split(zr, d, kept, through):
+    """Zoneout's backward: ``d``'s part ``zr * d`` to ``kept`` (straight to the previous
+    state), ``(1 - zr) * d`` to ``through`` (through the cell); either may be ``d``."""
+    one = d.dtype.type(1)
+    for j in range(zr.shape[0]):
+        v = d[j]
+        kept[j] = zr[j] * v
+        through[j] = (one - zr[j]) * v
+
+
+@inline
 def act_inplace(x, code):
     """``x = act(x)`` over a 1-D array; the code is tested once, each loop is branch-free."""
     zero = x.dtype.type(0)

@@ -34,14 +34,25 @@ from __future__ import annotations
 import numpy as np
 
 from ._gemm import matmul, matvec
-from ._jit import act_inplace, add_dropped, borrowed, copy, dact_mul, dropped, inline, jit, nonneg
+from ._jit import (
+    act_inplace,
+    add_dropped,
+    borrowed,
+    copy,
+    dact_mul,
+    dropped,
+    inline,
+    jit,
+    nonneg,
+    zone_mix,
+    zone_split,
+)
 
 
 @inline
 def fwd_step(t, b0, b1, hz, h0, hs, mask, has_mask, code, hc, zh, has_zh):
     """Step ``t`` for the rows ``b0:b1``: ``hc[t, b]`` holds row ``b``'s ``xz[t]`` and
     ``hz[b]`` its ``h_prev @ W_h.T``."""
-    one = hs.dtype.type(1)
     h_prev = h0 if t == 0 else hs[t - 1]
     H = nonneg(hs.shape[2])
     for b in range(b0, b1):
@@ -55,9 +66,7 @@ def fwd_step(t, b0, b1, hz, h0, hs, mask, has_mask, code, hc, zh, has_zh):
             h[j] += z[j]
         act_inplace(h, code)  # a row at a time: branch-free, vectorized
         if has_zh:
-            zr, hp, hz_ = zh[t % zh.shape[0], b % zh.shape[1]], h_prev[b], hs[t, b]
-            for j in range(H):
-                hz_[j] = zr[j] * hp[j] + (one - zr[j]) * h[j]
+            zone_mix(zh[t % zh.shape[0], b % zh.shape[1]], h_prev[b], h, hs[t, b])
 
 
 @inline
@@ -65,7 +74,7 @@ def bwd_step(t, b0, b1, dh, hc, dhs, has_seq, dxz, mask, has_mask, code, zh, has
     """Writes ``dxz[t]`` and leaves in ``dh`` the part of ``∂L/∂h_{t-1}`` that does not go
     through ``W_h`` (the carried gradient of a masked row, the zoned-out part, else 0), for
     the rows ``b0:b1``; ``hc``: the cell's outputs."""
-    zero, one = dh.dtype.type(0), dh.dtype.type(1)
+    zero = dh.dtype.type(0)
     H = nonneg(dh.shape[1])
     for b in range(b0, b1):
         d = dh[b]  # 1-D views, loops from 0: they vectorize
@@ -78,11 +87,7 @@ def bwd_step(t, b0, b1, dh, hc, dhs, has_seq, dxz, mask, has_mask, code, zh, has
             da[:] = zero
             continue
         if has_zh:  # zoned out: straight to h_prev; the rest through the cell
-            zr = zh[t % zh.shape[0], b % zh.shape[1]]
-            for j in range(H):
-                da[j] = (one - zr[j]) * d[j]
-            for j in range(H):
-                d[j] = zr[j] * d[j]
+            zone_split(zh[t % zh.shape[0], b % zh.shape[1]], d, d, da)
         else:
             for j in range(H):
                 da[j] = d[j]

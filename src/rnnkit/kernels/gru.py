@@ -37,7 +37,19 @@ from __future__ import annotations
 import numpy as np
 
 from ._gemm import matmul, matvec
-from ._jit import act_inplace, add_dropped, borrowed, copy, dact_mul, dropped, inline, jit, nonneg
+from ._jit import (
+    act_inplace,
+    add_dropped,
+    borrowed,
+    copy,
+    dact_mul,
+    dropped,
+    inline,
+    jit,
+    nonneg,
+    zone_mix,
+    zone_split,
+)
 
 
 @inline
@@ -73,9 +85,7 @@ def fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mas
             u = gt[H + j]
             h[j] = (one - u) * gt[2 * H + j] + u * hp[j]
         if has_zh:
-            zr = zh[t % zh.shape[0], b % zh.shape[1]]
-            for j in range(H):
-                h[j] = zr[j] * hp[j] + (one - zr[j]) * h[j]
+            zone_mix(zh[t % zh.shape[0], b % zh.shape[1]], hp, h, h)
 
 
 @inline
@@ -100,11 +110,7 @@ def bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_ma
             dn[:] = zero
             continue
         if has_zh:  # zoned out: straight to h_prev; the rest through the cell
-            zr, k = zh[t % zh.shape[0], b % zh.shape[1]], kh[b]
-            for j in range(H):
-                k[j] = zr[j] * d[j]
-            for j in range(H):
-                d[j] = (one - zr[j]) * d[j]
+            zone_split(zh[t % zh.shape[0], b % zh.shape[1]], d, kh[b], d)
         hn, hp, dx = hzn[t, b], h_prev[b], rows[b]
         for j in range(H):  # dan
             dx[2 * H + j] = d[j] * (one - gt[H + j])

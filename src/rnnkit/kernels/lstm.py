@@ -61,6 +61,8 @@ from ._jit import (
     inline,
     jit,
     nonneg,
+    zone_mix,
+    zone_split,
 )
 
 
@@ -102,9 +104,7 @@ def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, P, h
                 gt[3 * H + j] += P[H + j] * c[j]
         act_inplace(gt[3 * H :], cg)  # o
         if has_zc:
-            zr, cz = zc[t % zc.shape[0], b % zc.shape[1]], cs[tk, b]
-            for j in range(H):
-                cz[j] = zr[j] * cp[j] + (one - zr[j]) * c[j]
+            zone_mix(zc[t % zc.shape[0], b % zc.shape[1]], cp, c, cs[tk, b])
         if has_zh and not has_proj:
             zr, hp = zh[t % zh.shape[0], b % zh.shape[1]], h_prev[b]
             for j in range(H):
@@ -118,16 +118,12 @@ def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, P, h
 def proj_finish(t, b0, b1, h0, hs, mask, has_mask, zh, has_zh):
     """After ``hs[t] = ms[t] @ W_hr.T``: a masked row carries ``h_prev``, a zoned-out one is
     mixed with it."""
-    one = hs.dtype.type(1)
     h_prev = h0 if t == 0 else hs[t - 1]
-    P = nonneg(hs.shape[2])
     for b in range(b0, b1):
         if has_mask and not mask[t, b]:
             copy(h_prev[b], hs[t, b])
         elif has_zh:
-            zr, hp, h = zh[t % zh.shape[0], b % zh.shape[1]], h_prev[b], hs[t, b]
-            for j in range(P):
-                h[j] = zr[j] * hp[j] + (one - zr[j]) * h[j]
+            zone_mix(zh[t % zh.shape[0], b % zh.shape[1]], h_prev[b], hs[t, b], hs[t, b])
 
 
 @inline
@@ -135,7 +131,7 @@ def proj_start(t, b0, b1, dh, dhs, has_seq, mask, has_mask, zh, has_zh, dhp):
     """Before the step's backward: ``dhp[t]`` gets the cell's part of ``∂L/∂h_t`` (0 on a
     masked row), ``dh`` keeps the part carried to ``h_{t-1}`` (all of it on a masked row,
     the zoned-out part, else 0)."""
-    zero, one = dh.dtype.type(0), dh.dtype.type(1)
+    zero = dh.dtype.type(0)
     P = nonneg(dh.shape[1])
     for b in range(b0, b1):
         d, dp = dh[b], dhp[t, b]
@@ -146,11 +142,7 @@ def proj_start(t, b0, b1, dh, dhs, has_seq, mask, has_mask, zh, has_zh, dhp):
         if has_mask and not mask[t, b]:
             dp[:] = zero
         elif has_zh:
-            zr = zh[t % zh.shape[0], b % zh.shape[1]]
-            for j in range(P):
-                dp[j] = (one - zr[j]) * d[j]
-            for j in range(P):
-                d[j] = zr[j] * d[j]
+            zone_split(zh[t % zh.shape[0], b % zh.shape[1]], d, d, dp)
         else:
             copy(d, dp)
             d[:] = zero
@@ -163,7 +155,7 @@ def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask
     ``∂L/∂h_{t-1}`` (0 unless masked or zoned out) and in ``dc`` all of ``∂L/∂c_{t-1}``; for
     the rows ``b0:b1``. ``rows (B, 4H)`` is scratch: ``dz`` is made there, then copied over
     the gates, which it needs until its last part."""
-    zero, one = dh.dtype.type(0), dh.dtype.type(1)
+    zero = dh.dtype.type(0)
     c_prev = c0 if t == 0 else cs[t - 1]
     H = nonneg(dh.shape[1])
     for b in range(b0, b1):
@@ -177,17 +169,9 @@ def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask
             gt[:] = zero
             continue
         if has_zh:  # zoned out: straight to h_prev; the rest through the cell
-            zr, k = zh[t % zh.shape[0], b % zh.shape[1]], kh[b]
-            for j in range(H):
-                k[j] = zr[j] * d[j]
-            for j in range(H):
-                d[j] = (one - zr[j]) * d[j]
+            zone_split(zh[t % zh.shape[0], b % zh.shape[1]], d, kh[b], d)
         if has_zc:
-            zr, k = zc[t % zc.shape[0], b % zc.shape[1]], kc[b]
-            for j in range(H):
-                k[j] = zr[j] * dcr[j]
-            for j in range(H):
-                dcr[j] = (one - zr[j]) * dcr[j]
+            zone_split(zc[t % zc.shape[0], b % zc.shape[1]], dcr, kc[b], dcr)
         tc, cp, dz = tcs[t, b], c_prev[b], rows[b]
         di = dz[:H]  # scratch for dh * o * φ'(c) until dz_i is written
         for j in range(H):
