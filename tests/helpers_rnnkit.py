@@ -42,3 +42,18 @@ def charlm_model():
 
 
 MAKERS = {"forecast": forecast_model, "classify": classify_model, "charlm": charlm_model}
+
+
+def numeric_grad(fn, x, h=1e-6):
+    """Central differences of the scalar ``fn(x)`` for every entry of ``x`` (changed in place
+    and restored). The float-error settings are conftest's (every test raises)."""
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + h
+        up = fn(x)
+        x[i] = old - h
+        down = fn(x)
+        x[i] = old
+        grad[i] = (up - down) / (2 * h)
+    return grad

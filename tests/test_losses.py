@@ -3,26 +3,8 @@
 import numpy as np
 import pytest
 
+from helpers_rnnkit import numeric_grad as _numeric_grad
 from rnnkit import losses, metrics
-
-
-@pytest.fixture(autouse=True)
-def _raise_on_float_errors():
-    with np.errstate(over="raise", invalid="raise", divide="raise"):
-        yield
-
-
-def _numeric_grad(fn, x, h=1e-6):
-    grad = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + h
-        up = fn(x)
-        x[i] = old - h
-        down = fn(x)
-        x[i] = old
-        grad[i] = (up - down) / (2 * h)
-    return grad
 
 
 def _away_from_kinks(rng, shape):
