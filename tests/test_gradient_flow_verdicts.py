@@ -65,14 +65,7 @@ def test_lyapunov_of_a_scaled_rotation_is_log_of_its_radius():
 
 
 def test_identity_initialised_relu_with_radius_above_one_explodes():
-    model = rk.Sequential([rk.RNN(8, activation="relu", recurrent_init="identity"),
-                           rk.Dense(1)], dtype="float64")
-    model.build(2)
-    p = model.parameters()
-    p["0.W_h"] *= 1.05
-    p["0.W_x"][...] = np.abs(p["0.W_x"])
-    p["0.b"][...] = 0.1  # every pre-activation positive: J_t = 1.05 I at every step
-    X = np.random.default_rng(0).uniform(0, 1, (4, 200, 2))
+    model, X = exploding_relu()
     f = rk.gradient_flow(model, X, np.ones((4, 1))).flows[0]
     assert f.verdict == "exploding"
     assert f.rate == pytest.approx(math.log(1.05), rel=1e-9)
@@ -122,7 +115,7 @@ def test_two_thousand_steps_stay_finite_without_warnings(make):
 
 
 def exploding_relu(B=4, T=200):
-    """J_t = 1.05 I at every step: every pre-activation positive (as above)."""
+    """J_t = 1.05 I at every step: every pre-activation positive."""
     model = rk.Sequential([rk.RNN(8, activation="relu", recurrent_init="identity"),
                            rk.Dense(1)], dtype="float64")
     model.build(2)
