@@ -10,6 +10,9 @@ hash (SplitMix64's finaliser, Steele et al. 2014), not a stream of draws. So
 - truncated-BPTT chunks get the masks of the whole sequence (positions count time from the
   sequence's start, ``t0``), and a recurrent-dropout mask is one per sequence.
 
+When the compiled loops run, the masks are drawn in compiled code (``kernels/masks.py``:
+the same entries, bit for bit, 10-40x faster); else with NumPy.
+
 ``Noise.given`` holds masks supplied from outside (gradient checks, parity with PyTorch),
 keyed ``"<layer>.<use>"``, e.g. ``"0.dropout"``, ``"1.recurrent_dropout_reverse"``,
 ``"0.zoneout_h"``, time-major like the arrays they multiply. They are used as they are: a
@@ -19,6 +22,7 @@ the old state (``1`` where a unit keeps its value).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -98,11 +102,27 @@ class Noise:
             return m
         code = USES.index(use.removesuffix("_reverse")) * 2 + use.endswith("_reverse")
         key = _mix_int(_mix_int(self.key ^ _mix_int(self.layer + 1)) + code)
-        B = shape[-2]
-        rows = np.arange(self.row0, self.row0 + B)
-        if not per_step:
-            return bernoulli_keep(uniform(key, rows, np.arange(shape[-1])), p, dtype, scale)
-        T, F = shape[0], shape[-1]
-        pos = np.arange((self.t0) * F, (self.t0 + T) * F)
-        u = uniform(key, rows, pos).reshape(B, T, F).swapaxes(0, 1)
-        return bernoulli_keep(u, p, dtype, scale)
+        if per_step:
+            return _draw(key, self.row0, self.t0, shape, p, dtype, scale)
+        return _draw(key, self.row0, 0, (1, *shape), p, dtype, scale)[0]
+
+
+def _draw(key: int, row0: int, t0: int, shape: tuple[int, int, int], p: float,
+          dtype: np.dtype, scale: bool) -> np.ndarray:
+    """The ``(T, B, F)`` mask of ``key`` for global rows from ``row0`` and steps from
+    ``t0``: in compiled code when the compiled loops run (``kernels/masks.py``, the same
+    entries), else with NumPy."""
+    from . import kernels
+
+    T, B, F = shape
+    if kernels.running() == "numba":
+        from .kernels import masks
+
+        out = np.empty(shape, dtype)
+        value = np.array([1 / (1 - p) if scale else 1], dtype)
+        masks.draw(out, np.uint64(_mix_int(key)), np.uint64(row0), np.uint64(t0),
+                   np.uint64(math.ceil(p * 2.0**53)), value)
+        return out
+    pos = np.arange(t0 * F, (t0 + T) * F)
+    u = uniform(key, np.arange(row0, row0 + B), pos).reshape(B, T, F).swapaxes(0, 1)
+    return bernoulli_keep(u, p, dtype, scale)
