@@ -3,6 +3,7 @@ gradient, for each cell and option, at batch sizes and widths that reach every t
 micro-kernel; the micro-kernel itself against NumPy; and gradient checks with the fast backend
 forced."""
 
+import collections
 import itertools
 import os
 import subprocess
@@ -202,6 +203,48 @@ def test_micro_kernel_matmul(M, K, N, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_panels_give_the_products_bits(dtype):
+    """``b`` in panels (``_gemm.pack``: a weight larger than the L2 cache) gives the bits of
+    the row-major product: full and partial last panels, every row tile, a transposed ``b``
+    read in place, the bias, accumulation, K = 0."""
+    kernels._load()
+    _gemm = kernels._gemm
+    W = _gemm.panel_width(np.dtype(dtype).itemsize)
+    rng = np.random.default_rng(5)
+    for M, K, N in [(13, 70, 2 * W), (16, 300, 3 * W + 5), (3, 9, W - 1), (1, 5, 2 * W + 1),
+                    (9, 0, W + 2), (4, 600, 1)]:
+        a = rng.standard_normal((M, K)).astype(dtype)
+        for b in (rng.standard_normal((K, N)).astype(dtype),
+                  rng.standard_normal((N, K)).astype(dtype).T):
+            panels = _gemm.pack(b, np.full((-(-N // W), K, W), np.nan, dtype))
+            for accumulate, bias in ((False, np.empty(0, dtype)), (False, rng.standard_normal(N).astype(dtype)),
+                                     (True, np.empty(0, dtype))):
+                start = rng.standard_normal((M, N)).astype(dtype)
+                rows, cols = start.copy(), start.copy()
+                _gemm.matmul(a, np.ascontiguousarray(b), rows, accumulate, bias)
+                _gemm.matmul(a, panels, cols, accumulate, bias)
+                np.testing.assert_array_equal(cols, rows, err_msg=f"{M, K, N, accumulate}")
+
+
+@pytest.mark.parametrize("cell,dtype", [("rnn", "float64"), ("lstm", "float64"),
+                                        ("lstm", "float32"), ("gru", "float64")])
+def test_weights_in_panels_loops_equal_reference(cell, dtype, monkeypatch):
+    """Every W_h in panels (the rule for those above ``PANEL_MIN_BYTES``, here all): the
+    loops' forward, backward and predict equal the reference loop; the batch split or not."""
+    kernels._load()
+    monkeypatch.setattr(kernels._gemm, "PANEL_MIN_BYTES", 0)
+    for threads, bidi in ((1, False), (3, True)):
+        monkeypatch.setattr(kernels, "SPLIT_MIN_MACS", 0 if threads > 1 else 10**12)
+        monkeypatch.setattr(kernels._parallel, "_threads", threads)
+        model = build(cell, dtype, units=40, bidi=bidi)
+        compare(model, dtype, data(B=13), np.random.default_rng(1).integers(1, 8, size=13))
+        kernels.set_backend("numba")
+        fast = model.predict(data(B=13))
+        kernels.set_backend("numpy")
+        assert_close(fast, model.predict(data(B=13)), dtype, "predict")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n,k", [(1, 1), (5, 3), (37, 16), (64, 64), (130, 33), (3, 0)])
 def test_matvec_with_and_without_a_start(n, k, dtype):
     from rnnkit.kernels._gemm import matvec
@@ -263,8 +306,10 @@ def test_one_compiled_version_per_dtype_whatever_the_layouts(monkeypatch):
     mods = kernels._load()
     for fn in (matmul, *(getattr(m, f"{d}_loop") for m in mods.values()
                                for d in ("forward", "backward"))):
-        f32 = [s for s in fn.signatures if str(s[0].dtype) == "float32"]
-        assert len(f32) == 1, (fn.py_func.__qualname__, f32)
+        # a weight in panels (3-D, test_weights_in_panels...) is a version of its own
+        f32 = collections.Counter(tuple(getattr(t, "ndim", 0) for t in s)
+                                  for s in fn.signatures if str(s[0].dtype) == "float32")
+        assert set(f32.values()) == {1}, (fn.py_func.__qualname__, fn.signatures)
 
     compiled = []
     monkeypatch.setattr(_OneLayout, "compile",

@@ -387,12 +387,12 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         arrays, v = (h0, gates, hzn), (zh, has_zh)
     if kind == "elman":  # the projection goes into hc, which the loop activates in place
         matmul(x.reshape(T * B, -1), p["W_x"].T, hc.reshape(T * B, -1), bias=p.get("b"))
-        WhT = _operand(W_h.T)
+        WhT = _weights(W_h.T)
         _loop(mod.forward_loop, (WhT, _per_part((B, H), dt, parts), *args, *_no_r(dt, B, H, r),
                                  *v), B, parts)
         recycle(WhT)
     else:  # the loop reads x: the GRU's projection is step by step (gru.py: for memory)
-        WxT, WhT = _operand(p["W_x"].T), _operand(W_h.T)
+        WxT, WhT = _operand(p["W_x"].T), _weights(W_h.T)
         head = (np.ascontiguousarray(x, dt), WxT, p.get("b", _dummies(dt)[1]))
         if kind == "lstm":
             if not inside:
@@ -478,8 +478,9 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
         raise RuntimeError("backward: this forward's tape was used by a backward already; run "
                            "the forward again")
     mod, (ca, cg), dt = _load()[tape.kind], tape.codes, hs.dtype
-    W_h = _operand(p["W_h"])
-    T, B, GH = hs.shape[0], hs.shape[1], W_h.shape[0]
+    # the GRU's loop takes blocks of W_h's rows: not in panels
+    W_h = (_operand if tape.kind == "gru" else _weights)(p["W_h"])
+    T, B, GH = hs.shape[0], hs.shape[1], p["W_h"].shape[0]
     m, has_mask = (_NO_MASK, False) if mask is None else (np.ascontiguousarray(mask), True)
     # dhs is read in place: usually a time-major view of the batch-first dY, whose copy would
     # be the largest array of the backward but for the tape
@@ -492,8 +493,8 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
     with held() if split else contextlib.nullcontext():  # split calls in a row
         rd = _no_r(dt, B, hs.shape[2], tape.r)
         if tape.kind == "elman":  # dxz is an array of its own: in chunks where large
-            _elman_chunks(mod, W_h, dh, tape.v, dhs_a, has_seq, m, has_mask, ca, parts, each,
-                          rd)
+            _elman_chunks(mod, W_h, GH, dh, tape.v, dhs_a, has_seq, m, has_mask, ca, parts,
+                          each, rd)
         else:  # the gated cells write dxz over their gates, the step made in `rows`
             rows = _per_part((B, GH), dt, parts)
             if tape.kind == "gru":  # and dhz's n part over h_n (gru.py)
@@ -538,7 +539,7 @@ def _scratch(needed: bool, B: int, H: int, dt: np.dtype, parts: int) -> Any:
 _NO_R = {dt: np.zeros((1, 1), dt) for dt in _FLOATS}
 
 
-def _elman_chunks(mod: ModuleType, W_h: np.ndarray, dh: np.ndarray, v: tuple,
+def _elman_chunks(mod: ModuleType, W_h: np.ndarray, GH: int, dh: np.ndarray, v: tuple,
                   dhs: np.ndarray, has_seq: bool, m: np.ndarray, has_mask: bool, ca: int,
                   parts: int, each: Any, rd: tuple) -> None:
     """The RNN's backward loop over chunks of steps, the last first (see ``chunk_steps``),
@@ -546,7 +547,7 @@ def _elman_chunks(mod: ModuleType, W_h: np.ndarray, dh: np.ndarray, v: tuple,
     chunk's steps as all its steps; ``dh`` is carried in place from chunk to chunk. ``v``:
     the cell's outputs ``hc`` and zoneout's ``(zh, has_zh)`` (elman.py)."""
     hs, zh, has_zh = v
-    T, B, GH = hs.shape[0], hs.shape[1], W_h.shape[0]
+    T, B = hs.shape[0], hs.shape[1]
     steps = chunk_steps(T, B * GH * hs.itemsize)
     chunk = _take((steps, B, GH), hs.dtype, parts > 1)
     for t1 in range(T, 0, -steps):
@@ -697,6 +698,15 @@ def _operand(b: np.ndarray) -> np.ndarray:
         _split(_gemm.copy_into, K, min(usable_threads(), K // 64) if b.size >= 2**18 else 1,
                lambda k, i, j: (b[i:j], out[i:j]))
     return out
+
+
+def _weights(b: np.ndarray) -> np.ndarray:
+    """A weight as a time loop's operand: in panels (``_gemm.pack``) when larger than
+    ``_gemm.PANEL_MIN_BYTES``, else as :func:`_operand` lays it out."""
+    if b.nbytes <= _gemm.PANEL_MIN_BYTES:
+        return _operand(b)
+    W = _gemm.panel_width(b.itemsize)
+    return _gemm.pack(b, _take((-(-b.shape[1] // W), b.shape[0], W), b.dtype))
 
 
 def _parts(T: int, B: int, W_h: np.ndarray) -> int:
