@@ -177,7 +177,8 @@ def test_chunk_steps():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("M,K,N", [(1, 64, 256), (2, 5, 3), (13, 1, 17), (9, 0, 5), (0, 3, 4),
-                                   (7, 33, 47), (16, 64, 256), (24, 20, 200), (3, 9, 16)])
+                                   (7, 33, 47), (16, 64, 256), (24, 20, 200), (3, 9, 16),
+                                   (10, 1024, 40)])  # rows of a a page apart: copied
 def test_micro_kernel_matmul(M, K, N, dtype):
     from rnnkit.kernels._gemm import matmul
 
@@ -211,14 +212,15 @@ def test_panels_give_the_products_bits(dtype):
     _gemm = kernels._gemm
     W = _gemm.panel_width(np.dtype(dtype).itemsize)
     rng = np.random.default_rng(5)
+    # (16, 1024, ...): rows of a a page apart, copied with longer rows first
     for M, K, N in [(13, 70, 2 * W), (16, 300, 3 * W + 5), (3, 9, W - 1), (1, 5, 2 * W + 1),
-                    (9, 0, W + 2), (4, 600, 1)]:
+                    (9, 0, W + 2), (4, 600, 1), (16, 1024, W + 3)]:
         a = rng.standard_normal((M, K)).astype(dtype)
         for b in (rng.standard_normal((K, N)).astype(dtype),
                   rng.standard_normal((N, K)).astype(dtype).T):
             panels = _gemm.pack(b, np.full((-(-N // W), K, W), np.nan, dtype))
-            for accumulate, bias in ((False, np.empty(0, dtype)), (False, rng.standard_normal(N).astype(dtype)),
-                                     (True, np.empty(0, dtype))):
+            none, bias_n = np.empty(0, dtype), rng.standard_normal(N).astype(dtype)
+            for accumulate, bias in ((False, none), (False, bias_n), (True, none)):
                 start = rng.standard_normal((M, N)).astype(dtype)
                 rows, cols = start.copy(), start.copy()
                 _gemm.matmul(a, np.ascontiguousarray(b), rows, accumulate, bias)
