@@ -51,7 +51,7 @@ def test_resume_from_every_epoch_equals_the_uninterrupted_run(tmp_path):
     assert h.stop_reason.startswith("early stopping"), "the test needs early stopping to act"
     waits = []
     for epoch in range(1, len(h) + 1):
-        _, tensors, state = load_checkpoint(f"{ckpt}.{epoch}")
+        _, tensors, state = load_checkpoint(f"{ckpt}.{epoch}", rk.Sequential)
         es = state["callbacks"]["EarlyStopping"]["state"]
         waits.append(es["wait"])
         assert state["format"] == 2 and state["epoch"] == epoch
@@ -74,7 +74,7 @@ def test_a_format_1_checkpoint_still_resumes(tmp_path):
         del state[k]
     tensors = {k: v for k, v in tensors.items() if not k.startswith("callback/")}
     save_tensors(ckpt, tensors, {**meta, "checkpoint": json.dumps(state)})
-    _, _, migrated = load_checkpoint(ckpt)
+    _, _, migrated = load_checkpoint(ckpt, rk.Sequential)
     assert migrated["format"] == 2 and migrated["callbacks"] == {} and migrated["stop"] is None
     _, h = train(resume=ckpt, epochs=4)
     assert len(h) == 4
@@ -130,7 +130,7 @@ def test_bad_checkpoint_metadata_names_the_field(tmp_path, checkpoint, change, f
     path = tmp_path / "bad.safetensors"
     rewrite(path, *checkpoint, change)
     with pytest.raises(ModelFileError, match=field):
-        load_checkpoint(path)
+        load_checkpoint(path, rk.Sequential)
 
 
 @pytest.mark.parametrize("change, field", [
@@ -151,11 +151,11 @@ def test_callback_tensors_must_be_whole_parameter_sets(tmp_path, checkpoint):
     cut = {k: v for k, v in tensors.items() if k != "callback/EarlyStopping/0.W_h"}
     save_tensors(path, cut, meta)
     with pytest.raises(ModelFileError, match="one tensor per parameter"):
-        load_checkpoint(path)
+        load_checkpoint(path, rk.Sequential)
     wrong = {**tensors, "optim/exp_avg.0.W_h": np.zeros((2, 2), np.float32)}
     save_tensors(path, wrong, meta)
     with pytest.raises(ModelFileError, match=r"optim/exp_avg\.0\.W_h"):
-        load_checkpoint(path)
+        load_checkpoint(path, rk.Sequential)
 
 
 def test_nan_guard_count_survives_a_checkpoint():
@@ -180,5 +180,5 @@ def test_ctrl_c_is_not_saved_as_a_stop_decision(tmp_path):
     ckpt = tmp_path / "ck.safetensors"
     h = model.fit(X, y, epochs=5, callbacks=[CtrlC(), rk.ModelCheckpoint(ckpt)])
     assert len(h) == 2 and h.stop_reason.startswith("interrupted")
-    _, _, state = load_checkpoint(ckpt)
+    _, _, state = load_checkpoint(ckpt, rk.Sequential)
     assert state["stop"] is None and state["epoch"] == 2

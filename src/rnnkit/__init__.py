@@ -13,13 +13,13 @@ from .callbacks import (
     Progress,
     ProgressBar,
 )
-from .checkpoint import load_model as load
 from .diagnostics import GradientFlowMonitor, gradcheck, gradient_flow
 from .errors import GradcheckError
 from .interop.onnx_import import from_onnx  # imports onnx only when called
-from .interop.torch import from_torch  # imports torch only when called
+from .interop.torch_import import from_torch  # imports torch only when called
 from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding
 from .model import Sequential
+from .model import load_model as load
 from .optim import SGD, Adagrad, Adam, AdamW, RMSprop
 from .training import History
 

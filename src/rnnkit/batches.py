@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .data.sequences import pad_sequences
-from .model import Sequential
+
+if TYPE_CHECKING:
+    from .model import Sequential
 
 CHECK_ROWS = 1024  # rows per block of the up-front check; bounds its memory
 

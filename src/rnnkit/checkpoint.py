@@ -6,19 +6,24 @@ optionally, ``{"user": ...}`` (JSON the caller attaches: a vocabulary, a scaler)
 adds the training state: tensors whose names hold a ``/`` (optimizer slots, callbacks' arrays)
 and ``{"checkpoint": ...}`` (see ``checkpoint_state``). Writes are atomic; reading never runs
 code: the config is data, checked against the layer allow-list.
+
+The model class comes from the caller (``rk.load``: ``Sequential``; a resumed ``fit``: its
+model's class), so that this module, which ``Sequential.save`` uses, imports no model.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import ModelFileError
 from .fileio import load_tensors, no_constant, no_duplicates, save_tensors
-from .model import Sequential
+
+if TYPE_CHECKING:
+    from .model import Sequential
 
 
 def save_model(model: Sequential, path: str | os.PathLike[str],
@@ -43,22 +48,23 @@ def save_model(model: Sequential, path: str | os.PathLike[str],
     save_tensors(path, tensors, meta)
 
 
-def load_model(path: str | os.PathLike[str]) -> Sequential:
-    """Read a model file written by ``save`` (or a checkpoint: its weights).
+def read_model(path: str | os.PathLike[str], cls: type[Sequential]) -> Sequential:
+    """A ``cls`` (``Sequential``) from a model file written by ``save`` (or a checkpoint: its
+    weights); ``rk.load`` is this with ``Sequential``.
 
     The returned model has ``metadata`` (the user JSON, or ``{}``). Every problem with the file
     is a ``ModelFileError`` (a ``ValueError``) that names it."""
-    model, _, _ = _read(path)
+    model, _, _ = _read(path, cls)
     return model
 
 
-def load_checkpoint(path: str | os.PathLike[str]):
-    """``(model, state tensors, checkpoint dict)`` from a checkpoint file, the dict checked
-    and in the current format (``checkpoint_state``); state tensors are keyed by their full
-    names (``"optim/exp_avg.0.W_h"``)."""
+def load_checkpoint(path: str | os.PathLike[str], cls: type[Sequential]):
+    """``(model, state tensors, checkpoint dict)`` from a checkpoint file, the model a
+    ``cls``, the dict checked and in the current format (``checkpoint_state``); state tensors
+    are keyed by their full names (``"optim/exp_avg.0.W_h"``)."""
     from .checkpoint_state import check
 
-    model, state_tensors, meta = _read(path)
+    model, state_tensors, meta = _read(path, cls)
     if "checkpoint" not in meta:
         raise ModelFileError(f"{os.fspath(path)}: a model file, not a training checkpoint "
                              "(it holds no optimizer state)")
@@ -67,7 +73,7 @@ def load_checkpoint(path: str | os.PathLike[str]):
     return model, state_tensors, state
 
 
-def _read(path: str | os.PathLike[str]):
+def _read(path: str | os.PathLike[str], cls: type[Sequential]):
     name = os.fspath(path)
     tensors, meta = load_tensors(name)
     if "rnnkit" not in meta:
@@ -78,7 +84,7 @@ def _read(path: str | os.PathLike[str]):
     if unknown:
         raise ModelFileError(f"{name}: unknown metadata keys {sorted(unknown)}")
     try:
-        model = Sequential.from_config(config)
+        model = cls.from_config(config)
     except ModelFileError as e:
         raise ModelFileError(f"{name}: {e}") from None
     first = config["layers"][0]["config"]

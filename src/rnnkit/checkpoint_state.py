@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import ModelFileError
+from .history import History
 from .optim import OPTIMIZERS, schedules
 from .schema import Check, fail, integer, list_of, number, obj, one_of, optional, text
 
@@ -84,8 +85,6 @@ def restore(trainer: Trainer, state: dict[str, Any], tensors: dict[str, np.ndarr
             path: str) -> None:
     """Put a checked checkpoint back into ``trainer``; callbacks get theirs from
     ``restore_callbacks`` once ``on_train_begin`` has reset them."""
-    from .training import History
-
     if state["optimizer"]["class"] != type(trainer.optimizer).__name__:
         raise ValueError(f"resume: {path} was trained with {state['optimizer']['class']}, this "
                          f"run uses {type(trainer.optimizer).__name__}")

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .checkpoint import read_model, save_model
 from .errors import MemoryLimitError
 from .inputs import as_batch
 from .layers import GRU, LSTM, RNN, Dense, Dropout, Embedding, Layer, Recurrent
@@ -325,8 +326,6 @@ class Sequential:
     def save(self, path: Any, metadata: dict[str, Any] | None = None) -> None:
         """Write a safetensors file with every parameter and the config (atomically);
         ``metadata`` is JSON you want back from ``rk.load(path).metadata``."""
-        from .checkpoint import save_model
-
         save_model(self, path, metadata)
 
     # --- configuration --------------------------------------------------------------------
@@ -434,3 +433,9 @@ def check_memory(model: Sequential, input_size: int, available: int | None = Non
     err.parameters, err.need, err.available = n_all, need, available
     raise err
 
+
+def load_model(path: Any) -> Sequential:
+    """``rk.load``: the ``Sequential`` in a model file written by ``save`` (or a checkpoint:
+    its weights), with ``metadata`` (the user JSON, or ``{}``); every problem with the file a
+    ``ModelFileError`` (a ``ValueError``) that names it (``checkpoint.read_model``)."""
+    return read_model(path, Sequential)

@@ -6,11 +6,12 @@ because it runs the same layers on a one-step sequence starting from the carried
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .model import Sequential
+if TYPE_CHECKING:
+    from .model import Sequential
 
 
 class Stream:

@@ -11,8 +11,7 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,39 +27,19 @@ from .distributed import (
     metric_values,
 )
 from .distributed import world as _world
+from .history import History
 from .layers import Recurrent
 from .losses import get_loss
 from .metrics import get_metric
-from .model import Sequential
 from .noise import Noise
 from .optim import LRSchedule, ReduceLROnPlateau, clip_grad_norm, clip_grad_value, global_norm
 from .optim import get_optimizer as _get_optimizer
 
+if TYPE_CHECKING:  # the model calls fit; fit only uses what it is given
+    from .model import Sequential
+
 CLASSIFICATION_LOSSES = ("cross_entropy", "binary_cross_entropy")
 INTERRUPTED = "interrupted (Ctrl-C): stopped after the current batch"
-
-
-@dataclass
-class History:
-    """Per-epoch records: ``loss``, ``val_loss``, metrics (``accuracy``, ``val_rmse``, …),
-    ``grad_norm`` (mean global norm before clipping), ``grad_norm_max``, ``skipped`` (steps
-    not applied by the guard), ``lr``, ``time`` (seconds). ``history["loss"]`` is a column."""
-
-    epochs: list[dict[str, float]] = field(default_factory=list)
-    stop_reason: str | None = None
-
-    def __getitem__(self, key: str) -> list[float]:
-        return [e[key] for e in self.epochs if key in e]
-
-    def __len__(self) -> int:
-        return len(self.epochs)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"epochs": self.epochs, "stop_reason": self.stop_reason}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> History:
-        return cls([dict(e) for e in d.get("epochs", [])], d.get("stop_reason"))
 
 
 class Trainer:
@@ -312,7 +291,7 @@ class Trainer:
     def resume(self, path: str) -> None:
         from .checkpoint import load_checkpoint
 
-        saved, tensors, state = load_checkpoint(path)
+        saved, tensors, state = load_checkpoint(path, type(self.model))
         if saved.get_config()["layers"] != self.model.get_config()["layers"]:
             raise ValueError(f"resume: {path} holds a different model than the one being "
                              "trained (layers or options differ)")

@@ -32,14 +32,14 @@ def kill_after_epoch(run, epoch, argv, timeout=120.0):
         if ckpt.exists() and ckpt.stat().st_mtime_ns != seen:
             seen = ckpt.stat().st_mtime_ns
             try:
-                if load_checkpoint(ckpt)[2]["epoch"] >= epoch:
+                if load_checkpoint(ckpt, rk.Sequential)[2]["epoch"] >= epoch:
                     break
             except ValueError:
                 pass  # the file was replaced under us: read the next one
         time.sleep(0.002)
     child.kill()
     assert child.wait() == -9, f"the run ended before the kill: {child.stderr.read()[-500:]}"
-    return load_checkpoint(ckpt)[2]["epoch"]
+    return load_checkpoint(ckpt, rk.Sequential)[2]["epoch"]
 
 
 def outcome(run):

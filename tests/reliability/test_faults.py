@@ -69,7 +69,7 @@ def test_sigkill_while_checkpointing_never_tears_the_file_and_resume_is_exact(tm
             kills += 1
         child.wait()
         if ckpt.exists():
-            _, _, state = load_checkpoint(ckpt)  # raises if torn
+            _, _, state = load_checkpoint(ckpt, rk.Sequential)  # raises if torn
             seen_epochs.append(state["epoch"])
         if child.returncode == 0:
             break  # it finished before the next kill
@@ -143,7 +143,7 @@ def test_exploding_gradients_without_clipping_are_stopped_and_never_saved(tmp_pa
     assert h.stop_reason is not None and "non-finite" in h.stop_reason
     assert all(np.all(np.isfinite(v)) for v in model.parameters().values())
     if ckpt.exists():
-        load_checkpoint(ckpt)  # whatever was saved is finite (loading checks it)
+        load_checkpoint(ckpt, rk.Sequential)  # whatever was saved is finite (loading checks it)
 
 
 def test_exploding_gradients_with_clipping_train():

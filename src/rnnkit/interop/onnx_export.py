@@ -20,14 +20,16 @@ Internally time-major ``(T, B, ·)``, as rnnkit. The recurrent mappings are in
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..layers import Dense, Embedding, Recurrent
-from ..model import Sequential
 from .onnx_cells import Context, recurrent
 from .onnx_graph import IR_VERSION, OPSET, Graph
+
+if TYPE_CHECKING:  # Sequential.to_onnx calls this module
+    from ..model import Sequential
 
 # options each layer kind exports; any other option with a non-default value is refused
 KNOWN_OPTIONS: dict[str, frozenset[str]] = {
@@ -48,7 +50,7 @@ MAX_BYTES = 2**31 - 1  # protobuf's limit for one serialized message
 
 def check_exportable(model: Sequential) -> None:
     """Raise ``ValueError`` naming the first layer and option ONNX export cannot map."""
-    if not isinstance(model, Sequential):
+    if not isinstance(getattr(model, "layers", None), list):  # not a Sequential
         raise TypeError(f"to_onnx: expected an rnnkit Sequential, got {type(model).__name__}")
     for i, layer in enumerate(model.layers):
         kind = layer.kind
