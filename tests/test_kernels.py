@@ -246,6 +246,13 @@ def test_weights_in_panels_loops_equal_reference(cell, dtype, monkeypatch):
         assert_close(fast, model.predict(data(B=13)), dtype, "predict")
 
 
+def test_wide_lstm_in_panels_with_rows_a_page_apart():
+    """H = 1024 float32 as it comes (no patched threshold): W_h (16 MB) in panels, and the
+    loops' rows of h 4 KB apart, so each step's product copies them first (_gemm.matmul)."""
+    model = build("lstm", "float32", units=1024, recurrent_init="torch")  # no 1024² QR
+    compare(model, "float32", data(B=9, T=3), [3, 1, 2] * 3)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n,k", [(1, 1), (5, 3), (37, 16), (64, 64), (130, 33), (3, 0)])
 def test_matvec_with_and_without_a_start(n, k, dtype):
