@@ -322,9 +322,35 @@ def _zone(zone: tuple | None, k: int, dt: np.dtype, n: int) -> tuple[np.ndarray,
     return np.ascontiguousarray(z, dt), True
 
 
-def _compiled(cell: Any) -> bool:
-    """Whether the compiled loops have the cell's variants (all but layer norm, for now)."""
-    return not getattr(cell, "layer_norm", False)
+def _ln_args(kind: str, p: dict[str, np.ndarray], dt: np.dtype, steps: int, B: int, GH: int,
+             parts: int, own: bool) -> tuple:
+    """Layer norm's arguments of a gated loop, ``(xh, hh, [ch,] iv, lnp, has_ln)``: the
+    normalised projections ``(steps, B, GH)`` (and the LSTM's cell ``(steps, B, H)``), their
+    ``1 / std`` per row ``iv (steps, B, 3 or 2)`` and the parameters in one row, ``lnp``:
+    ``g_x, g_h, b`` (zeros without a bias), then the LSTM's ``g_c, b_c``; stand-ins without
+    layer norm."""
+    lstm = kind == "lstm"
+    if "g_x" not in p:
+        none = _dummies(dt)[2]
+        return (none, none, *((none,) if lstm else ()), none, _dummies(dt)[1], False)
+    b = p["b"] if "b" in p else np.zeros(GH, dt)
+    lnp = np.concatenate([p["g_x"], p["g_h"], b, *((p["g_c"], p["b_c"]) if lstm else ())])
+    xh, hh = (_per_part((steps, B, GH), dt, parts, own) for _ in range(2))
+    ch = (_per_part((steps, B, GH // 4), dt, parts, own),) if lstm else ()
+    iv = _per_part((steps, B, 3 if lstm else 2), dt, parts, own)
+    return (xh, hh, *ch, iv, lnp, True)
+
+
+def _ln_grads(kind: str, acc: Any, grads: dict[str, np.ndarray], H: int) -> None:
+    """Adds a backward's layer-norm gradients, ``acc`` (one per part; in the order of
+    ``lnp``, and the GRU's ``b_hn`` last), into ``grads``."""
+    total = sum(acc) if isinstance(acc, _Own) else acc
+    G = (4 if kind == "lstm" else 3) * H
+    names = ["g_x", "g_h", "b"] + (["g_c", "b_c"] if kind == "lstm" else ["b_hn"])
+    starts = [0, G, 2 * G, 3 * G, 3 * G + H, 3 * G + 2 * H]
+    for name, i, j in zip(names, starts, starts[1:]):
+        if name in grads:
+            grads[name] += total[i:j]
 
 
 def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
@@ -339,8 +365,10 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
     cell states (and the GRU's gates) go through buffers of one or two steps, which stay in
     cache, instead of arrays over all steps. One step (streaming) goes to ``_step``. ``r (B,
     H)``: recurrent dropout's mask (cells/base.py), kept on the tape for the backward;
-    ``zone``: zoneout's, per state vector (layers/recurrent.py); peepholes from ``p["P"]``."""
-    if _backend == "numpy" or not _compiled(cell) or (x.shape[0] == 1 and (
+    ``zone``: zoneout's, per state vector (layers/recurrent.py); peepholes, the projection
+    and layer norm from ``p`` (``P``, ``W_hr``, ``g_x``...). A one-step forward with a variant
+    runs the reference loop (streaming such a model steps through the NumPy cell)."""
+    if _backend == "numpy" or (x.shape[0] == 1 and (
             r is not None or zone is not None or not cell.plain)):
         return None
     kind, dt = _KIND.get(type(cell)), x.dtype
@@ -361,6 +389,8 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
     hs = _empty((T, B, H), dt, split)
     steps, cells = (T, T) if train else (1, 2)  # steps the buffers hold
     zh, has_zh = _zone(zone, 0, dt, H)
+    ln = () if kind == "elman" else _ln_args(kind, p, dt, steps, B, W_h.shape[0], parts, own)
+    bias = None if ln and ln[-1] else p.get("b")  # layer norm: b added after it, in the step
     if kind == "elman":
         args, arrays = (h0, hs, m, has_mask, ca), ()
         hc = _empty((T, B, H), dt, split) if has_zh else hs  # the cell's h (elman.py)
@@ -378,13 +408,14 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         P = p["P"] if "P" in p else _dummies(dt)[1]
         ms = _take((steps, B, Hc), dt, split) if "W_hr" in p else hs  # m (lstm.py)
         WhrT = _operand(p["W_hr"].T) if "W_hr" in p else _NO_R[dt]
-        v = (P, "P" in p, zh, has_zh, zc, has_zc, cc, ms)
+        hz = _per_part((B, W_h.shape[0]), dt, parts) if ln[-1] else _NO_R[dt]
+        v = (P, "P" in p, zh, has_zh, zc, has_zc, cc, ms, ln)
     else:
         b_hn = p.get("b_hn", _dummies(dt)[0])
         gates = _per_part((steps, B, W_h.shape[0]), dt, parts, own)
         hzn = _per_part((steps, B, H), dt, parts, own)
         args = (h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg)
-        arrays, v = (h0, gates, hzn), (zh, has_zh)
+        arrays, v = (h0, gates, hzn), (zh, has_zh, ln)
     if kind == "elman":  # the projection goes into hc, which the loop activates in place
         matmul(x.reshape(T * B, -1), p["W_x"].T, hc.reshape(T * B, -1), bias=p.get("b"))
         WhT = _weights(W_h.T)
@@ -393,21 +424,22 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         recycle(WhT)
     else:  # the loop reads x: the GRU's projection is step by step (gru.py: for memory)
         WxT, WhT = _operand(p["W_x"].T), _weights(W_h.T)
-        head = (np.ascontiguousarray(x, dt), WxT, p.get("b", _dummies(dt)[1]))
+        head = (np.ascontiguousarray(x, dt), WxT, _dummies(dt)[1] if bias is None else bias)
         if kind == "lstm":
             if not inside:
-                matmul(x.reshape(T * B, -1), WxT, gates.reshape(T * B, -1), bias=p.get("b"))
+                matmul(x.reshape(T * B, -1), WxT, gates.reshape(T * B, -1), bias=bias)
             head += (inside,)
         else:  # scratch for the step's two products
             head += (_per_part((B, W_h.shape[0]), dt, parts),
                      _per_part((B, W_h.shape[0]), dt, parts))
-        tail = (WhrT, "W_hr" in p) if kind == "lstm" else ()
-        _loop(mod.forward_loop, (*head, WhT, *args, *_no_r(dt, B, H, r), *v, *tail), B, parts)
-        recycle(WxT, WhT, *tail[:1])
+        tail = (WhrT, "W_hr" in p, hz) if kind == "lstm" else ()
+        _loop(mod.forward_loop, (*head, WhT, *args, *_no_r(dt, B, H, r), *v[:-1], *tail, *ln),
+              B, parts)
+        recycle(WxT, WhT, *tail[:1], *tail[2:])
     final = (hs[-1].copy(),) if kind != "lstm" else (hs[-1].copy(), cs[(T - 1) % cells].copy())
     if not train:
-        recycle(*arrays[1:], *(a for a in v[-2:] if kind == "lstm" and a is not cs
-                               and a is not hs))
+        recycle(*arrays[1:], *(a for a in v[6:8] if kind == "lstm" and a is not cs
+                               and a is not hs), *ln[:-2])
     return hs, Tape(kind, arrays, codes, r, v) if train else None, final
 
 
@@ -447,18 +479,20 @@ def _step(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarray, h
         c0 = np.ascontiguousarray(s0[1], dt)
         xz += hz  # the gates' z, activated in place
         gates, cs, tcs = xz[None], np.empty((1, B, H), dt), np.empty((1, B, H), dt)
-        v = (_dummies(dt)[1], False, none, False, none, False, cs, hs)
+        v = (_dummies(dt)[1], False, none, False, none, False, cs, hs, _ln_args(kind, {}, dt,
+                                                                                1, B, 0, 1, False))
         mod.fwd_step(0, 0, B, h0, c0, hs, cs, tcs, gates, m, has_mask, ca, cg, v[0], False, cs,
-                     none, False, none, False, hs, False)
+                     none, False, none, False, hs, False, (_NO_R[dt], *v[-1][:-1]), False)
         if not train:
             return hs, None, (hs[0].copy(), cs[0])
         return hs, Tape(kind, (c0, cs, tcs, gates), codes, None, v), (hs[0].copy(),
                                                                       cs[0].copy())
     b_hn = p.get("b_hn", _dummies(dt)[0])
     gates, hzn = np.empty((1, *xz.shape), dt), np.empty((1, B, H), dt)
+    ln = _ln_args(kind, {}, dt, 1, B, 0, 1, False)
     mod.fwd_step(0, 0, B, xz, hz, h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg,
-                 none, False)
-    return hs, Tape(kind, (h0, gates, hzn), codes, None, (none, False)) if train else None, (
+                 none, False, *ln)
+    return hs, Tape(kind, (h0, gates, hzn), codes, None, (none, False, ln)) if train else None, (
         hs[0].copy(),)
 
 
@@ -497,34 +531,45 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
                           each, rd)
         else:  # the gated cells write dxz over their gates, the step made in `rows`
             rows = _per_part((B, GH), dt, parts)
+            ln = tape.v[-1]  # layer norm's arrays (_ln_args), its gradients summed in acc
+            # acc: lnp's gradients, and the GRU's b_hn
+            acc = _per_part((ln[-2].size + (GH // 3 if ln[-1] and tape.kind == "gru" else 0),),
+                            dt, parts)
+            for a in acc if isinstance(acc, _Own) else (acc,):
+                a[...] = 0
             if tape.kind == "gru":  # and dhz's n part over h_n (gru.py)
                 h0, dxz, dhzn = tape.arrays
                 args = (dh, h0, hs, dxz, dhzn, dhs_a, has_seq, dhzn, m, has_mask, ca, cg, rows,
-                        *rd, *tape.v, _scratch(tape.v[1], B, hs.shape[2], dt, parts))
+                        *rd, *tape.v[:2], _scratch(tape.v[1], B, hs.shape[2], dt, parts),
+                        *ln[:-1], acc, ln[-1])
                 dhz = [(0, dxz[..., : 2 * n]), (2 * n, dhzn)]
             else:
                 c0, cs, tcs, dxz = tape.arrays
                 dc = _empty(cs.shape[1:], dt, split)
                 dc[...] = d_state[1]
-                P, has_p, zh, has_zh, zc, has_zc, cc, ms = tape.v
+                P, has_p, zh, has_zh, zc, has_zc, cc, ms, _ = tape.v
                 H, proj = cs.shape[2], "W_hr" in p
                 dhp = _take(hs.shape, dt, split) if proj else _dummies(dt)[2]
                 args = (dh, dc, c0, cs, tcs, dxz, dhs_a, has_seq, m, has_mask, ca, cg, rows,
                         *rd, P, has_p, zh, has_zh, zc, has_zc,
                         _scratch(has_zh, B, H, dt, parts), _scratch(has_zc, B, H, dt, parts),
                         np.ascontiguousarray(p["W_hr"]) if proj else _NO_R[dt], dhp,
-                        _per_part((B, H), dt, parts) if proj else _NO_R[dt], proj)
+                        _per_part((B, H), dt, parts) if proj else _NO_R[dt], proj,
+                        *ln[:-1], acc, ln[-1])
                 dhz, d_s0 = [(0, dxz)], (dh, dc)
             _loop(mod.backward_loop, (W_h, *args), B, parts)
+            if ln[-1]:  # the gradients of the projections before the norms
+                _ln_grads(tape.kind, acc, grads, GH // (4 if tape.kind == "lstm" else 3))
+                dxz_n, dhz = ln[0], [(0, ln[1])]
             if tape.kind == "lstm" and has_p:
                 mod.peephole_grad(dxz, c0, cs, cc, m, has_mask, grads["P"])
             if tape.kind == "lstm" and proj:  # dW_hr = Σ_t dhp[t].T @ m[t]
                 matmul(dhp.reshape(-1, dhp.shape[2]).T, ms.reshape(-1, H), grads["W_hr"],
                        accumulate=True)
                 recycle(dhp, ms)
-            each(0, dxz, dhz)
+            each(0, dxz_n if ln[-1] else dxz, dhz)
             recycle(*tape.arrays[1:], rows, *(tape.v[6:7] if tape.kind == "lstm" and has_zc
-                                              else ()))  # not c0 / h0: the caller's state
+                                              else ()), *ln[:-3])  # not c0 / h0: the caller's
     recycle(W_h)
     tape.arrays = None
     return d_s0

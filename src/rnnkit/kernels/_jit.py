@@ -44,6 +44,7 @@ from numba.core.errors import NumbaIRAssumptionWarning
 from numba.core.registry import CPUDispatcher
 from numba.extending import intrinsic, overload
 
+from ..cells.base import LN_EPS
 from . import _target
 
 # The activations are inlined into the steps at numba's IR level (a call per row cost 17% of
@@ -374,6 +375,46 @@ def zone_split(zr, d, kept, through):
         v = d[j]
         kept[j] = zr[j] * v
         through[j] = (one - zr[j]) * v
+
+
+@jit(reassociate=True)
+def ln_row(a, a_hat):
+    """Layer norm of one row without its gain (cells/base.py ``layer_norm``):
+    ``a_hat = (a - mean(a)) * inv``, returns ``inv = 1 / sqrt(var(a) + LN_EPS)``. Not inlined:
+    its sums may be reordered (SIMD lanes, as NumPy's pairwise ones differ from a loop's)."""
+    dt = a.dtype.type
+    n = nonneg(a.shape[0])
+    s = dt(0)
+    for k in range(n):
+        s += a[k]
+    mu = s / dt(n)
+    v = dt(0)
+    for k in range(n):
+        d = a[k] - mu
+        v += d * d
+    inv = dt(1) / np.sqrt(v / dt(n) + dt(LN_EPS))
+    for k in range(n):
+        a_hat[k] = (a[k] - mu) * inv
+    return inv
+
+
+@jit(reassociate=True)
+def ln_back_row(dy, a_hat, inv, g, dg, da):
+    """Layer norm's backward for one row (cells/base.py ``layer_norm_back``): ``dg += dy *
+    a_hat`` and ``da = inv * (d - mean(d) - a_hat * mean(d * a_hat))`` with ``d = dy * g``;
+    ``da`` may be ``dy`` or ``a_hat``."""
+    dt = dy.dtype.type
+    n = nonneg(dy.shape[0])
+    s1, s2 = dt(0), dt(0)
+    for k in range(n):
+        d = dy[k] * g[k]
+        s1 += d
+        s2 += d * a_hat[k]
+    m1, m2 = s1 / dt(n), s2 / dt(n)
+    for k in range(n):
+        y, ah = dy[k], a_hat[k]
+        dg[k] += y * ah
+        da[k] = inv * (y * g[k] - m1 - ah * m2)
 
 
 @inline

@@ -46,6 +46,8 @@ from ._jit import (
     dropped,
     inline,
     jit,
+    ln_back_row,
+    ln_row,
     nonneg,
     zone_mix,
     zone_split,
@@ -54,12 +56,14 @@ from ._jit import (
 
 @inline
 def fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg, zh,
-             has_zh):
+             has_zh, xh, hh, iv, lnp, has_ln):
     """Step ``t`` for the rows ``b0:b1``; ``xz[b]`` and ``hz[b]`` hold row ``b``'s input and
-    hidden projections."""
+    hidden projections (``has_ln``: without ``b``, normalised here in place, ``lnp``: g_x,
+    g_h, b, the normalised parts kept in ``xh``, ``hh``, their ``1 / std`` in ``iv``)."""
     one = xz.dtype.type(1)
     h_prev = h0 if t == 0 else hs[t - 1]
     tg = t % gates.shape[0]  # gates and hzn hold all steps for a backward, or just this one
+    tl = t % xh.shape[0]
     H = nonneg(hs.shape[2])
     for b in range(b0, b1):
         if has_mask and not mask[t, b]:
@@ -69,6 +73,15 @@ def fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mas
         # indexing, an index that might be negative, or many arrays that might alias, do not)
         x, z, gt = xz[b], hz[b], gates[tg, b]
         hp, h, hn = h_prev[b], hs[t, b], hzn[tg, b]
+        if has_ln:
+            G, x_hat, h_hat = 3 * H, xh[tl, b], hh[tl, b]
+            iv[tl, b, 0] = ln_row(x, x_hat)
+            iv[tl, b, 1] = ln_row(z, h_hat)
+            gx, gh, bl = lnp[:G], lnp[G : 2 * G], lnp[2 * G :]
+            for j in range(G):
+                x[j] = gx[j] * x_hat[j] + bl[j]
+            for j in range(G):
+                z[j] = gh[j] * h_hat[j]
         for j in range(2 * H):
             gt[j] = x[j] + z[j]
         act_inplace(gt[: 2 * H], cg)  # r, u
@@ -90,11 +103,12 @@ def fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mas
 
 @inline
 def bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_mask, ca, cg,
-             rows, zh, has_zh, kh):
+             rows, zh, has_zh, kh, xh, hh, iv, lnp, acc, has_ln):
     """Writes ``dxz[t]`` over ``gates[t]`` and the n part of ``dhz[t]`` into ``dhzn[t]``, and
     leaves in ``dh`` the part of ``∂L/∂h_{t-1}`` that does not go through ``W_h`` (``dh * u``
     plus the zoned-out part, or all of ``dh`` on a masked row), for the rows ``b0:b1``;
-    ``rows (B, 3H)`` is scratch."""
+    ``rows (B, 3H)`` is scratch. With ``has_ln`` the gradients of the projections before the
+    norms go into ``xh[t]`` and ``hh[t]``, the parameters' into ``acc`` (g_x, g_h, b, b_hn)."""
     one, zero = dh.dtype.type(1), dh.dtype.type(0)
     h_prev = h0 if t == 0 else hs[t - 1]
     H = nonneg(dh.shape[1])
@@ -108,6 +122,9 @@ def bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_ma
         if has_mask and not mask[t, b]:
             gt[:] = zero
             dn[:] = zero
+            if has_ln:
+                xh[t, b][:] = zero
+                hh[t, b][:] = zero
             continue
         if has_zh:  # zoned out: straight to h_prev; the rest through the cell
             zone_split(zh[t % zh.shape[0], b % zh.shape[1]], d, kh[b], d)
@@ -130,6 +147,17 @@ def bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_ma
             for j in range(H):
                 d[j] = d[j] * gt[H + j]
         copy(dx, gt)  # r, u, n are read: dxz in their place
+        if has_ln:  # db, db_hn; dxz through its norm; dx becomes dhz, through its own
+            G = 3 * H
+            ab, an = acc[2 * G : 3 * G], acc[3 * G :]
+            for j in range(G):
+                ab[j] += dx[j]
+            for j in range(H):
+                an[j] += dn[j]
+            ln_back_row(dx, xh[t, b], iv[t, b, 0], lnp[:G], acc[:G], xh[t, b])
+            for j in range(H):
+                dx[2 * H + j] = dn[j]
+            ln_back_row(dx, hh[t, b], iv[t, b, 1], lnp[G : 2 * G], acc[G : 2 * G], hh[t, b])
 
 
 @jit
@@ -141,16 +169,18 @@ def one_step(W_x, x, b, W_h, h0, b_hn, has_bhn, hs, mask, has_mask, ca, cg):
     gates, hzn = np.empty((1, 1, GH), dt), np.empty(hs.shape, dt)
     matvec(W_x, x, b, xz[0])
     matvec(W_h, h0[0], b[:0], hz[0])
+    none = np.zeros((1, 1, 1), dt)
     fwd_step(0, 0, 1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg,
-             np.zeros((1, 1, 1), dt), False)
+             none, False, none, none, none, b[:0], False)
 
 
 @jit(any_layout=("WxT", "WhT"))
 def forward_loop(x, WxT, bias, xz, hz, WhT, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask,
-                 ca, cg, r, hd, has_r, zh, has_zh, b0, b1):
+                 ca, cg, r, hd, has_r, zh, has_zh, xh, hh, iv, lnp, has_ln, b0, b1):
     """``xz``, ``hz (B, 3H)``: scratch for the step's two products."""
     x, WxT, bias, xz, hz, WhT, h0, b_hn, hs, gates, hzn, mask, r, hd, zh = borrowed(
         x, WxT, bias, xz, hz, WhT, h0, b_hn, hs, gates, hzn, mask, r, hd, zh)
+    xh, hh, iv, lnp = borrowed(xh, hh, iv, lnp)
     none = bias[:0]
     for t in range(hs.shape[0]):
         matmul(x[t, b0:b1], WxT, xz[b0:b1], False, bias)
@@ -160,21 +190,29 @@ def forward_loop(x, WxT, bias, xz, hz, WhT, h0, b_hn, has_bhn, hs, gates, hzn, m
             h_prev = hd[b0:b1]
         matmul(h_prev, WhT, hz[b0:b1], False, none)
         fwd_step(t, b0, b1, xz, hz, h0, b_hn, has_bhn, hs, gates, hzn, mask, has_mask, ca, cg,
-                 zh, has_zh)
+                 zh, has_zh, xh, hh, iv, lnp, has_ln)
 
 
 @jit(any_layout=("W_h", "dhs"))
 def backward_loop(W_h, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_mask, ca, cg, rows,
-                  r, sd, has_r, zh, has_zh, kh, b0, b1):
+                  r, sd, has_r, zh, has_zh, kh, xh, hh, iv, lnp, acc, has_ln, b0, b1):
+    """With ``has_ln``: ``dh_prev`` from ``hh[t]``, the gradient of ``hz`` (bwd_step)."""
     W_h, dh, h0, hs, gates, hzn, dhs, dhzn, mask, rows, r, sd, zh, kh = borrowed(
         W_h, dh, h0, hs, gates, hzn, dhs, dhzn, mask, rows, r, sd, zh, kh)
+    xh, hh, iv, lnp, acc = borrowed(xh, hh, iv, lnp, acc)
     none = np.empty(0, W_h.dtype)  # no bias
     H = hs.shape[2]
     w_ru, w_n = W_h[: 2 * H], W_h[2 * H :]
     for t in range(hs.shape[0] - 1, -1, -1):
         bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_mask, ca, cg,
-                 rows, zh, has_zh, kh)
-        if has_r:
+                 rows, zh, has_zh, kh, xh, hh, iv, lnp, acc, has_ln)
+        if has_ln:
+            if has_r:
+                matmul(hh[t, b0:b1], W_h, sd[b0:b1], False, none)
+                add_dropped(sd[b0:b1], r[b0:b1], dh[b0:b1])
+            else:
+                matmul(hh[t, b0:b1], W_h, dh[b0:b1], True, none)
+        elif has_r:
             matmul(gates[t, b0:b1, : 2 * H], w_ru, sd[b0:b1], False, none)
             matmul(dhzn[t, b0:b1], w_n, sd[b0:b1], True, none)
             add_dropped(sd[b0:b1], r[b0:b1], dh[b0:b1])

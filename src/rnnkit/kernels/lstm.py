@@ -60,6 +60,8 @@ from ._jit import (
     dropped,
     inline,
     jit,
+    ln_back_row,
+    ln_row,
     nonneg,
     zone_mix,
     zone_split,
@@ -67,13 +69,29 @@ from ._jit import (
 
 
 @inline
+def ln_mix(gt, hz, x_hat, h_hat, inv, lnp):
+    """``gt = g_x * LN(gt) + g_h * LN(hz) + b`` for one row (``lnp``: g_x, g_h, b, g_c, b_c;
+    ``b`` zeros without a bias), keeping the normalised parts and their ``1 / std``."""
+    G = nonneg(gt.shape[0])
+    inv[0] = ln_row(gt, x_hat)
+    inv[1] = ln_row(hz, h_hat)
+    gx, gh, bl = lnp[:G], lnp[G : 2 * G], lnp[2 * G : 3 * G]
+    for j in range(G):
+        gt[j] = gx[j] * x_hat[j] + gh[j] * h_hat[j] + bl[j]
+
+
+@inline
 def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, P, has_p, cc, zh,
-             has_zh, zc, has_zc, ms, has_proj):
-    """Step ``t`` for the rows ``b0:b1``: their ``z`` in ``gates`` is activated in place."""
+             has_zh, zc, has_zc, ms, has_proj, ln, has_ln):
+    """Step ``t`` for the rows ``b0:b1``: their ``z`` in ``gates`` is activated in place
+    (with ``has_ln``, ``gates`` holds ``xz`` and ``hz`` the recurrent part on entry; ``ln``:
+    ``(hz, xh, hh, ch, iv, lnp)``, a tuple: a call of over 30 arguments is one numba cannot
+    inline)."""
+    hz, xh, hh, ch, iv, lnp = ln
     zero, one = hs.dtype.type(0), hs.dtype.type(1)
     h_prev = h0 if t == 0 else hs[t - 1]
     # cs, tcs and gates hold all steps for a backward, or are buffers of 2, 1 and 1 steps
-    tk, tt, tg = t % cs.shape[0], t % tcs.shape[0], t % gates.shape[0]
+    tk, tt, tg, tl = t % cs.shape[0], t % tcs.shape[0], t % gates.shape[0], t % xh.shape[0]
     c_prev = c0 if t == 0 else cs[(t - 1) % cs.shape[0]]
     H = nonneg(cs.shape[2])
     for b in range(b0, b1):
@@ -89,6 +107,8 @@ def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, P, h
         gt, cp, tc = gates[tg, b], c_prev[b], tcs[tt, b]
         h = ms[t % ms.shape[0], b] if has_proj else hs[t, b]  # m, before the projection
         c = cc[t % cc.shape[0], b]  # the cell's c: cs[tk, b] itself without zoneout of c
+        if has_ln:
+            ln_mix(gt, hz[b], xh[tl, b], hh[tl, b], iv[tl, b], lnp)
         if has_p:
             for j in range(H):
                 gt[j] += P[j] * cp[j]
@@ -98,7 +118,14 @@ def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, P, h
         act_inplace(gt[2 * H : 3 * H], ca)  # g
         for j in range(H):
             c[j] = gt[H + j] * cp[j] + gt[j] * gt[2 * H + j]
-        act_into(c, tc, ca)
+        if has_ln:  # φ(LN(c; g_c) + b_c)
+            ln_c, gc, bc = ch[tl, b], lnp[12 * H : 13 * H], lnp[13 * H :]
+            iv[tl, b, 2] = ln_row(c, ln_c)
+            for j in range(H):
+                tc[j] = gc[j] * ln_c[j] + bc[j]
+            act_inplace(tc, ca)
+        else:
+            act_into(c, tc, ca)
         if has_p:
             for j in range(H):
                 gt[3 * H + j] += P[H + j] * c[j]
@@ -150,11 +177,14 @@ def proj_start(t, b0, b1, dh, dhs, has_seq, mask, has_mask, zh, has_zh, dhp):
 
 @inline
 def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask, ca, cg, rows,
-             P, has_p, zh, has_zh, zc, has_zc, kh, kc):
+             P, has_p, zh, has_zh, zc, has_zc, kh, kc, ln, has_ln):
     """Writes ``dxz[t]`` over ``gates[t]``; leaves in ``dh`` the carried part of
     ``∂L/∂h_{t-1}`` (0 unless masked or zoned out) and in ``dc`` all of ``∂L/∂c_{t-1}``; for
     the rows ``b0:b1``. ``rows (B, 4H)`` is scratch: ``dz`` is made there, then copied over
-    the gates, which it needs until its last part."""
+    the gates, which it needs until its last part. With ``has_ln`` (``ln``: ``(xh, hh, ch,
+    iv, lnp, acc)``), ``gates[t]`` gets ``∂L/∂z`` (after the norms), ``xh[t]`` and ``hh[t]``
+    the gradients of ``xz`` and ``hz``, and ``acc`` the parameters' (order of ``lnp``)."""
+    xh, hh, ch, iv, lnp, acc = ln
     zero = dh.dtype.type(0)
     c_prev = c0 if t == 0 else cs[t - 1]
     H = nonneg(dh.shape[1])
@@ -167,6 +197,9 @@ def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask
         gt = gates[t, b]  # gate k of unit j at k*H + j; dz in the same places
         if has_mask and not mask[t, b]:
             gt[:] = zero
+            if has_ln:
+                xh[t, b][:] = zero
+                hh[t, b][:] = zero
             continue
         if has_zh:  # zoned out: straight to h_prev; the rest through the cell
             zone_split(zh[t % zh.shape[0], b % zh.shape[1]], d, kh[b], d)
@@ -177,6 +210,11 @@ def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask
         for j in range(H):
             di[j] = d[j] * gt[3 * H + j]
         dact_mul(tc, di, ca)
+        if has_ln:  # di: ∂L/∂(LN(c) + b_c), through LN's backward
+            ab, ac = acc[13 * H :], acc[12 * H : 13 * H]
+            for j in range(H):
+                ab[j] += di[j]
+            ln_back_row(di, ch[t, b], iv[t, b, 2], lnp[12 * H : 13 * H], ac, di)
         for j in range(H):
             dcr[j] = dcr[j] + di[j]
         for j in range(H):  # do = dh * tc
@@ -203,6 +241,12 @@ def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask
             for j in range(H):
                 dcr[j] = dcr[j] + k[j]
         copy(dz, gt)  # the gates are read: dxz in their place
+        if has_ln:  # dz through the two norms: dxz into xh[t], dhz into hh[t]
+            G, ab = 4 * H, acc[8 * H : 12 * H]
+            for j in range(G):
+                ab[j] += dz[j]
+            ln_back_row(dz, xh[t, b], iv[t, b, 0], lnp[:G], acc[:G], xh[t, b])
+            ln_back_row(dz, hh[t, b], iv[t, b, 1], lnp[G : 2 * G], acc[G : 2 * G], hh[t, b])
         if has_zh:
             copy(kh[b], d)
         else:
@@ -220,19 +264,22 @@ def one_step(W_x, x, b, W_h, h0, c0, hs, cs, mask, has_mask, ca, cg):
     matvec(W_h, h0[0], z, z)
     none = np.zeros((1, 1, 1), hs.dtype)
     fwd_step(0, 0, 1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, b[:0], False, cs,
-             none, False, none, False, hs, False)
+             none, False, none, False, hs, False, (h0, none, none, none, none, b[:0]), False)
 
 
 @jit(any_layout=("WxT", "WhT", "WhrT"))
 def forward_loop(x, WxT, bias, inside, WhT, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg,
-                 r, hd, has_r, P, has_p, zh, has_zh, zc, has_zc, cc, ms, WhrT, has_proj, b0,
-                 b1):
+                 r, hd, has_r, P, has_p, zh, has_zh, zc, has_zc, cc, ms, WhrT, has_proj, hz, xh,
+                 hh, ch, iv, lnp, has_ln, b0, b1):
     """``inside``: each step makes its input projection ``x_t @ W_x.T + b`` into ``gates`` (a
     one-step buffer without a backward); else ``gates`` holds every step's on entry. It
-    becomes ``z``, then the gates, in place."""
+    becomes ``z``, then the gates, in place. ``has_ln``: the projection comes without ``b``
+    and the step's ``h_prev @ W_h.T`` goes into the scratch ``hz (B, 4H)``."""
     x, WxT, bias, WhT, h0, c0, hs, cs, tcs, gates, mask, r, hd, P, cc, zh, zc, ms, WhrT = \
         borrowed(x, WxT, bias, WhT, h0, c0, hs, cs, tcs, gates, mask, r, hd, P, cc, zh, zc, ms,
                  WhrT)
+    ln = borrowed(hz, xh, hh, ch, iv, lnp)
+    hz = ln[0]
     none = bias[:0]
     for t in range(hs.shape[0]):
         z = gates[t % gates.shape[0], b0:b1]
@@ -242,9 +289,12 @@ def forward_loop(x, WxT, bias, inside, WhT, h0, c0, hs, cs, tcs, gates, mask, ha
         if has_r:
             dropped(h_prev, r[b0:b1], hd[b0:b1])
             h_prev = hd[b0:b1]
-        matmul(h_prev, WhT, z, True, none)
+        if has_ln:
+            matmul(h_prev, WhT, hz[b0:b1], False, none)
+        else:
+            matmul(h_prev, WhT, z, True, none)
         fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, P, has_p, cc,
-                 zh, has_zh, zc, has_zc, ms, has_proj)
+                 zh, has_zh, zc, has_zc, ms, has_proj, ln, has_ln)
         if has_proj:
             matmul(ms[t % ms.shape[0], b0:b1], WhrT, hs[t, b0:b1], False, none)
             proj_finish(t, b0, b1, h0, hs, mask, has_mask, zh, has_zh)
@@ -253,27 +303,31 @@ def forward_loop(x, WxT, bias, inside, WhT, h0, c0, hs, cs, tcs, gates, mask, ha
 @jit(any_layout=("W_h", "dhs", "W_hr"))
 def backward_loop(W_h, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask, ca, cg, rows,
                   r, sd, has_r, P, has_p, zh, has_zh, zc, has_zc, kh, kc, W_hr, dhp, dm,
-                  has_proj, b0, b1):
+                  has_proj, xh, hh, ch, iv, lnp, acc, has_ln, b0, b1):
     """With ``has_proj``: ``dh (B, P)``, ``dm (B, H)`` scratch, ``dhp (T, B, P)`` the tape of
-    the cells' ``∂L/∂h`` for ``dW_hr``."""
+    the cells' ``∂L/∂h`` for ``dW_hr``. With ``has_ln``: ``dh_prev`` from ``hh[t]``, the
+    gradient of ``hz`` (bwd_step)."""
     W_h, dh, dc, c0, cs, tcs, gates, dhs, mask, rows, r, sd, P, zh, zc, kh, kc = borrowed(
         W_h, dh, dc, c0, cs, tcs, gates, dhs, mask, rows, r, sd, P, zh, zc, kh, kc)
     W_hr, dhp, dm = borrowed(W_hr, dhp, dm)
+    ln = borrowed(xh, hh, ch, iv, lnp, acc)
+    hh = ln[1]
     none = np.empty(0, W_h.dtype)  # no bias
     for t in range(cs.shape[0] - 1, -1, -1):
         if has_proj:
             proj_start(t, b0, b1, dh, dhs, has_seq, mask, has_mask, zh, has_zh, dhp)
             matmul(dhp[t, b0:b1], W_hr, dm[b0:b1], False, none)
             bwd_step(t, b0, b1, dm, dc, c0, cs, tcs, gates, dhs, False, mask, has_mask, ca, cg,
-                     rows, P, has_p, zh, False, zc, has_zc, kh, kc)
+                     rows, P, has_p, zh, False, zc, has_zc, kh, kc, ln, has_ln)
         else:
             bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask, ca,
-                     cg, rows, P, has_p, zh, has_zh, zc, has_zc, kh, kc)
+                     cg, rows, P, has_p, zh, has_zh, zc, has_zc, kh, kc, ln, has_ln)
+        dhz = hh[t, b0:b1] if has_ln else gates[t, b0:b1]
         if has_r:
-            matmul(gates[t, b0:b1], W_h, sd[b0:b1], False, none)
+            matmul(dhz, W_h, sd[b0:b1], False, none)
             add_dropped(sd[b0:b1], r[b0:b1], dh[b0:b1])
         else:
-            matmul(gates[t, b0:b1], W_h, dh[b0:b1], True, none)
+            matmul(dhz, W_h, dh[b0:b1], True, none)
 
 
 @jit
