@@ -338,6 +338,20 @@ def test_other_default_activations(cell, act, gate):
     compare(model, "float64", 0.5 * data(), [7, 4, 1])
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("cell,bias,seq,extra", [
+    ("lstm", True, True, {}), ("gru", True, True, {}), ("gru", False, False, {}),
+    ("lstm", False, False, {"peepholes": True, "proj_size": 3}),
+])
+def test_layer_norm_runs_compiled_and_equals_numpy(cell, bias, seq, extra, dtype):
+    # gains and biases of the norms away from 1 and 0 (build adds noise to every parameter)
+    model = build(cell, dtype, bias=bias, bidi=True, seq=seq, layer_norm=True, **extra)
+    compare(model, dtype, data(), [7, 4, 1])
+    kernels.set_backend("numba")
+    model.forward(data(), [7, 4, 1])
+    assert isinstance(model._tape[0][0][0][0][3], kernels.Tape)  # not the reference loop
+
+
 def test_kernel_runs_for_defaults_and_falls_back_otherwise():
     x = data().swapaxes(0, 1).copy()
     kernels.set_backend("numba")

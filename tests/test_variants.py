@@ -272,6 +272,14 @@ COMPILED = [
     (rk.LSTM, {"peepholes": True, "zoneout": (0.4, 0.2), "recurrent_dropout": 0.4,
                "proj_size": 3}),
 ]
+#: layer norm, alone and with every other variant of its cell (float32: test_kernels.py)
+COMPILED_LN = [
+    (rk.LSTM, {"layer_norm": True}),
+    (rk.GRU, {"layer_norm": True}),
+    (rk.GRU, {"layer_norm": True, "bias": False, "zoneout": 0.3, "recurrent_dropout": 0.4}),
+    (rk.LSTM, {"layer_norm": True, "peepholes": True, "zoneout": (0.4, 0.2),
+               "recurrent_dropout": 0.4, "proj_size": 3}),
+]
 
 
 def _both_loops(cls, options, B, T, noise, split, monkeypatch, train=True):
@@ -309,7 +317,7 @@ def _both_loops(cls, options, B, T, noise, split, monkeypatch, train=True):
     return results
 
 
-@pytest.mark.parametrize(("cls", "options"), COMPILED)
+@pytest.mark.parametrize(("cls", "options"), COMPILED + COMPILED_LN)
 @pytest.mark.parametrize("masks", ["expectation", "drawn"])
 def test_compiled_loop_equals_the_reference(cls, options, masks, monkeypatch):
     noise = Noise(key=3) if masks == "drawn" else None
@@ -320,7 +328,7 @@ def test_compiled_loop_equals_the_reference(cls, options, masks, monkeypatch):
         np.testing.assert_allclose(gb[k], ga[k], rtol=1e-11, atol=1e-14, err_msg=k)
 
 
-@pytest.mark.parametrize(("cls", "options"), COMPILED[-3:])
+@pytest.mark.parametrize(("cls", "options"), COMPILED[-3:] + COMPILED_LN[-2:])
 @pytest.mark.parametrize("train", [True, False])
 def test_compiled_variants_split_over_threads_and_predict(cls, options, train, monkeypatch):
     # rows 0:6 and 6:13 on two threads; predict: zoneout's expectation, the LSTM's cell c

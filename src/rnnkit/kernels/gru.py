@@ -30,6 +30,13 @@ Recurrent dropout (``r (B, H)``, ``has_r``; cells/base.py): the product is made 
 Zoneout (``zh (T or 1, B or 1, H)``: a mask per step, or the rate at inference; ``has_zh``):
 ``h = zh * h_prev + (1 - zh) * h_cell``; backward ``(1 - zh) * dh`` goes through the cell and
 ``zh * dh`` straight to ``h_prev`` (scratch ``kh (B, H)``).
+
+Layer norm (``has_ln``; cells/gru.py): the step's products come without ``b``; each row's
+``xz = g_x * LN(xz) + b`` and ``hz = g_h * LN(hz)`` are made in place before the step above,
+the normalised parts kept in ``xh``, ``hh (T, B, 3H)``, their ``1 / std`` in ``iv (T, B,
+2)``. Backward: ``db += dxz``, ``db_hn += dhz_n``, then ``LN_back`` of ``dxz`` over ``xh[t]``
+and of ``dhz`` over ``hh[t]``, which makes ``dh_prev``'s product with ``W_h``; the gains' and
+biases' gradients summed into ``acc``, one per part of the batch.
 """
 
 from __future__ import annotations

@@ -43,6 +43,16 @@ micro-kernel, then ``proj_finish`` carries the masked rows and mixes the zoned-o
 (``(1 - zh) * dh``, 0 on a masked row) into ``dhp[t]``, the micro-kernel makes
 ``dm = dhp[t] @ W_hr (B, H)``, the step runs on ``dm``; the layer takes ``dW_hr = dhp.T @ ms``
 over all steps after the loop.
+
+Layer norm (``has_ln``; cells/lstm.py): the input projection comes without ``b``, the step's
+``h_prev @ W_h.T`` goes into the scratch ``hz (B, 4H)``, and each row's
+``z = g_x * LN(xz) + g_h * LN(hz) + b`` (``ln_mix``) is made in ``gates`` before the
+peepholes; ``tc = φ(g_c * LN(c) + b_c)``. Per-row means and variances by ``_jit.ln_row``; the
+tape keeps the normalised ``xh``, ``hh (T, B, 4H)``, ``ch (T, B, H)`` and their ``1 / std``
+in ``iv (T, B, 3)``. Backward: ``dc`` gets ``LN_back(dh * o * φ')``; ``dz`` goes over the
+gates (for ``dP``), ``LN_back`` of it over ``xh[t]`` (``dxz``) and ``hh[t]`` (``dhz``, which
+makes ``dh_prev = dhz @ W_h``); the gains' and biases' gradients are summed into ``acc``, one
+per part of the batch (``_jit.ln_back_row``).
 """
 
 from __future__ import annotations
