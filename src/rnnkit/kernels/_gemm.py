@@ -222,20 +222,28 @@ def matmul(a, b, c, accumulate, bias):
         return
     first = START_C if accumulate else START_BIAS if with_bias else START_ZERO
     row = bias if with_bias else c[0]  # read by every tile: valid memory of N columns
-    if M > 1 and K >= KC and a.strides[0] % PAGE == 0:
-        # rows a page apart (H = 1024 float32): a tile's rows of a share one set of the L1
-        # cache, and evict each other; a copy with rows a line longer costs one pass over a
-        # (16×1024 @ 1024×4096 in panels: 3.8 -> 2.6 ms)
-        padded = np.empty((M, K + LINE // a.itemsize), a.dtype)
-        padded[:, :K] = a
-        a = padded[:, :K]
     if b.ndim == 3:  # a panel at a time: its K × W values are contiguous
         W = b.shape[2]
+        if M > 1 and K >= KC and a.strides[0] % PAGE == 0:
+            a = _spaced(a)
         for j0 in range(0, N, W):
             j1 = min(N, j0 + W)
             _blocks(a, b[j0 // W], c[:, j0:j1], row[j0:j1], first, K, M)
     else:
         _blocks(a, b, c, row, first, K, M)
+
+
+@jit(any_layout=("a",))
+def _spaced(a):
+    """A copy of ``a`` with rows one cache line longer, for rows a page apart (H = 1024
+    float32): a tile's rows of ``a`` then share one set of the L1 cache and evict each
+    other; the copy costs one pass over ``a`` (16×1024 @ 1024×4096 in panels: 3.8 -> 2.6
+    ms). Only before panels, in a function of its own: anywhere else, or inlined, the
+    product's tiles spilled registers on AVX2 (22 -> 66-70 stores, tests/test_target.py)."""
+    M, K = a.shape
+    out = np.empty((M, K + LINE // a.itemsize), a.dtype)
+    out[:, :K] = a
+    return out[:, :K]
 
 
 def pack(b: np.ndarray, out: np.ndarray) -> np.ndarray:
