@@ -512,8 +512,7 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
         raise RuntimeError("backward: this forward's tape was used by a backward already; run "
                            "the forward again")
     mod, (ca, cg), dt = _load()[tape.kind], tape.codes, hs.dtype
-    # the GRU's loop takes blocks of W_h's rows: not in panels
-    W_h = (_operand if tape.kind == "gru" else _weights)(p["W_h"])
+    W_h = _weights(p["W_h"])
     T, B, GH = hs.shape[0], hs.shape[1], p["W_h"].shape[0]
     m, has_mask = (_NO_MASK, False) if mask is None else (np.ascontiguousarray(mask), True)
     # dhs is read in place: usually a time-major view of the batch-first dY, whose copy would
