@@ -18,6 +18,8 @@ from rnnkit.data.covariates import forecast_windows as cw
 from rnnkit.data.dates import continue_labels, detect_period, frequency
 from rnnkit.data.panel import Panel
 from rnnkit.data.scores import gaussian_quantiles, naive_scale
+from rnnkit.data.series_windows import BLOCK_ROWS, SeriesWindows
+from rnnkit.data.series_windows import relative as _relative
 from rnnkit.errors import DataError
 from rnnkit.losses import SCALE_FLOOR
 
@@ -89,44 +91,65 @@ def cut(series: Series, s: Settings, name: str, lay: fl.Layout, W: int, period: 
             f"but the series has {n} rows of which {tr.stop} train; use a smaller --window"
         )
     scaler = Scaler().fit(values[tr])
-    scaled = scaler.transform(values)
-    X, y = cw(scaled[:, : K + len(lay.features)], window=W, horizon=H, targets=K,
-              known=fl.known(lay, scaled, index))  # (M, W[+H], D), (M, K*H)
-    first = np.arange(len(X)) + W  # the row of each window's first target
-    last = first + H - 1
+    blocks = range(0, n, BLOCK_ROWS)  # a long series (a memory map) a block at a time
+    for i in blocks:
+        scaler.transform(values[i : i + BLOCK_ROWS])  # refuses values too large
+    known = None
+    if lay.known:  # (N, C): a few columns, kept in memory
+        known = fl.known(lay, scaler.transform(values), index)
+    for i in blocks:
+        _check_finite(scaler.transform(values[i : i + BLOCK_ROWS])[:, : K + len(lay.features)],
+                      i)
+    if known is not None:
+        _check_finite(known, 0, "forecast_windows: known", "known-future covariates must be "
+                      "given at every row")
+    src = SeriesWindows(values, scaler.mean_, scaler.scale_, window=W, horizon=H, targets=K,
+                        inputs=K + len(lay.features), known=known, relative=s.relative,
+                        first_step=s.strategy == "recursive")
+    # window i reads rows i .. i + W - 1 and forecasts rows i + W .. i + W + H - 1; it belongs
+    # to the part its targets lie in (a training one whose targets reach further is dropped)
+    M = src.count
     parts = {
-        "train": last < tr.stop,
-        "val": (first >= va.start) & (last < va.stop),
-        "test": first >= te.start,
+        "train": (0, min(M, tr.stop - W - H + 1)),
+        "val": (max(0, va.start - W), min(M, va.stop - W - H + 1)),
+        "test": (max(0, te.start - W), M),
     }
-    if s.test > 0 and not parts["test"].any():
+    has = {k: hi > lo for k, (lo, hi) in parts.items()}
+    if s.test > 0 and not has["test"]:
         raise DataError(
             f"{name}: no test window: the test part ({n - te.start} rows) is "
             f"shorter than --horizon {H}"
         )
-    held = "test" if parts["test"].any() else "val"
-    if not parts[held].any():
+    held = "test" if has["test"] else "val"
+    if not has[held]:
         raise DataError(f"{name}: nothing held out to test on; use --test or --val above 0")
     m = period if period and tr.stop > period + 1 else 1  # MASE: the seasonal naive scale
-    Xm, ym = (_relative(X, K, W), y - _base(X, K, W, H)) if s.relative else (X, y)
-    if s.strategy == "recursive":  # a one-step model; forecasts feed back for the other steps
-        ym = ym.reshape(len(ym), K, H)[:, :, 0]
-    rows = first[parts[held]]
+    rows = np.arange(*parts[held]) + W  # the row of each held-out window's first target
     return {
-        "train": (Xm[parts["train"]], ym[parts["train"]]),
-        "val": (Xm[parts["val"]], ym[parts["val"]]) if parts["val"].any() else None,
+        "train": (src.rows(*parts["train"], "X"), src.rows(*parts["train"], "y")),
+        "val": (src.rows(*parts["val"], "X"), src.rows(*parts["val"], "y")) if has["val"]
+        else None,
         "scaler": scaler,
         "scales": [naive_scale(values[tr, k], m) for k in range(K)],
         "m": m,
-        "held_out": {
-            "X": X[parts[held]],
-            "y": y[parts[held]],
+        "held_out": {  # unchanged by --relative and --strategy recursive
+            "X": src.rows(*parts[held], "X", model=False),
+            "y": src.rows(*parts[held], "y", model=False),
             "part": held,
             "labels": _labels(index, rows),
             "span": None if index is None else index[rows[0] : rows[-1] + H],
             "n_rows": n,
         },
     }
+
+
+def _check_finite(v: np.ndarray, offset: int, what: str = "make_windows: values",
+                  fix: str = "fill missing values first (see fill_missing)") -> None:
+    """``v``'s first non-finite entry, named by its row (from ``offset``) and column."""
+    bad = ~np.isfinite(v)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise DataError(f"{what}[{offset + r}, {c}] is {v[r, c]}; {fix}")
 
 
 def season_period(series: Series, s: Settings, name: str, n: int) -> int | None:
@@ -168,19 +191,6 @@ def _head(s: Settings) -> tuple[Any, str | None, int]:
     if s.loss == "gaussian":
         return "gaussian_nll", None, 2
     return "mse", "rmse", 1
-
-
-def _relative(X: np.ndarray, K: int, W: int) -> np.ndarray:
-    """The targets as change from the window's last value: the model then learns the
-    shape of the recent past, not its level, and a trend cannot take it out of range."""
-    out = X.copy()
-    out[:, :W, :K] -= X[:, W - 1 : W, :K]
-    return out
-
-
-def _base(X: np.ndarray, K: int, W: int, H: int) -> np.ndarray:
-    """``(N, K*H)`` each window's last target values, laid out as ``y``."""
-    return np.repeat(X[:, W - 1, :K], H, axis=1)
 
 
 def forecast_windows(model: rk.Sequential, meta: dict[str, Any], X: np.ndarray
@@ -237,6 +247,7 @@ def scores(
 ) -> dict[str, Any]:
     """The model and the baselines on windows, in original units (``forecast_scores``): one
     target's scores, or with several, ``per_target`` scores and the ``overall`` ones."""
+    X, y = np.asarray(X), np.asarray(y)  # windows cut on demand (SeriesWindows): all of them
     scaler = Scaler.from_dict(meta["scaler"])
     f = forecast_windows(model, meta, X)
     W, H = meta["window"], meta["horizon"]

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnkit.data.series_windows import column_sum
 from rnnkit.errors import DataError
 
 POINT = ("mae", "rmse", "mase", "smape")
@@ -29,7 +30,9 @@ def naive_scale(history: np.ndarray, period: int = 1) -> float:
         raise DataError(
             f"naive_scale: the MASE scale needs more than period={period} values, got {len(h)}"
         )
-    scale = float(np.mean(np.abs(h[period:] - h[:-period])))
+    n = len(h) - period  # a long history a block at a time, summed as np.mean sums it
+    scale = float(column_sum(lambda lo, hi: np.abs(h[period + lo : period + hi] - h[lo:hi]),
+                             n, True) / n)
     if not scale > 0:
         raise DataError("naive_scale: the training values do not change, so MASE is undefined")
     return scale

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnkit.data.series_windows import BLOCK_ROWS, column_sum
 from rnnkit.errors import DataError
 
 
@@ -127,22 +128,32 @@ class Scaler:
         """Learn column means and scales from ``values`` ``(N,)`` or ``(N, F)``; returns self."""
         v = np.asarray(values, dtype=np.float64)
         v2 = v.reshape(-1, 1) if v.ndim == 1 else v.reshape(-1, v.shape[-1])
-        if len(v2) == 0 or not np.isfinite(v2).all():
+        n = len(v2)
+        blocks = range(0, n, BLOCK_ROWS)  # a long series (a memory map) a block at a time
+        bad = sum(np.count_nonzero(~np.isfinite(v2[i : i + BLOCK_ROWS])) for i in blocks)
+        if n == 0 or bad:
             raise DataError(
                 f"Scaler.fit: expected finite values with at least one row, "
-                f"got shape {v.shape} with {np.count_nonzero(~np.isfinite(v2))} "
+                f"got shape {v.shape} with {bad} "
                 "non-finite"
             )
-        big = np.abs(v2) > MAX_ABS
-        if big.any():
-            i, j = np.argwhere(big)[0]
-            raise DataError(
-                f"Scaler.fit: value {v2[i, j]:.6g} (row {i}, column {j}) is too large: rnnkit "
-                f"squares errors in float64, so values beyond ±{MAX_ABS:.0e} are refused; "
-                "divide the column by a large power of ten first"
-            )
-        self.mean_ = v2.mean(axis=0)
-        std = v2.std(axis=0)
+        for i0 in blocks:
+            big = np.abs(v2[i0 : i0 + BLOCK_ROWS]) > MAX_ABS
+            if big.any():
+                i, j = np.argwhere(big)[0]
+                raise DataError(
+                    f"Scaler.fit: value {v2[i0 + i, j]:.6g} (row {i0 + i}, column {j}) is too "
+                    f"large: rnnkit squares errors in float64, so values beyond ±{MAX_ABS:.0e} "
+                    "are refused; divide the column by a large power of ten first"
+                )
+        if n <= BLOCK_ROWS or not v2.flags.c_contiguous:
+            self.mean_ = v2.mean(axis=0)
+            std = v2.std(axis=0)
+        else:  # NumPy's mean and std, summed a block at a time (equal bit for bit)
+            one = v2.shape[1] == 1
+            self.mean_ = column_sum(lambda lo, hi: v2[lo:hi], n, one) / n
+            sq = column_sum(lambda lo, hi: _squared(v2[lo:hi] - self.mean_), n, one)
+            std = np.sqrt(sq / n)
         self.scale_ = np.where(std > 0, std, 1.0)
         return self
 
@@ -212,3 +223,7 @@ class Scaler:
                 f"{shape}; pass column= to scale target values"
             )
         return mean, scale
+
+
+def _squared(d: np.ndarray) -> np.ndarray:
+    return np.multiply(d, d, out=d)  # as np.std squares the deviations
