@@ -8,6 +8,7 @@ import pytest
 from rnnkit.cli import build_parser, shards
 from rnnkit.cli import settings as st
 from rnnkit.cli.train import _read
+from rnnkit.data.series_windows import WindowRows
 from rnnkit.distributed import World
 
 
@@ -31,7 +32,11 @@ def settings(*argv: str) -> st.Settings:
 
 def both_ranks(s: st.Settings, out):
     s0, p0, name = _read(s)
-    before = {"X": p0.X, "y": np.array(p0.y), "val": p0.val, "held": dict(p0.held_out)}
+    before = {"X": p0.X if isinstance(p0.X, list) else np.asarray(p0.X), "y": np.array(p0.y),
+              "val": None if p0.val is None else tuple(
+                  a if isinstance(a, list) else np.asarray(a) for a in p0.val),
+              "held": {k: np.asarray(v) if hasattr(v, "shape") else v
+                       for k, v in p0.held_out.items()}}
     sent: list = []
     s0, p0, _, _ = shards.share(Pair(0, sent), s0, p0, name, out)
     s1, p1, name1, out1 = shards.share(Pair(1, sent), settings(), None, "", None)
@@ -49,12 +54,14 @@ def test_rank_1_maps_what_rank_0_prepared_from_a_csv(tmp_path):
     (tmp_path / "run").mkdir()
     before, (s0, p0), (s1, p1) = both_ranks(s, tmp_path / "run")
     assert s1 == s0 and s1.task == "forecast" and s1.window == 20
-    for p in (p0, p1):  # every rank trains on memory maps of the same files
-        assert isinstance(p.X, np.memmap) and isinstance(p.val[0], np.memmap)
+    for p in (p0, p1):  # every rank cuts its windows from a memory map of the same series
+        assert isinstance(p.X, WindowRows) and isinstance(p.val[0], WindowRows)
+        assert isinstance(p.X.src.values, np.memmap) and p.X.src is p.val[0].src
         np.testing.assert_array_equal(p.X, before["X"])
         np.testing.assert_array_equal(p.y, before["y"])
         np.testing.assert_array_equal(p.val[1], before["val"][1])
-    assert p1.X.filename == p0.X.filename
+    assert p1.X.src.values.filename == p0.X.src.values.filename
+    assert sorted(f.name for f in (tmp_path / "run" / shards.FOLDER).iterdir()) == ["series.npy"]
     assert (p1.task, p1.metric, p1.out_size, p1.vocab_size) == (
         p0.task, p0.metric, p0.out_size, p0.vocab_size)
     assert p1.meta == p0.meta and p1.held_out == {}

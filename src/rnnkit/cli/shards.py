@@ -25,6 +25,7 @@ import numpy as np
 
 import rnnkit as rk
 from rnnkit.data.sequences import pad_sequences
+from rnnkit.data.series_windows import SeriesWindows, WindowRows
 from rnnkit.distributed import World, bcast_text
 
 from .prepared import Prepared
@@ -61,10 +62,18 @@ def _spill(s: Settings, p: Prepared, name: str, out: Path) -> dict[str, Any]:
     remove(out)  # a killed run's
     folder.mkdir()
     specs: dict[str, Any] = {}
+    windows: dict[str, Any] = {}
 
     def put(key: str, a: Any) -> Any:
         if a is None:
             return None
+        if isinstance(a, WindowRows):  # forecast windows: the series they are cut from
+            if "series" not in specs:
+                src = a.src
+                src.values, src.known = put("series", src.values), put("known", src.known)
+                windows["source"] = src.spec()
+            windows[key] = {"lo": a.lo, "hi": a.hi, "what": a.what, "model": a.model}
+            return a
         a = np.asarray(a)
         specs[key] = {"dtype": a.dtype.str, "shape": list(a.shape)}
         return write(folder / f"{key}.npy", a)
@@ -87,6 +96,7 @@ def _spill(s: Settings, p: Prepared, name: str, out: Path) -> dict[str, Any]:
         raise ValueError(f"distributed: the loss {p.loss!r} cannot be sent to the other ranks")
     settings = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(s).items()}
     return {"settings": settings, "name": name, "out": str(out), "arrays": sent,
+            "windows": windows,
             "task": p.task, "loss": loss, "metric": p.metric, "out_size": p.out_size,
             "meta": p.meta, "vocab_size": p.vocab_size}
 
@@ -98,6 +108,11 @@ def receive(doc: dict[str, Any], s: Settings) -> tuple[Settings, Prepared, str, 
                                   for k, v in doc["settings"].items() if k in fields})
     out = Path(doc["out"])
     a = {key: read(out / FOLDER / f"{key}.npy", spec) for key, spec in doc["arrays"].items()}
+    windows = dict(doc.get("windows") or {})
+    if windows:
+        src = SeriesWindows.from_spec(windows.pop("source"), a["series"], a.get("known"))
+        a.update({key: src.rows(int(w["lo"]), int(w["hi"]), str(w["what"]), bool(w["model"]))
+                  for key, w in windows.items()})
     val = None
     if "X_val" in a:
         val = (a["X_val"], a["y_val"]) + ((a["lengths_val"],) if "lengths_val" in a else ())

@@ -3,8 +3,9 @@ into one of the data layer's records, and inferring the task from what came back
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import io
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from rnnkit.data import (
     read_series_csv,
     read_text,
 )
+from rnnkit.data._io import utf8_lines
 from rnnkit.data.panel import Panel, read_panel_csv
 from rnnkit.data.ucr import is_ucr_path
 from rnnkit.errors import DataError
@@ -79,7 +81,7 @@ def load_source(spec: str | None, s: Settings
 
 
 def _read_csv(path: Path, s: Settings) -> Series | Sequences:
-    header = _header(read_text(path), path.name)
+    header = _header(path)
     long_format = {"sequence_id", "time"} <= set(header)
     if s.task == "classify" or (s.task is None and long_format):
         return read_sequences_csv(path, label_col=s.target or "label", features=s.features)
@@ -105,11 +107,17 @@ def _read_csv(path: Path, s: Settings) -> Series | Sequences:
                            missing=s.missing, future_rows=bool(future))
 
 
-def _header(text: str, name: str) -> list[str]:
-    for row in csv.reader(io.StringIO(text)):
-        if row:
-            return [h.strip() for h in row]
-    raise DataError(f"{name}: the file is empty, expected a header line and data rows")
+def _header(path: Path) -> list[str]:
+    """The CSV's header line, read from the file's first lines (not the whole file)."""
+    lines = utf8_lines(path)
+    with contextlib.closing(lines):
+        first = next(lines, None)
+        if first is None:  # as read_text says it
+            raise DataError(f"{path.name}: the file is empty, expected some text")
+        for row in csv.reader(itertools.chain([first], lines)):
+            if row:
+                return [h.strip() for h in row]
+    raise DataError(f"{path.name}: the file is empty, expected a header line and data rows")
 
 
 def infer_task(record: Any, asked: str | None, name: str) -> str:

@@ -110,7 +110,7 @@ class SeriesWindows:
         W, H, K = self.W, self.H, self.K
         X = self.scaled(starts, W)  # (n, W, P)
         if what == "y" or (model and self.relative):
-            y = self.scaled(starts, H, W)[:, :, :K].transpose(0, 2, 1).reshape(len(starts), -1)
+            y = self.scaled(starts, H, W)[:, :, :K].transpose(0, 2, 1).reshape(len(starts), K * H)
         if what == "y":
             if model and self.relative:
                 y = y - base(X, K, W, H)

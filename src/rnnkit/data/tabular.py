@@ -20,21 +20,23 @@ The number of missing cells before the rule ran is reported as ``Series.missing`
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from rnnkit.data._io import (
+    Row,
     column_index,
-    csv_table,
+    csv_stream,
     display_name,
     parse_number,
-    read_utf8,
+    utf8_lines,
     where,
 )
 from rnnkit.data.containers import Series
 from rnnkit.errors import DataError
 
+BLOCK_ROWS = 1 << 16  # rows of values allocated at a time while a CSV is parsed
 MISSING_RULES = ("interpolate", "ffill", "drop", "error")
 
 
@@ -71,9 +73,10 @@ def read_series_csv(
         DataError: the file is missing, not UTF-8, empty or headerless; a named column is
             absent; a cell is not a number; fewer than 2 rows remain.
     """
-    return series_from_text(
-        read_utf8(path),
-        display_name(path),
+    source = display_name(path)
+    return _series(
+        *csv_stream(utf8_lines(path), source),
+        source,
         target=target,
         features=features,
         date=date,
@@ -97,8 +100,27 @@ def series_from_text(
     future_rows: bool = False,
 ) -> Series:
     """``read_series_csv`` on text already read; ``source`` names it in messages."""
+    return _series(*csv_stream(text.splitlines(keepends=True), source), source, target=target,
+                   features=features, date=date, missing=missing, unit=unit, period=period,
+                   future_rows=future_rows)
+
+
+def _series(
+    header: list[str],
+    rows: Iterator[Row],
+    source: str,
+    *,
+    target: str | Sequence[str],
+    features: Sequence[str] | None,
+    date: str | None,
+    missing: str,
+    unit: str,
+    period: int | None,
+    future_rows: bool,
+) -> Series:
+    """The series of CSV ``rows``, parsed as they are read: the memory holds the values, not
+    the text or its rows."""
     _check_rule(missing)
-    header, rows = csv_table(text, source)
     targets = [target] if isinstance(target, str) else list(target)
     names = targets + [f for f in (features or ()) if f not in targets]
     cols = [
@@ -106,13 +128,34 @@ def series_from_text(
         for i, n in enumerate(names)
     ]
     dcol = None if date is None else column_index(header, date, source, "date")
-    if len(rows) < 2:
-        raise DataError(f"{source}: expected at least 2 data rows, got {len(rows)}")
+    blocks: list[np.ndarray] = []  # (rows, F) each
+    pending: list[list[float]] = []  # the rows of the next block, and where they are
+    spots: list[tuple[int, int]] = []
+    holes_at: dict[int, tuple[int, int]] = {}  # (row, line) of each row with a missing cell
+    labels: list[str] = []
 
-    values = np.empty((len(rows), len(cols)))  # (N, F)
-    for i, (row, line, cells) in enumerate(rows):
-        for j, (c, name) in enumerate(zip(cols, names, strict=True)):
-            values[i, j] = parse_number(cells[c], source, name, row, line)
+    def flush() -> None:
+        block = np.array(pending, dtype=np.float64).reshape(len(pending), len(cols))
+        first = sum(len(b) for b in blocks)
+        for i in np.flatnonzero(np.isnan(block).any(axis=1)):
+            holes_at[first + int(i)] = spots[i]
+        blocks.append(block)
+        pending.clear()
+        spots.clear()
+
+    for row, line, cells in rows:
+        pending.append([parse_number(cells[c], source, name, row, line)
+                        for c, name in zip(cols, names, strict=True)])
+        spots.append((row, line))
+        if dcol is not None:
+            labels.append(cells[dcol].strip())
+        if len(pending) == BLOCK_ROWS:
+            flush()
+    flush()
+    values = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]  # (N, F)
+    blocks.clear()
+    if len(values) < 2:
+        raise DataError(f"{source}: expected at least 2 data rows, got {len(values)}")
     future = future_index = None
     if future_rows:
         k = len(targets)
@@ -120,20 +163,20 @@ def series_from_text(
         cut = int(last[-1]) + 1 if len(last) else 0
         future, values = values[cut:], values[:cut]
         if dcol is not None:
-            future_index = [cells[dcol].strip() for _, _, cells in rows[cut:]]
-        rows = rows[:cut]
+            future_index, labels = labels[cut:], labels[:cut]
     holes = np.isnan(values)
     if missing == "error" and holes.any():
         i, j = np.argwhere(holes)[0]
-        row, line, _ = rows[i]
+        row, line = holes_at[int(i)]
         raise DataError(
             f"{where(source, names[j], row, line)}: missing value and missing='error'; "
             f"choose one of {MISSING_RULES[:3]} to fill or drop it"
         )
-    index = None if dcol is None else [cells[dcol].strip() for _, _, cells in rows]
-    values, keep = fill_missing(values, missing, source=source, columns=names)
-    if index is not None and keep is not None:
-        index = [d for d, k in zip(index, keep, strict=True) if k]
+    index = None if dcol is None else labels
+    if holes.any():  # else the rule changes nothing
+        values, keep = fill_missing(values, missing, source=source, columns=names)
+        if index is not None and keep is not None:
+            index = [d for d, k in zip(index, keep, strict=True) if k]
     if len(values) < 2:
         raise DataError(
             f"{source}: expected at least 2 rows after missing='{missing}', got {len(values)}"
