@@ -47,7 +47,7 @@ def decode_utf8(raw: bytes, source: str) -> str:
         ) from None
 
 
-READ_BYTES = 8 << 20  # a file streamed line by line is read this much at a time
+READ_BYTES = 1 << 20  # a file streamed line by line is read this much at a time
 
 
 def utf8_lines(path: str | os.PathLike[str]) -> Iterator[str]:
