@@ -5,10 +5,11 @@
     python benchmarks/distributed_csv_memory.py run /tmp/big.csv 2        # mpiexec -n 2
 
 ``run`` starts the training (``--epochs 1``, an LSTM(8), a global batch of 8192) and reads
-every rank's RssAnon (its own memory, not file cache) from /proc every 0.1 s, and prints each
-rank's peak in three phases told apart by rank 0's lines: reading and preparing the data (until
-"training ..."; by then rank 0 has written the arrays and every rank maps them), training
-(until the last "epoch E/E" line), and rank 0's report on the held-out part.
+every rank's RssAnon (its own memory, not file cache) and CPU time from /proc every 0.1 s, and
+prints each rank's peak and the CPU seconds it used in three phases told apart by rank 0's
+lines: reading and preparing the data (until "training ..."; by then rank 0 has written the
+series and every rank maps it), training (until the last "epoch E/E" line), and rank 0's
+report on the held-out part.
 """
 
 import os
@@ -49,6 +50,16 @@ def rss_anon_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User and system CPU time of ``pid`` so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def ranks(root: int) -> dict[int, int]:
@@ -96,13 +107,18 @@ def run(path: str, k: int) -> None:
 
     threading.Thread(target=read, daemon=True).start()
     peak: dict[tuple[int, str], float] = {}
+    cpu: dict[tuple[int, str], list[float]] = {}  # CPU seconds at a phase's first, last sample
+    wall: dict[str, list[float]] = {}
     t0 = time.perf_counter()
     while p.poll() is None:
         now = phase[0]
+        wall.setdefault(now, [time.perf_counter()] * 2)[1] = time.perf_counter()
         for pid, rank in (ranks(p.pid) if k > 1 else {p.pid: 0}).items():
-            mb = rss_anon_mb(pid)
+            mb, used = rss_anon_mb(pid), cpu_seconds(pid)
             if mb is not None:
                 peak[rank, now] = max(peak.get((rank, now), 0.0), mb)
+            if used is not None:
+                cpu.setdefault((rank, now), [used, used])[1] = used
         time.sleep(0.1)
     shutil.rmtree(out, ignore_errors=True)
     if p.returncode:
@@ -114,6 +130,12 @@ def run(path: str, k: int) -> None:
         print(f"  rank {rank}: " + ", ".join(
             f"{name} {peak[rank, name]:.0f}" for name in ("prepare", "train", "report")
             if (rank, name) in peak))
+    print("CPU seconds used in each phase (wall seconds of the phase):")
+    for rank in sorted({r for r, _ in cpu}):
+        print(f"  rank {rank}: " + ", ".join(
+            f"{name} {cpu[rank, name][1] - cpu[rank, name][0]:.1f}"
+            f" ({wall[name][1] - wall[name][0]:.1f})"
+            for name in ("prepare", "train", "report") if (rank, name) in cpu))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from . import metrics
 SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS",
              "SLURM_STEP_NUM_TASKS")
 MODES = ("auto", "on", "off")
+WAIT_MAX = 0.05  # seconds: the longest sleep of a waiting rank, the most it adds to a wait
 
 
 class DistributedError(RuntimeError):
@@ -55,6 +56,9 @@ class World:
     def gather(self, arr: np.ndarray) -> np.ndarray | None:
         """Every rank's rows of ``arr`` concatenated in rank order, on rank 0 (None elsewhere)."""
         return arr
+
+    def wait(self) -> None:
+        """Wait until every rank got here (a barrier)."""
 
     def fail(self, exc: BaseException) -> None:
         """A failing rank: nothing to end but this process."""
@@ -99,6 +103,15 @@ class MPIWorld(World):
         recv = None if out is None else [out, (counts * per_row).tolist()]
         self.comm.Gatherv(arr, recv, root=0)
         return out
+
+    def wait(self) -> None:
+        """A barrier that sleeps: MPI's blocking calls spin on a core while they wait, which
+        while rank 0 reads the data for minutes takes the CPU it needs (on a laptop with
+        fewer cores than ranks). Polled after sleeps growing from 1 ms to ``WAIT_MAX``."""
+        req, pause = self.comm.Ibarrier(), 0.001
+        while not req.Test():
+            time.sleep(pause)
+            pause = min(2 * pause, WAIT_MAX)
 
     def fail(self, exc: BaseException) -> None:
         """End the whole job: the other ranks may be waiting in a collective for this one,
@@ -206,9 +219,10 @@ def check_equal_weights(w: World, params: dict[str, np.ndarray], where: str) -> 
 
 
 def bcast_text(w: World, text: str | None) -> str | None:
-    """Rank 0's string (or None) on every rank."""
+    """Rank 0's string (or None) on every rank; the others wait for it asleep (``wait``)."""
     if w.size == 1:
         return text
+    w.wait()
     data = b"" if text is None else text.encode()
     n = w.bcast(np.array([len(data) if text is not None else -1], np.int64))
     if n[0] < 0:

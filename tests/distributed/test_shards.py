@@ -16,7 +16,10 @@ class Pair(World):
     """Rank 0 or 1 of two: what rank 0 broadcasts is replayed, in order, to rank 1."""
 
     def __init__(self, rank: int, sent: list) -> None:
-        self.rank, self.size, self.sent = rank, 2, sent
+        self.rank, self.size, self.sent, self.waits = rank, 2, sent, 0
+
+    def wait(self) -> None:
+        self.waits += 1  # MPIWorld's sleeps: a rank waiting for rank 0 must not spin
 
     def bcast(self, buf: np.ndarray) -> np.ndarray:
         if self.rank == 0:
@@ -38,9 +41,11 @@ def both_ranks(s: st.Settings, out):
               "held": {k: np.asarray(v) if hasattr(v, "shape") else v
                        for k, v in p0.held_out.items()}}
     sent: list = []
-    s0, p0, _, _ = shards.share(Pair(0, sent), s0, p0, name, out)
-    s1, p1, name1, out1 = shards.share(Pair(1, sent), settings(), None, "", None)
+    ranks = Pair(0, sent), Pair(1, sent)
+    s0, p0, _, _ = shards.share(ranks[0], s0, p0, name, out)
+    s1, p1, name1, out1 = shards.share(ranks[1], settings(), None, "", None)
     assert not sent and (name1, out1) == (name, out)
+    assert ranks[0].waits == ranks[1].waits == 1  # before the first broadcast
     return before, (s0, p0), (s1, p1)
 
 
