@@ -5,6 +5,7 @@ launch runs many cases (mpi_cases.py); the uneven K=3 runs
 every case (shares of 1 and 2 rows, empty shares), K=2 a few."""
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -119,3 +120,48 @@ def test_rnnkit_train_resumed_by_another_k_is_the_uninterrupted_run(tmp_path, da
                  for k in ("run", "whole"))
     for k in want:
         np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-7)
+
+
+def _panel_rows() -> str:
+    r = np.random.default_rng(1)
+    return "store,t,sales,price\n" + "".join(
+        f"{sid},{i},{level + np.sin(i / 4) + r.normal(0, 0.1):.4f},{r.normal():.4f}\n"
+        for sid, level in (("A", 1.0), ("B", 5.0)) for i in range(60))
+
+
+@pytest.mark.parametrize("flags", [
+    ["--series-id", "store", "--target", "sales", "--window", "6"],  # a panel: one-hot codes
+    ["--target", "sales,price", "--window", "6", "--horizon", "2"],  # two targets
+])
+def test_panel_and_several_targets_train_the_single_process_model(tmp_path, flags):
+    import rnnkit as rk
+    from rnnkit.cli import main
+
+    path = tmp_path / "p.csv"
+    path.write_text(_panel_rows() if "--series-id" in flags else _rows(120).replace(
+        "t,target,x1", "t,sales,price"))
+    args = [str(path), *flags, "--hidden", "4", "--batch-size", "16", "--epochs", "2"]
+    r = mpirun(2, "-m", "rnnkit", "train", *args, "--out", str(tmp_path / "two"))
+    assert r.returncode == 0, r.stderr
+    assert main(["train", *args, "--out", str(tmp_path / "one"), "--quiet"]) == 0
+    got, want = (rk.load(tmp_path / k / "model.safetensors").parameters() for k in ("two", "one"))
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-7)
+    two, one = (dict(_numbers(json.loads((tmp_path / k / "metrics.json").read_text())))
+                for k in ("two", "one"))
+    assert two.keys() == one.keys() and any("per_" in k for k in one), one.keys()
+    for k in one:  # the held-out scores, per series or per target, and the final losses
+        assert two[k] == pytest.approx(one[k], rel=1e-5, abs=1e-7), k
+
+
+def _numbers(doc, path=""):
+    """The numbers of a metrics.json by their paths, but times."""
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            if k not in ("seconds", "time", "settings"):
+                yield from _numbers(v, f"{path}/{k}")
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            yield from _numbers(v, f"{path}/{i}")
+    elif isinstance(doc, (int, float)) and not isinstance(doc, bool):
+        yield path, doc
