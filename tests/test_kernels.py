@@ -416,6 +416,27 @@ def test_one_step_sequences_train_and_stream_as_the_reference(cell, B):
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
 
 
+@pytest.mark.parametrize("cell,extra", [
+    ("lstm", {"layer_norm": True, "peepholes": True, "proj_size": 3, "zoneout": (0.2, 0.3)}),
+    ("gru", {"layer_norm": True, "zoneout": 0.2}),
+    ("rnn", {"zoneout": 0.3}),
+])
+def test_one_step_of_a_variant_runs_the_compiled_loop(cell, extra, monkeypatch):
+    # T = 1 with a variant: the loop for one step (not kernels._step, not the NumPy cell);
+    # training (a tape) and streaming (zoneout as its expectation) as the reference
+    model = build(cell, "float64", **extra)
+    compare(model, "float64", data(B=3, T=1), None)
+    kernels.set_backend("numpy")
+    want = model.predict(data(B=3, T=3))
+    kernels.set_backend("numba")
+    monkeypatch.setattr(type(model.layers[0].cell), "step", None)  # the NumPy cell's step
+    model.forward(data(B=3, T=1))
+    assert isinstance(model._tape[0][0][0][0][3], kernels.Tape)
+    stream = model.stream()
+    got = np.stack([stream.step(x) for x in data(B=3, T=3).swapaxes(0, 1)], axis=1)
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("cell", CELLS)

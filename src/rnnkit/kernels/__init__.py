@@ -363,13 +363,12 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
     loop turns it into the gates in place. The GRU makes its projection step by step, for
     memory (its loop has the two products anyway). ``train=False``: no tape (``None``); the
     cell states (and the GRU's gates) go through buffers of one or two steps, which stay in
-    cache, instead of arrays over all steps. One step (streaming) goes to ``_step``. ``r (B,
-    H)``: recurrent dropout's mask (cells/base.py), kept on the tape for the backward;
-    ``zone``: zoneout's, per state vector (layers/recurrent.py); peepholes, the projection
-    and layer norm from ``p`` (``P``, ``W_hr``, ``g_x``...). A one-step forward with a variant
-    runs the reference loop (streaming such a model steps through the NumPy cell)."""
-    if _backend == "numpy" or (x.shape[0] == 1 and (
-            r is not None or zone is not None or not cell.plain)):
+    cache, instead of arrays over all steps. One step (streaming) goes to ``_step``, or with a
+    variant to ``_variant_step`` (with a tape: the loop for ``T = 1``). ``r (B, H)``:
+    recurrent dropout's mask (cells/base.py), kept on the tape for the backward; ``zone``:
+    zoneout's, per state vector (layers/recurrent.py); peepholes, the projection and layer
+    norm from ``p`` (``P``, ``W_hr``, ``g_x``...)."""
+    if _backend == "numpy":
         return None
     kind, dt = _KIND.get(type(cell)), x.dtype
     if kind is None or not _same_dtype(p, dt):
@@ -379,8 +378,10 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         return None
     m, has_mask = (_NO_MASK, False) if mask is None else (np.ascontiguousarray(mask), True)
     mod, h0 = mods[kind], np.ascontiguousarray(s0[0], dt)
-    if x.shape[0] == 1:
+    if x.shape[0] == 1 and r is None and zone is None and cell.plain:
         return _step(kind, mod, p, x, h0, s0, m, has_mask, codes, train)
+    if x.shape[0] == 1 and not train:
+        return _variant_step(kind, mod, p, x, h0, s0, m, has_mask, codes, zone)
     (T, B, _), W_h, (ca, cg) = x.shape, p["W_h"], codes
     H = W_h.shape[1]  # of h: the LSTM's proj_size when it projects; Hc of its cell state
     parts = _parts(T, B, W_h)
@@ -494,6 +495,44 @@ def _step(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarray, h
                  none, False, *ln)
     return hs, Tape(kind, (h0, gates, hzn), codes, None, (none, False, ln)) if train else None, (
         hs[0].copy(),)
+
+
+def _variant_step(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarray,
+                  h0: np.ndarray, s0: tuple, m: np.ndarray, has_mask: bool,
+                  codes: tuple[int, int], zone: tuple | None) -> tuple[np.ndarray, None, tuple]:
+    """``forward`` for one step of a cell with variants (zoneout as its expectation, layer
+    norm, peepholes, the projection) without a tape: the products by ``matmul``, then the
+    compiled step, as ``_step`` does for the plain cell."""
+    B, dt, (ca, cg), W_h = x.shape[1], x.dtype, codes, p["W_h"]
+    H, ln = W_h.shape[1], "g_x" in p
+    xz = matmul(x[0], p["W_x"].T, bias=None if ln else p.get("b"))
+    hz = matmul(h0, W_h.T)
+    zh, has_zh = _zone(zone, 0, dt, H)
+    if kind == "elman":  # the projection becomes the cell's h in place
+        hs = np.empty((1, B, H), dt) if has_zh else xz[None]
+        mod.fwd_step(0, 0, B, hz, h0, hs, m, has_mask, ca, xz[None], zh, has_zh)
+        return hs, None, (hs[0].copy(),)
+    lna = _ln_args(kind, p, dt, 1, B, W_h.shape[0], 1, False)
+    hs = np.empty((1, B, H), dt)
+    if kind == "gru":
+        mod.fwd_step(0, 0, B, xz, hz, h0, p.get("b_hn", _dummies(dt)[0]), "b_hn" in p, hs,
+                     np.empty((1, *xz.shape), dt), np.empty((1, B, H), dt), m, has_mask, ca, cg,
+                     zh, has_zh, *lna)
+        return hs, None, (hs[0].copy(),)
+    Hc, proj = W_h.shape[0] // 4, "W_hr" in p
+    if not ln:
+        xz += hz  # the gates' z, activated in place
+    cs, tcs = np.empty((1, B, Hc), dt), np.empty((1, B, Hc), dt)
+    zc, has_zc = _zone(zone, 1, dt, Hc)
+    ms = np.empty((1, B, Hc), dt) if proj else hs
+    mod.fwd_step(0, 0, B, h0, np.ascontiguousarray(s0[1], dt), hs, cs, tcs, xz[None], m,
+                 has_mask, ca, cg, p.get("P", _dummies(dt)[1]), "P" in p,
+                 np.empty((1, B, Hc), dt) if has_zc else cs, zh, has_zh, zc, has_zc, ms, proj,
+                 (hz, *lna[:-1]), lna[-1])
+    if proj:  # h = m @ W_hr.T, then the masked rows carried, the zoned-out ones mixed
+        hs[0] = matmul(ms[0], p["W_hr"].T)
+        mod.proj_finish(0, 0, B, h0, hs, m, has_mask, zh, has_zh)
+    return hs, None, (hs[0].copy(), cs[0])
 
 
 def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarray | None,
