@@ -111,3 +111,17 @@ def test_written_in_blocks_the_file_holds_every_row(tmp_path, monkeypatch):
     a = np.arange(10 * 3, dtype=np.float32).reshape(10, 3)
     np.testing.assert_array_equal(shards.write(tmp_path / "a.npy", a), a)
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_held_out_windows_are_written_to_a_file_a_block_at_a_time(tmp_path, monkeypatch):
+    """Rank 0 reports from a map of the held-out windows, not from all of them in memory."""
+    from rnnkit.data.series_windows import SeriesWindows
+
+    monkeypatch.setattr(shards, "BLOCK_BYTES", 100)  # 2 windows of 5 x 2 float64 a block
+    v = np.random.default_rng(0).normal(size=(40, 2))
+    src = SeriesWindows(v, v.mean(0), v.std(0), window=5, horizon=2, targets=1, inputs=2)
+    for what in ("X", "y"):
+        rows = src.rows(3, 30, what, model=False)
+        got = shards.write(tmp_path / f"{what}.npy", rows)
+        assert isinstance(got, np.memmap) and rows.nbytes == got.nbytes
+        np.testing.assert_array_equal(got, np.asarray(rows), strict=True)

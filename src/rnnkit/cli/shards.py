@@ -85,9 +85,10 @@ def _spill(s: Settings, p: Prepared, name: str, out: Path) -> dict[str, Any]:
         Xv, yv, lv = put("X_val", Xv), put("y_val", p.val[1]), put("lengths_val", lv)
         p.val = (Xv, yv) if lv is None else (Xv, yv, lv)
     sent = dict(specs)
-    for key, v in p.held_out.items():  # rank 0's alone: it reports on them
-        if isinstance(v, np.ndarray) and v.dtype.kind in "biuf" and v.nbytes >= 1 << 20:
-            p.held_out[key] = put(f"held-{key}", v)
+    for key, v in p.held_out.items():  # rank 0's alone: it reports on them (windows too,
+        if isinstance(v, (np.ndarray, WindowRows)) and v.dtype.kind in "biuf" \
+                and v.nbytes >= 1 << 20:  # which it would otherwise build in its memory)
+            p.held_out[key] = write(folder / f"held-{key}.npy", v)
     if isinstance(p.loss, str):
         loss = p.loss
     elif s.loss == QUANTILE:

@@ -152,6 +152,15 @@ class WindowRows:
     def ndim(self) -> int:
         return len(self.shape)
 
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def nbytes(self) -> int:
+        """What ``np.asarray`` of these windows would take."""
+        return self.size * self.dtype.itemsize
+
     def __len__(self) -> int:
         return self.hi - self.lo
 
@@ -163,9 +172,26 @@ class WindowRows:
                 return WindowRows(self.src, self.lo + start, self.lo + max(start, stop),
                                   self.what, self.model)
         if isinstance(first, (int, np.integer)):
-            return self.take(np.arange(len(self))[[first]])[0][rest]
-        idx = np.arange(len(self))[first]
-        return self.take(idx)[(slice(None), *rest)]
+            return self.take(self._positions([first]))[0][rest]
+        return self.take(self._positions(first))[(slice(None), *rest)]
+
+    def _positions(self, key: Any) -> np.ndarray:
+        """Integer positions of ``key`` (integers, negative from the end, a boolean mask or a
+        slice), checked as NumPy checks an index."""
+        n = len(self)
+        if isinstance(key, slice):
+            return np.arange(*key.indices(n))
+        idx = np.asarray(key)
+        if idx.dtype == bool:
+            if idx.shape != (n,):
+                raise IndexError(f"boolean index of shape {idx.shape} for {n} windows")
+            return np.flatnonzero(idx)
+        if idx.dtype.kind not in "iu":
+            raise IndexError(f"windows are indexed by integers, got {idx.dtype}")
+        idx = np.where(idx < 0, idx + n, idx).astype(np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise IndexError(f"index out of range for {n} windows")
+        return idx
 
     def take(self, idx: np.ndarray) -> np.ndarray:
         """The windows at positions ``idx`` (an integer array) as an array."""
