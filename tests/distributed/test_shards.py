@@ -49,7 +49,8 @@ def both_ranks(s: st.Settings, out):
     return before, (s0, p0), (s1, p1)
 
 
-def test_rank_1_maps_what_rank_0_prepared_from_a_csv(tmp_path):
+def test_rank_1_maps_what_rank_0_prepared_from_a_csv(tmp_path, monkeypatch):
+    monkeypatch.setattr(shards, "HELD_BYTES", 0)  # rank 0 maps even a small held-out part
     r = np.random.default_rng(0)
     rows = "".join(f"{i},{np.sin(i / 5) + r.normal(0, 0.1):.4f},{r.normal():.4f}\n"
                    for i in range(300))
@@ -66,7 +67,8 @@ def test_rank_1_maps_what_rank_0_prepared_from_a_csv(tmp_path):
         np.testing.assert_array_equal(p.y, before["y"])
         np.testing.assert_array_equal(p.val[1], before["val"][1])
     assert p1.X.src.values.filename == p0.X.src.values.filename
-    assert sorted(f.name for f in (tmp_path / "run" / shards.FOLDER).iterdir()) == ["series.npy"]
+    files = sorted(f.name for f in (tmp_path / "run" / shards.FOLDER).iterdir())
+    assert files == ["held-X.npy", "held-y.npy", "series.npy"]  # no windows for training
     assert (p1.task, p1.metric, p1.out_size, p1.vocab_size) == (
         p0.task, p0.metric, p0.out_size, p0.vocab_size)
     assert p1.meta == p0.meta and p1.held_out == {}
@@ -74,6 +76,7 @@ def test_rank_1_maps_what_rank_0_prepared_from_a_csv(tmp_path):
     for a, b in zip(p1.loss(out, np.asarray(p1.y)), p0.loss(out, np.asarray(p0.y))):
         np.testing.assert_array_equal(a, b)  # the quantile loss at the same levels
     np.testing.assert_array_equal(p0.held_out["X"], before["held"]["X"])  # rank 0 reports
+    assert isinstance(p0.held_out["X"], np.memmap)
     shards.remove(tmp_path / "run")
     assert not (tmp_path / "run" / shards.FOLDER).exists()
 

@@ -33,6 +33,7 @@ from .settings import Settings
 
 FOLDER = "rank-data.tmp"
 BLOCK_BYTES = 64 << 20  # rows copied to a file at a time
+HELD_BYTES = 1 << 20  # rank 0 maps held-out arrays from this size on
 QUANTILE = "quantile"  # the loss function quantile_loss(settings.quantiles)
 
 
@@ -87,7 +88,7 @@ def _spill(s: Settings, p: Prepared, name: str, out: Path) -> dict[str, Any]:
     sent = dict(specs)
     for key, v in p.held_out.items():  # rank 0's alone: it reports on them (windows too,
         if isinstance(v, (np.ndarray, WindowRows)) and v.dtype.kind in "biuf" \
-                and v.nbytes >= 1 << 20:  # which it would otherwise build in its memory)
+                and v.nbytes >= HELD_BYTES:  # which it would otherwise build in its memory)
             p.held_out[key] = write(folder / f"held-{key}.npy", v)
     if isinstance(p.loss, str):
         loss = p.loss
