@@ -120,7 +120,7 @@ def test_held_out_windows_are_written_to_a_file_a_block_at_a_time(tmp_path, monk
     """Rank 0 reports from a map of the held-out windows, not from all of them in memory."""
     from rnnkit.data.series_windows import SeriesWindows
 
-    monkeypatch.setattr(shards, "BLOCK_BYTES", 100)  # 2 windows of 5 x 2 float64 a block
+    monkeypatch.setattr(shards, "WINDOW_BLOCK_BYTES", 100)  # 2 windows of 5 x 2 float64
     v = np.random.default_rng(0).normal(size=(40, 2))
     src = SeriesWindows(v, v.mean(0), v.std(0), window=5, horizon=2, targets=1, inputs=2)
     for what in ("X", "y"):

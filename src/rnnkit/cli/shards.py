@@ -1,10 +1,11 @@
 """Data for ``mpiexec -n K rnnkit train``: DATA is read once, and every rank trains on memory
 maps of the prepared arrays.
 
-Rank 0 reads and prepares DATA (a CSV's windows, a text's sequences, an ``.npz``, a bundled
+Rank 0 reads and prepares DATA (a CSV's series, a text's sequences, an ``.npz``, a bundled
 dataset) as one process would, writes the arrays ``fit`` reads (training and validation inputs,
-targets, lengths) and the held-out part to ``.npy`` files in the run folder's ``rank-data.tmp``
-folder, and then keeps memory maps of them instead of the arrays. The other ranks never read
+targets, lengths; for a forecast the series its windows are cut from) and the held-out part to
+``.npy`` files in the run folder's ``rank-data.tmp`` folder, and then keeps memory maps of them
+instead of the arrays. The other ranks never read
 DATA: they get the resolved settings and the task's metadata from rank 0 and map the same
 files. Each rank then reads only the rows of its share of every batch; its own memory holds
 that share, not the data (the pages it reads are file cache, shared by the ranks of a machine
@@ -33,6 +34,7 @@ from .settings import Settings
 
 FOLDER = "rank-data.tmp"
 BLOCK_BYTES = 64 << 20  # rows copied to a file at a time
+WINDOW_BLOCK_BYTES = 4 << 20  # windows built and written at a time: built in rank 0's memory
 HELD_BYTES = 1 << 20  # rank 0 maps held-out arrays from this size on
 QUANTILE = "quantile"  # the loss function quantile_loss(settings.quantiles)
 
@@ -132,7 +134,8 @@ def write(path: Path, a: np.ndarray) -> np.ndarray:
         return a
     tmp = path.with_name(path.name + ".part")
     m = np.lib.format.open_memmap(tmp, mode="w+", dtype=a.dtype, shape=a.shape)
-    rows = max(1, BLOCK_BYTES // max(1, a[:1].nbytes))
+    block = BLOCK_BYTES if isinstance(a, np.ndarray) else WINDOW_BLOCK_BYTES
+    rows = max(1, block // max(1, a[:1].nbytes))
     for i in range(0, len(a), rows):
         m[i : i + rows] = a[i : i + rows]
     m.flush()

@@ -53,11 +53,6 @@ def relative(X: np.ndarray, K: int, W: int) -> np.ndarray:
     return out
 
 
-def base(X: np.ndarray, K: int, W: int, H: int) -> np.ndarray:
-    """``(N, K*H)`` each window's last target values, laid out as ``y``."""
-    return np.repeat(X[:, W - 1, :K], H, axis=1)
-
-
 class SeriesWindows:
     """The forecast windows of a series ``values (N, F)`` (see ``covariates.forecast_windows``
     for their layout), scaled by ``(mean, scale)`` as they are cut.
@@ -108,15 +103,14 @@ class SeriesWindows:
 
     def windows(self, starts: np.ndarray, what: str, model: bool) -> np.ndarray:
         W, H, K = self.W, self.H, self.K
-        X = self.scaled(starts, W)  # (n, W, P)
-        if what == "y" or (model and self.relative):
-            y = self.scaled(starts, H, W)[:, :, :K].transpose(0, 2, 1).reshape(len(starts), K * H)
         if what == "y":
-            if model and self.relative:
-                y = y - base(X, K, W, H)
+            y = self.scaled(starts, H, W)[:, :, :K].transpose(0, 2, 1).reshape(len(starts), K * H)
+            if model and self.relative:  # the targets less each window's last value
+                y = y - np.repeat(self.scaled(starts, 1, W - 1)[:, 0, :K], H, axis=1)
             if model and self.first_step:
                 y = y.reshape(len(y), K, H)[:, :, 0]
             return y  # (n, K*H), or (n, K)
+        X = self.scaled(starts, W)  # (n, W, P)
         if self.known is not None:
             n = len(starts)
             at = starts[:, None] + np.arange(W + H)
