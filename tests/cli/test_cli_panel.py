@@ -99,7 +99,7 @@ def test_panel_bad_input(cli, tmp_path, panel_csv):
 
 def test_training_windows_carry_their_own_series_code(panel_csv):
     from rnnkit.cli.settings import Settings
-    from rnnkit.cli.task_forecast import prepare
+    from rnnkit.cli.task_forecasts import prepare
 
     panel = read_panel_csv(panel_csv, series_id="store", target="sales", date="date")
     s = Settings(target="sales", series_id="store", window=12, horizon=2, date="date")

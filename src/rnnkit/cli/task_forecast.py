@@ -30,11 +30,7 @@ from .prepared import Prepared, describe
 from .settings import Settings
 
 
-def prepare(series: Series | Panel, s: Settings, name: str) -> Prepared:
-    if isinstance(series, Panel):
-        from . import task_panel
-
-        return task_panel.prepare(series, s, name)
+def prepare(series: Series, s: Settings, name: str) -> Prepared:
     n = len(series.values)
     period = season_period(series, s, name, n)
     lay = fl.from_settings(series, s, name)
@@ -272,10 +268,6 @@ def scores(
 
 
 def report(model: rk.Sequential, p: Prepared) -> dict[str, Any]:
-    if p.meta.get("series_ids"):
-        from . import task_panel
-
-        return task_panel.report(model, p)
     h = p.held_out
     sc = scores(model, p.meta, h["X"], h["y"])
     labels = h["labels"]
@@ -291,10 +283,6 @@ def report(model: rk.Sequential, p: Prepared) -> dict[str, Any]:
 
 def evaluate(model: rk.Sequential, meta: dict[str, Any], series: Series) -> dict[str, Any]:
     """Every window of ``series`` scored, with the model file's scaler and window."""
-    if meta.get("series_ids"):
-        from . import task_panel
-
-        return task_panel.evaluate(model, meta, series)
     if isinstance(series, Panel):
         raise DataError(f"{series.name}: this model forecasts one series; it was not trained "
                         "with --series-id")

@@ -30,7 +30,7 @@ from . import (
     sources,
     task_charlm,
     task_classify,
-    task_forecast,
+    task_forecasts,
 )
 from . import settings as st
 from .common import (
@@ -50,7 +50,7 @@ from .common import (
 from .prepared import Prepared, build_model, build_schedule, describe
 
 TASKS: dict[str, Any] = {
-    "forecast": task_forecast,
+    "forecast": task_forecasts,
     "classify": task_classify,
     "charlm": task_charlm,
 }
