@@ -20,6 +20,7 @@ from rnnkit.data.panel import Panel
 from rnnkit.data.scores import gaussian_quantiles, naive_scale
 from rnnkit.data.series_windows import BLOCK_ROWS, SeriesWindows
 from rnnkit.data.series_windows import relative as _relative
+from rnnkit.data.windows import check_finite
 from rnnkit.errors import DataError
 from rnnkit.losses import SCALE_FLOOR
 
@@ -94,10 +95,10 @@ def cut(series: Series, s: Settings, name: str, lay: fl.Layout, W: int, period: 
     if lay.known:  # (N, C): a few columns, kept in memory
         known = fl.known(lay, scaler.transform(values), index)
     for i in blocks:
-        _check_finite(scaler.transform(values[i : i + BLOCK_ROWS])[:, : K + len(lay.features)],
+        check_finite(scaler.transform(values[i : i + BLOCK_ROWS])[:, : K + len(lay.features)],
                       i)
     if known is not None:
-        _check_finite(known, 0, "forecast_windows: known", "known-future covariates must be "
+        check_finite(known, 0, "forecast_windows: known", "known-future covariates must be "
                       "given at every row")
     src = SeriesWindows(values, scaler.mean_, scaler.scale_, window=W, horizon=H, targets=K,
                         inputs=K + len(lay.features), known=known, relative=s.relative,
@@ -137,15 +138,6 @@ def cut(series: Series, s: Settings, name: str, lay: fl.Layout, W: int, period: 
             "n_rows": n,
         },
     }
-
-
-def _check_finite(v: np.ndarray, offset: int, what: str = "make_windows: values",
-                  fix: str = "fill missing values first (see fill_missing)") -> None:
-    """``v``'s first non-finite entry, named by its row (from ``offset``) and column."""
-    bad = ~np.isfinite(v)
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        raise DataError(f"{what}[{offset + r}, {c}] is {v[r, c]}; {fix}")
 
 
 def season_period(series: Series, s: Settings, name: str, n: int) -> int | None:

@@ -19,6 +19,16 @@ from rnnkit.data.series_windows import BLOCK_ROWS, column_sum
 from rnnkit.errors import DataError
 
 
+def check_finite(v: np.ndarray, offset: int = 0, what: str = "make_windows: values",
+                 fix: str = "fill missing values first (see fill_missing)") -> None:
+    """Raise ``DataError`` at ``v``'s first non-finite entry (2-D), named by its row (counted
+    from ``offset``: ``v`` may be a block of a longer array) and column."""
+    bad = ~np.isfinite(v)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise DataError(f"{what}[{offset + r}, {c}] is {v[r, c]}; {fix}")
+
+
 def make_windows(
     values: np.ndarray, *, window: int, horizon: int = 1, target_col: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -57,13 +67,7 @@ def make_windows(
         )
     if not -f <= target_col < f:
         raise DataError(f"make_windows: target_col {target_col} is out of range for {f} column(s)")
-    bad = ~np.isfinite(v)
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        raise DataError(
-            f"make_windows: values[{r}, {c}] is {v[r, c]}; fill missing values first "
-            "(see fill_missing)"
-        )
+    check_finite(v)
     count = n - window - horizon + 1
     starts = np.arange(count)[:, None]
     X = v[starts + np.arange(window)]  # (count, W, F)
