@@ -363,8 +363,8 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
     loop turns it into the gates in place. The GRU makes its projection step by step, for
     memory (its loop has the two products anyway). ``train=False``: no tape (``None``); the
     cell states (and the GRU's gates) go through buffers of one or two steps, which stay in
-    cache, instead of arrays over all steps. One step (streaming) goes to ``_step``, or with a
-    variant to ``_variant_step`` (with a tape: the loop for ``T = 1``). ``r (B, H)``:
+    cache, instead of arrays over all steps. One step (streaming) goes to ``_step`` (a cell with
+    variants with a tape: the loop for ``T = 1``). ``r (B, H)``:
     recurrent dropout's mask (cells/base.py), kept on the tape for the backward; ``zone``:
     zoneout's, per state vector (layers/recurrent.py); peepholes, the projection and layer
     norm from ``p`` (``P``, ``W_hr``, ``g_x``...)."""
@@ -378,10 +378,8 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         return None
     m, has_mask = (_NO_MASK, False) if mask is None else (np.ascontiguousarray(mask), True)
     mod, h0 = mods[kind], np.ascontiguousarray(s0[0], dt)
-    if x.shape[0] == 1 and r is None and zone is None and cell.plain:
-        return _step(kind, mod, p, x, h0, s0, m, has_mask, codes, train)
-    if x.shape[0] == 1 and not train:
-        return _variant_step(kind, mod, p, x, h0, s0, m, has_mask, codes, zone)
+    if x.shape[0] == 1 and (not train or (r is None and zone is None and cell.plain)):
+        return _step(kind, mod, p, x, h0, s0, m, has_mask, codes, train, zone)
     (T, B, _), W_h, (ca, cg) = x.shape, p["W_h"], codes
     H = W_h.shape[1]  # of h: the LSTM's proj_size when it projects; Hc of its cell state
     parts = _parts(T, B, W_h)
@@ -445,16 +443,20 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
 
 
 def _step(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarray, h0: np.ndarray,
-          s0: tuple, m: np.ndarray, has_mask: bool, codes: tuple[int, int], train: bool
-          ) -> tuple[np.ndarray, Tape | None, tuple]:
+          s0: tuple, m: np.ndarray, has_mask: bool, codes: tuple[int, int], train: bool,
+          zone: tuple | None = None) -> tuple[np.ndarray, Tape | None, tuple]:
     """``forward`` for one time step (streaming), with the least Python around the compiled
-    step. One sequence without a tape: products and step in one compiled call (``one_step``,
-    by ``_gemm.matvec``) while the weights stay in cache. Otherwise ``matmul`` (for one row,
-    a matrix-vector product on the weight in place), then the step alone: the loop would
-    first copy ``W_h.T``, which costs more than the step."""
+    step: a plain cell with or without a tape, a cell with variants (zoneout as its
+    expectation, layer norm, peepholes, the projection, from ``p`` and ``zone``) without one.
+    One sequence of a plain cell without a tape: products and step in one compiled call
+    (``one_step``, by ``_gemm.matvec``) while the weights stay in cache. Otherwise ``matmul``
+    (for one row, a matrix-vector product on the weight in place), then the step alone: the
+    loop would first copy ``W_h.T``, which costs more than the step."""
     B, W_h, W_x, dt, (ca, cg) = x.shape[1], p["W_h"], p["W_x"], x.dtype, codes
-    H = W_h.shape[1]
-    if B == 1 and not train and W_h.nbytes + W_x.nbytes <= ONE_STEP_MAX_BYTES:
+    H, ln, proj = W_h.shape[1], "g_x" in p, "W_hr" in p
+    zh, has_zh = _zone(zone, 0, dt, H)
+    plain = zone is None and not (ln or proj or "P" in p)
+    if plain and B == 1 and not train and W_h.nbytes + W_x.nbytes <= ONE_STEP_MAX_BYTES:
         b = p["b"] if "b" in p else _dummies(dt)[1]
         x_t, hs = x[0, 0], np.empty((1, 1, H), dt)
         if kind == "elman":
@@ -468,71 +470,37 @@ def _step(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarray, h
         mod.one_step(W_x, x_t, b, W_h, h0, p.get("b_hn", _dummies(dt)[0]), "b_hn" in p, hs, m,
                      has_mask, ca, cg)
         return hs, None, (hs[0].copy(),)
-    xz, hz = matmul(x[0], W_x.T, bias=p.get("b")), matmul(h0, W_h.T)  # B = 1: by rows of W
-    none = _dummies(dt)[2]  # no zoneout (see forward)
-    if kind == "elman":  # the projection becomes h in place
-        hs = xz[None]
-        mod.fwd_step(0, 0, B, hz, h0, hs, m, has_mask, ca, hs, none, False)
-        return hs, Tape(kind, (), codes, None, (hs, none, False)) if train else None, (
-            hs[0].copy(),)
-    hs = np.empty((1, B, H), dt)
-    if kind == "lstm":
-        c0 = np.ascontiguousarray(s0[1], dt)
-        xz += hz  # the gates' z, activated in place
-        gates, cs, tcs = xz[None], np.empty((1, B, H), dt), np.empty((1, B, H), dt)
-        v = (_dummies(dt)[1], False, none, False, none, False, cs, hs, _ln_args(kind, {}, dt,
-                                                                                1, B, 0, 1, False))
-        mod.fwd_step(0, 0, B, h0, c0, hs, cs, tcs, gates, m, has_mask, ca, cg, v[0], False, cs,
-                     none, False, none, False, hs, False, (_NO_R[dt], *v[-1][:-1]), False)
-        if not train:
-            return hs, None, (hs[0].copy(), cs[0])
-        return hs, Tape(kind, (c0, cs, tcs, gates), codes, None, v), (hs[0].copy(),
-                                                                      cs[0].copy())
-    b_hn = p.get("b_hn", _dummies(dt)[0])
-    gates, hzn = np.empty((1, *xz.shape), dt), np.empty((1, B, H), dt)
-    ln = _ln_args(kind, {}, dt, 1, B, 0, 1, False)
-    mod.fwd_step(0, 0, B, xz, hz, h0, b_hn, "b_hn" in p, hs, gates, hzn, m, has_mask, ca, cg,
-                 none, False, *ln)
-    return hs, Tape(kind, (h0, gates, hzn), codes, None, (none, False, ln)) if train else None, (
-        hs[0].copy(),)
-
-
-def _variant_step(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarray,
-                  h0: np.ndarray, s0: tuple, m: np.ndarray, has_mask: bool,
-                  codes: tuple[int, int], zone: tuple | None) -> tuple[np.ndarray, None, tuple]:
-    """``forward`` for one step of a cell with variants (zoneout as its expectation, layer
-    norm, peepholes, the projection) without a tape: the products by ``matmul``, then the
-    compiled step, as ``_step`` does for the plain cell."""
-    B, dt, (ca, cg), W_h = x.shape[1], x.dtype, codes, p["W_h"]
-    H, ln = W_h.shape[1], "g_x" in p
-    xz = matmul(x[0], p["W_x"].T, bias=None if ln else p.get("b"))
+    xz = matmul(x[0], W_x.T, bias=None if ln else p.get("b"))  # B = 1: by rows of W
     hz = matmul(h0, W_h.T)
-    zh, has_zh = _zone(zone, 0, dt, H)
     if kind == "elman":  # the projection becomes the cell's h in place
         hs = np.empty((1, B, H), dt) if has_zh else xz[None]
         mod.fwd_step(0, 0, B, hz, h0, hs, m, has_mask, ca, xz[None], zh, has_zh)
-        return hs, None, (hs[0].copy(),)
-    lna = _ln_args(kind, p, dt, 1, B, W_h.shape[0], 1, False)
+        tape = Tape(kind, (), codes, None, (hs, zh, has_zh)) if train else None
+        return hs, tape, (hs[0].copy(),)
+    lna = _ln_args(kind, p, dt, 1, B, W_h.shape[0], 1, False)  # stand-ins without layer norm
     hs = np.empty((1, B, H), dt)
     if kind == "gru":
+        gates, hzn = np.empty((1, *xz.shape), dt), np.empty((1, B, H), dt)
         mod.fwd_step(0, 0, B, xz, hz, h0, p.get("b_hn", _dummies(dt)[0]), "b_hn" in p, hs,
-                     np.empty((1, *xz.shape), dt), np.empty((1, B, H), dt), m, has_mask, ca, cg,
-                     zh, has_zh, *lna)
-        return hs, None, (hs[0].copy(),)
-    Hc, proj = W_h.shape[0] // 4, "W_hr" in p
+                     gates, hzn, m, has_mask, ca, cg, zh, has_zh, *lna)
+        tape = Tape(kind, (h0, gates, hzn), codes, None, (zh, has_zh, lna)) if train else None
+        return hs, tape, (hs[0].copy(),)
+    Hc, c0 = W_h.shape[0] // 4, np.ascontiguousarray(s0[1], dt)
     if not ln:
         xz += hz  # the gates' z, activated in place
-    cs, tcs = np.empty((1, B, Hc), dt), np.empty((1, B, Hc), dt)
+    gates, cs, tcs = xz[None], np.empty((1, B, Hc), dt), np.empty((1, B, Hc), dt)
     zc, has_zc = _zone(zone, 1, dt, Hc)
-    ms = np.empty((1, B, Hc), dt) if proj else hs
-    mod.fwd_step(0, 0, B, h0, np.ascontiguousarray(s0[1], dt), hs, cs, tcs, xz[None], m,
-                 has_mask, ca, cg, p.get("P", _dummies(dt)[1]), "P" in p,
-                 np.empty((1, B, Hc), dt) if has_zc else cs, zh, has_zh, zc, has_zc, ms, proj,
-                 (hz, *lna[:-1]), lna[-1])
+    cc = np.empty((1, B, Hc), dt) if has_zc else cs  # the cell's c (lstm.py)
+    ms = np.empty((1, B, Hc), dt) if proj else hs  # m, before the projection
+    v = (p.get("P", _dummies(dt)[1]), "P" in p, zh, has_zh, zc, has_zc, cc, ms, lna)
+    mod.fwd_step(0, 0, B, h0, c0, hs, cs, tcs, gates, m, has_mask, ca, cg, *v[:2], cc, zh,
+                 has_zh, zc, has_zc, ms, proj, (hz, *lna[:-1]), lna[-1])
     if proj:  # h = m @ W_hr.T, then the masked rows carried, the zoned-out ones mixed
         hs[0] = matmul(ms[0], p["W_hr"].T)
         mod.proj_finish(0, 0, B, h0, hs, m, has_mask, zh, has_zh)
-    return hs, None, (hs[0].copy(), cs[0])
+    if not train:
+        return hs, None, (hs[0].copy(), cs[0])  # cs is no one else's
+    return hs, Tape(kind, (c0, cs, tcs, gates), codes, None, v), (hs[0].copy(), cs[0].copy())
 
 
 def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarray | None,

@@ -417,6 +417,114 @@ def ln_back_row(dy, a_hat, inv, g, dg, da):
         da[k] = inv * (y * g[k] - m1 - ah * m2)
 
 
+@jit(reassociate=True)
+def ln_pairs(t, b0, b1, gz, hz, xh, hh, iv, lnp, mask, has_mask):
+    """The LSTM's two norms and their mix (cells/lstm.py) for the rows ``b0:b1`` of step
+    ``t`` not masked: ``gz[b] = g_x * LN(gz[b]) + g_h * LN(hz[b]) + b`` in place, ``lnp``
+    starting ``g_x, g_h, b``; keeps the normalised rows in ``xh[b]``, ``hh[b]`` and both
+    ``1 / std`` in ``iv[b]``. Three passes over a row for both norms (sums, squares about
+    the means, the mix), all rows in one call."""
+    dt = gz.dtype.type
+    n = nonneg(gz.shape[1])
+    gx, gh, bl = lnp[:n], lnp[n : 2 * n], lnp[2 * n : 3 * n]
+    for b in range(b0, b1):
+        if has_mask and not mask[t, b]:
+            continue
+        x, h, x_hat, h_hat = gz[b], hz[b], xh[b], hh[b]
+        sx, sh = dt(0), dt(0)
+        for k in range(n):
+            sx += x[k]
+            sh += h[k]
+        mx, mh = sx / dt(n), sh / dt(n)
+        vx, vh = dt(0), dt(0)
+        for k in range(n):
+            a, c = x[k] - mx, h[k] - mh
+            vx += a * a
+            vh += c * c
+        ix = dt(1) / np.sqrt(vx / dt(n) + dt(LN_EPS))
+        ih = dt(1) / np.sqrt(vh / dt(n) + dt(LN_EPS))
+        for k in range(n):
+            a, c = (x[k] - mx) * ix, (h[k] - mh) * ih
+            x_hat[k] = a
+            h_hat[k] = c
+            x[k] = gx[k] * a + gh[k] * c + bl[k]
+        iv[b, 0] = ix
+        iv[b, 1] = ih
+
+
+@jit(reassociate=True)
+def ln_pairs_back(t, b0, b1, dz, xh, hh, iv, lnp, acc, mask, has_mask):
+    """:func:`ln_pairs`' backward for the rows not masked: ``xh[b]`` becomes ``∂L/∂xz``,
+    ``hh[b]`` ``∂L/∂hz`` (each ``inv * (d - mean(d) - â * mean(d * â))`` with ``d = dz[b] *
+    g``), and ``acc`` (``lnp``'s order) gets ``dg_x += dz * xh``, ``dg_h += dz * hh``,
+    ``db += dz``. Two passes over a row."""
+    dt = dz.dtype.type
+    n = nonneg(dz.shape[1])
+    gx, gh = lnp[:n], lnp[n : 2 * n]
+    agx, agh, ab = acc[:n], acc[n : 2 * n], acc[2 * n : 3 * n]
+    for b in range(b0, b1):
+        if has_mask and not mask[t, b]:
+            continue
+        d, xr, hr = dz[b], xh[b], hh[b]
+        s1x, s2x, s1h, s2h = dt(0), dt(0), dt(0), dt(0)
+        for k in range(n):
+            y, a, c = d[k], xr[k], hr[k]
+            dx, dh = y * gx[k], y * gh[k]
+            s1x += dx
+            s2x += dx * a
+            s1h += dh
+            s2h += dh * c
+            agx[k] += y * a
+            agh[k] += y * c
+            ab[k] += y
+        m1x, m2x, m1h, m2h = s1x / dt(n), s2x / dt(n), s1h / dt(n), s2h / dt(n)
+        ix, ih = iv[b, 0], iv[b, 1]
+        for k in range(n):
+            y = d[k]
+            xr[k] = ix * (y * gx[k] - m1x - xr[k] * m2x)
+            hr[k] = ih * (y * gh[k] - m1h - hr[k] * m2h)
+
+
+@jit(reassociate=True)
+def ln_gain(c, c_hat, g, b, out):
+    """``out = g * LN(c) + b`` for one row, keeping ``c_hat``; returns ``1 / std``."""
+    dt = c.dtype.type
+    n = nonneg(c.shape[0])
+    s = dt(0)
+    for k in range(n):
+        s += c[k]
+    mu = s / dt(n)
+    v = dt(0)
+    for k in range(n):
+        d = c[k] - mu
+        v += d * d
+    inv = dt(1) / np.sqrt(v / dt(n) + dt(LN_EPS))
+    for k in range(n):
+        a = (c[k] - mu) * inv
+        c_hat[k] = a
+        out[k] = g[k] * a + b[k]
+    return inv
+
+
+@jit(reassociate=True)
+def ln_gain_back(dy, c_hat, inv, g, dg, db):
+    """:func:`ln_gain`'s backward in place: ``dy`` becomes ``∂L/∂c``; ``dg += dy * c_hat``,
+    ``db += dy``."""
+    dt = dy.dtype.type
+    n = nonneg(dy.shape[0])
+    s1, s2 = dt(0), dt(0)
+    for k in range(n):
+        y, a = dy[k], c_hat[k]
+        d = y * g[k]
+        s1 += d
+        s2 += d * a
+        dg[k] += y * a
+        db[k] += y
+    m1, m2 = s1 / dt(n), s2 / dt(n)
+    for k in range(n):
+        dy[k] = inv * (dy[k] * g[k] - m1 - c_hat[k] * m2)
+
+
 @inline
 def act_inplace(x, code):
     """``x = act(x)`` over a 1-D array; the code is tested once, each loop is branch-free."""

@@ -45,14 +45,15 @@ micro-kernel, then ``proj_finish`` carries the masked rows and mixes the zoned-o
 over all steps after the loop.
 
 Layer norm (``has_ln``; cells/lstm.py): the input projection comes without ``b``, the step's
-``h_prev @ W_h.T`` goes into the scratch ``hz (B, 4H)``, and each row's
-``z = g_x * LN(xz) + g_h * LN(hz) + b`` (``ln_mix``) is made in ``gates`` before the
-peepholes; ``tc = φ(g_c * LN(c) + b_c)``. Per-row means and variances by ``_jit.ln_row``; the
-tape keeps the normalised ``xh``, ``hh (T, B, 4H)``, ``ch (T, B, H)`` and their ``1 / std``
-in ``iv (T, B, 3)``. Backward: ``dc`` gets ``LN_back(dh * o * φ')``; ``dz`` goes over the
-gates (for ``dP``), ``LN_back`` of it over ``xh[t]`` (``dxz``) and ``hh[t]`` (``dhz``, which
-makes ``dh_prev = dhz @ W_h``); the gains' and biases' gradients are summed into ``acc``, one
-per part of the batch (``_jit.ln_back_row``).
+``h_prev @ W_h.T`` goes into the scratch ``hz (B, 4H)``, and ``z = g_x * LN(xz) + g_h *
+LN(hz) + b`` is made in ``gates`` for all the step's rows in one call before the peepholes
+(``_jit.ln_pairs``: both norms in three passes over a row); ``tc = φ(g_c * LN(c) + b_c)``
+(``_jit.ln_gain``). The tape keeps the normalised ``xh``, ``hh (T, B, 4H)``, ``ch (T, B, H)``
+and their ``1 / std`` in ``iv (T, B, 3)``. Backward: ``dc`` gets ``LN_back(dh * o * φ')``
+(``_jit.ln_gain_back``); each row's ``dz`` stays in ``rows`` (over the gates only for
+``dP``), and after the rows ``_jit.ln_pairs_back`` writes ``LN_back`` of it over ``xh[t]``
+(``dxz``) and ``hh[t]`` (``dhz``, which makes ``dh_prev = dhz @ W_h``) in two passes a row;
+the gains' and biases' gradients are summed into ``acc``, one per part of the batch.
 """
 
 from __future__ import annotations
@@ -70,24 +71,14 @@ from ._jit import (
     dropped,
     inline,
     jit,
-    ln_back_row,
-    ln_row,
+    ln_gain,
+    ln_gain_back,
+    ln_pairs,
+    ln_pairs_back,
     nonneg,
     zone_mix,
     zone_split,
 )
-
-
-@inline
-def ln_mix(gt, hz, x_hat, h_hat, inv, lnp):
-    """``gt = g_x * LN(gt) + g_h * LN(hz) + b`` for one row (``lnp``: g_x, g_h, b, g_c, b_c;
-    ``b`` zeros without a bias), keeping the normalised parts and their ``1 / std``."""
-    G = nonneg(gt.shape[0])
-    inv[0] = ln_row(gt, x_hat)
-    inv[1] = ln_row(hz, h_hat)
-    gx, gh, bl = lnp[:G], lnp[G : 2 * G], lnp[2 * G : 3 * G]
-    for j in range(G):
-        gt[j] = gx[j] * x_hat[j] + gh[j] * h_hat[j] + bl[j]
 
 
 @inline
@@ -104,6 +95,8 @@ def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, P, h
     tk, tt, tg, tl = t % cs.shape[0], t % tcs.shape[0], t % gates.shape[0], t % xh.shape[0]
     c_prev = c0 if t == 0 else cs[(t - 1) % cs.shape[0]]
     H = nonneg(cs.shape[2])
+    if has_ln:  # z = g_x * LN(xz) + g_h * LN(hz) + b (lnp: g_x, g_h, b, g_c, b_c)
+        ln_pairs(t, b0, b1, gates[tg], hz, xh[tl], hh[tl], iv[tl], lnp, mask, has_mask)
     for b in range(b0, b1):
         if has_mask and not mask[t, b]:
             if has_proj:  # h_prev is carried by proj_finish, after the product
@@ -117,8 +110,6 @@ def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, P, h
         gt, cp, tc = gates[tg, b], c_prev[b], tcs[tt, b]
         h = ms[t % ms.shape[0], b] if has_proj else hs[t, b]  # m, before the projection
         c = cc[t % cc.shape[0], b]  # the cell's c: cs[tk, b] itself without zoneout of c
-        if has_ln:
-            ln_mix(gt, hz[b], xh[tl, b], hh[tl, b], iv[tl, b], lnp)
         if has_p:
             for j in range(H):
                 gt[j] += P[j] * cp[j]
@@ -129,10 +120,7 @@ def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, P, h
         for j in range(H):
             c[j] = gt[H + j] * cp[j] + gt[j] * gt[2 * H + j]
         if has_ln:  # φ(LN(c; g_c) + b_c)
-            ln_c, gc, bc = ch[tl, b], lnp[12 * H : 13 * H], lnp[13 * H :]
-            iv[tl, b, 2] = ln_row(c, ln_c)
-            for j in range(H):
-                tc[j] = gc[j] * ln_c[j] + bc[j]
+            iv[tl, b, 2] = ln_gain(c, ch[tl, b], lnp[12 * H : 13 * H], lnp[13 * H :], tc)
             act_inplace(tc, ca)
         else:
             act_into(c, tc, ca)
@@ -192,8 +180,9 @@ def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask
     ``∂L/∂h_{t-1}`` (0 unless masked or zoned out) and in ``dc`` all of ``∂L/∂c_{t-1}``; for
     the rows ``b0:b1``. ``rows (B, 4H)`` is scratch: ``dz`` is made there, then copied over
     the gates, which it needs until its last part. With ``has_ln`` (``ln``: ``(xh, hh, ch,
-    iv, lnp, acc)``), ``gates[t]`` gets ``∂L/∂z`` (after the norms), ``xh[t]`` and ``hh[t]``
-    the gradients of ``xz`` and ``hz``, and ``acc`` the parameters' (order of ``lnp``)."""
+    iv, lnp, acc)``), ``xh[t]`` and ``hh[t]`` get the gradients of ``xz`` and ``hz``, ``acc``
+    the parameters' (order of ``lnp``), and ``gates[t]`` ``∂L/∂z`` (after the norms) only
+    with peepholes (for ``dP``): nothing else reads it."""
     xh, hh, ch, iv, lnp, acc = ln
     zero = dh.dtype.type(0)
     c_prev = c0 if t == 0 else cs[t - 1]
@@ -221,10 +210,8 @@ def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask
             di[j] = d[j] * gt[3 * H + j]
         dact_mul(tc, di, ca)
         if has_ln:  # di: ∂L/∂(LN(c) + b_c), through LN's backward
-            ab, ac = acc[13 * H :], acc[12 * H : 13 * H]
-            for j in range(H):
-                ab[j] += di[j]
-            ln_back_row(di, ch[t, b], iv[t, b, 2], lnp[12 * H : 13 * H], ac, di)
+            ln_gain_back(di, ch[t, b], iv[t, b, 2], lnp[12 * H : 13 * H], acc[12 * H : 13 * H],
+                         acc[13 * H :])
         for j in range(H):
             dcr[j] = dcr[j] + di[j]
         for j in range(H):  # do = dh * tc
@@ -250,17 +237,14 @@ def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask
             k = kc[b]
             for j in range(H):
                 dcr[j] = dcr[j] + k[j]
-        copy(dz, gt)  # the gates are read: dxz in their place
-        if has_ln:  # dz through the two norms: dxz into xh[t], dhz into hh[t]
-            G, ab = 4 * H, acc[8 * H : 12 * H]
-            for j in range(G):
-                ab[j] += dz[j]
-            ln_back_row(dz, xh[t, b], iv[t, b, 0], lnp[:G], acc[:G], xh[t, b])
-            ln_back_row(dz, hh[t, b], iv[t, b, 1], lnp[G : 2 * G], acc[G : 2 * G], hh[t, b])
+        if not has_ln or has_p:  # the gates are read: dxz in their place (dz for dP)
+            copy(dz, gt)
         if has_zh:
             copy(kh[b], d)
         else:
             d[:] = zero
+    if has_ln:  # each row's dz through the two norms: dxz into xh[t], dhz into hh[t]
+        ln_pairs_back(t, b0, b1, rows, xh[t], hh[t], iv[t], lnp, acc, mask, has_mask)
 
 
 @jit
