@@ -83,3 +83,31 @@ def test_the_default_job_is_small_and_a_large_one_compiles(cli, tmp_path, auto, 
         monkeypatch.setattr(kernels, "SMALL_JOB_STEPS", 0)
         cli("train", "--epochs", "1", "--hidden", "4", "--out", tmp_path / "c", "--quiet")
         assert json.loads((tmp_path / "c" / "metrics.json").read_text())["kernels"] == "numba"
+
+
+def test_a_backtest_is_one_job_sized_by_all_its_fits(cli, tmp_path, auto, monkeypatch):
+    """Every fit and forecast of a backtest runs in the loop chosen for all of its folds: a
+    small one in NumPy's (no compiling), scaled by the rows of every fold's history."""
+    seen, loops = [], []
+    real = kernels.for_job
+
+    def spy(*size):
+        seen.append(size)
+        loops.append(kernels.job_backend(*size))
+        return real(*size)
+
+    monkeypatch.setattr(kernels, "for_job", spy)
+    flags = ["--window", "5", "--horizon", "2", "--epochs", "1", "--hidden", "4", "--quiet",
+             "--no-classical"]
+    assert cli("backtest", "nile", "--folds", "3", "--out", tmp_path / "a", *flags)[0] == 0
+    assert len(seen) == 6 and len(set(seen)) == 1 and set(loops) == {"numpy"}  # 3 fits, 3 forecasts
+    one = seen[0]
+    seen.clear()
+    assert cli("backtest", "nile", "--folds", "3", "--no-refit", "--out", tmp_path / "b",
+               *flags)[0] == 0
+    assert len(seen) == 4 and seen[0][0] < one[0] / 2  # one fit: a third of the rows
+    if kernels.numba_available():
+        monkeypatch.setattr(kernels, "SMALL_JOB_STEPS", 0)
+        loops.clear()
+        assert cli("backtest", "nile", "--folds", "2", "--out", tmp_path / "c", *flags)[0] == 0
+        assert loops and "numpy" not in loops  # the backend in force: compiled

@@ -112,7 +112,9 @@ def run(args: argparse.Namespace) -> int:
     for cell in cells:
         sc = dataclasses.replace(s, cell=cell)
         label = describe(build_model(sc, _dummy(sc, series)))
-        forecasters[label] = _rnn(series, sc, period, args.refit, name, label, args.quiet)
+        fits = [f.train.stop - (f.train.start or 0) for f in folds]
+        forecasters[label] = _rnn(series, sc, period, fits if args.refit else fits[:1], name,
+                                  label, args.quiet)
     forecasters.update(baselines(period, classical, targets=lay.K))
     levels = list(s.quantiles) if s.loss != "mse" else None
     start = time.perf_counter()
@@ -152,9 +154,18 @@ def _dummy(s: st.Settings, series: Series) -> Any:
     return Prepared("forecast", "", None, None, None, "mse", None, 1, {})
 
 
-def _rnn(series: Series, s: st.Settings, period: int | None, refit: bool, name: str,
+def _rnn(series: Series, s: st.Settings, period: int | None, fits: list[int], name: str,
          label: str, quiet: bool) -> Any:
-    """A forecaster ``(history, H) -> forecasts`` that trains on ``history`` alone."""
+    """A forecaster ``(history, H) -> forecasts`` that trains on ``history`` alone, once per
+    fold or, when ``fits`` (the rows of history of each training) has one entry, on the
+    first fold's. All of its fits and forecasts are one job for ``kernels.for_job``: the first
+    fit's size scaled by the rows of all of them, so that a small backtest runs NumPy's loop
+    instead of compiling, and every fold runs the same loop."""
+    from rnnkit import kernels
+
+    from .train import job_size
+
+    refit = len(fits) > 1
     state: dict[str, Any] = {"fold": 0}
 
     def forecast(history: np.ndarray, H: int, future: np.ndarray | None = None,
@@ -168,12 +179,17 @@ def _rnn(series: Series, s: st.Settings, period: int | None, refit: bool, name: 
             val = max(s.val, (H + 0.5) / len(history))  # room for one validation forecast
             p = task_forecast.prepare(sub, dataclasses.replace(s, val=val), name)
             model = build_model(s, p)
+            if "job" not in state:
+                steps, macs = job_size(s, p, model)
+                scale = sum(fits) / len(history)
+                state["job"] = (int(steps * scale), macs * scale)
             callbacks = [rk.EarlyStopping(patience=s.patience)] if s.patience else []
             opt = rk.optim.get_optimizer(s.optimizer, s.lr)
-            model.fit(p.X, p.y, loss=p.loss, optimizer=opt, schedule=build_schedule(s, opt),
-                      epochs=s.epochs, batch_size=s.batch_size, clip_norm=s.clip_norm,
-                      clip_value=s.clip_value, validation_data=p.val,
-                      metrics=None if p.metric else [], callbacks=callbacks, seed=s.seed)
+            with kernels.for_job(*state["job"]):
+                model.fit(p.X, p.y, loss=p.loss, optimizer=opt, schedule=build_schedule(s, opt),
+                          epochs=s.epochs, batch_size=s.batch_size, clip_norm=s.clip_norm,
+                          clip_value=s.clip_value, validation_data=p.val,
+                          metrics=None if p.metric else [], callbacks=callbacks, seed=s.seed)
             state.update(model=model, meta=p.meta)
             if not quiet:
                 warn(f"fold {state['fold']}: {label} trained on {len(history)} rows in "
@@ -182,7 +198,8 @@ def _rnn(series: Series, s: st.Settings, period: int | None, refit: bool, name: 
         L = len(history)
         now = dataclasses.replace(series, values=history, future=future,
                                   index=None if labels is None else labels[:L])
-        _, point, quant = task_forecast.forecast_ahead(model, meta, now, H)  # (H, K), (H, K, Q)
+        with kernels.for_job(*state["job"]):
+            _, point, quant = task_forecast.forecast_ahead(model, meta, now, H)  # (H, K), (H, K, Q)
         if point.shape[1] == 1:
             point, quant = point[:, 0], None if quant is None else quant[:, 0]
         return point if quant is None else (point, quant)
