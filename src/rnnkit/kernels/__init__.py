@@ -757,7 +757,7 @@ def _weights(b: np.ndarray) -> np.ndarray:
     if b.nbytes <= _gemm.PANEL_MIN_BYTES:
         return _operand(b)
     W = _gemm.panel_width(b.itemsize)
-    return _gemm.pack(b, _take((-(-b.shape[1] // W) * b.shape[0], W), b.dtype))
+    return _gemm.pack(b, _take((-(-b.shape[1] // W), b.shape[0], W), b.dtype))
 
 
 def _parts(T: int, B: int, W_h: np.ndarray) -> int:

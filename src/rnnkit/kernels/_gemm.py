@@ -208,43 +208,29 @@ def panel_width(itemsize: int) -> int:
 @jit(any_layout=("a", "b", "c"))
 def matmul(a, b, c, accumulate, bias):
     """``c = a @ b + bias`` (or ``c += a @ b`` when ``accumulate``) for ``a (M, K)``,
-    ``b (K, N)`` or its panels (:func:`pack`: fewer columns than ``c``), ``c (M, N)`` and
-    ``bias (N,)`` or empty for none; ``b`` and ``c`` with unit stride along rows, ``a`` any
-    strides, ``c`` not overlapping ``a`` or ``b``. Panels give the same result to the bit:
-    each entry's sum runs over ``k`` in the same order. Both layouts are one type, so a
-    model large enough for panels compiles nothing more."""
+    ``b (K, N)`` or its panels ``(P, K, W)`` (:func:`pack`), ``c (M, N)`` and ``bias (N,)``
+    or empty for none; ``b`` and ``c`` with unit stride along rows, ``a`` any strides, ``c``
+    not overlapping ``a`` or ``b``. Panels give the same result to the bit: each entry's sum
+    runs over ``k`` in the same order."""
     M, N = c.shape
-    K, W = a.shape[1], b.shape[1]
-    if N > 1 and ((b.size > 0 and b.strides[1] != b.itemsize)
+    K = a.shape[1]
+    if N > 1 and ((b.size > 0 and b.strides[b.ndim - 1] != b.itemsize)
                   or (M > 0 and c.strides[1] != c.itemsize)):
         raise ValueError("matmul: b and c need unit stride along their rows")
-    P = 1 if W >= N else (N + W - 1) // W  # panels; rows: one
-    pitch = 0 if P == 1 else (b.shape[0] - K) // (P - 1)  # rows of b from panel to panel
-    if P > 1 and (pitch < K or (P - 1) * pitch + K != b.shape[0]):
-        raise ValueError("matmul: b in panels needs (P - 1) * pitch + K rows")
     with_bias = bias.shape[0] > 0 and not accumulate
     if M == 0 or N == 0:
         return
     first = START_C if accumulate else START_BIAS if with_bias else START_ZERO
     row = bias if with_bias else c[0]  # read by every tile: valid memory of N columns
-    if P > 1 and M > 1 and K >= KC and a.strides[0] % PAGE == 0:
-        _panels(_spaced(a), b, c, row, first, P, W, pitch)
+    if b.ndim == 3:  # a panel at a time: its K × W values are contiguous
+        W = b.shape[2]
+        if M > 1 and K >= KC and a.strides[0] % PAGE == 0:
+            a = _spaced(a)
+        for j0 in range(0, N, W):
+            j1 = min(N, j0 + W)
+            _blocks(a, b[j0 // W], c[:, j0:j1], row[j0:j1], first, K, M)
     else:
-        _panels_inline(a, b, c, row, first, P, W, pitch)
-
-
-@jit(any_layout=("a", "b", "c", "row"))
-def _panels(a, b, c, row, first, P, W, pitch):
-    _panels_inline(a, b, c, row, first, P, W, pitch)
-
-
-@inline
-def _panels_inline(a, b, c, row, first, P, W, pitch):
-    M, N = c.shape
-    K = a.shape[1]
-    for p in range(P):
-        j0, j1 = p * W, min(N, (p + 1) * W)
-        _blocks(a, b[p * pitch : p * pitch + K], c[:, j0:j1], row[j0:j1], first, K, M)
+        _blocks(a, b, c, row, first, K, M)
 
 
 @jit(any_layout=("a",))
@@ -261,19 +247,16 @@ def _spaced(a):
 
 
 def pack(b: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``b (K, N)`` (any strides: a weight's ``.T`` is read in place) into ``out (P·K, W)``
-    with ``W = panel_width``: rows ``p·K : (p+1)·K`` hold columns ``p·W : (p+1)·W`` of ``b``,
-    each panel contiguous (the last panel's columns past ``N`` are left as they are: never
-    read). :func:`matmul` takes rows ``r0 : r1`` of ``b`` from every panel as
-    ``out[r0 : (P-1)·K + r1]`` (a ``b`` of ``(P-1)·K + r1 - r0`` rows for an ``a`` of
-    ``r1 - r0`` columns; the GRU's backward takes its two blocks of rows so)."""
-    K, W = b.shape[0], out.shape[1]
-    for q in range(-(-b.shape[1] // W)):
-        cols, panel = b[:, q * W : (q + 1) * W], out[q * K : (q + 1) * K]
+    """``b (K, N)`` (any strides: a weight's ``.T`` is read in place) into ``out (P, K, W)``
+    with ``W = panel_width``: panel ``p`` holds columns ``p·W : (p+1)·W``, each row of it
+    contiguous (the last panel's columns past ``N`` are left as they are: never read)."""
+    W = out.shape[2]
+    for q in range(out.shape[0]):
+        cols = b[:, q * W : (q + 1) * W]
         if cols.strides[1] == cols.itemsize or cols.size < 2**12:
-            panel[:, : cols.shape[1]] = cols
+            out[q, :, : cols.shape[1]] = cols
         else:
-            copy_into(cols, panel[:, : cols.shape[1]])
+            copy_into(cols, out[q, :, : cols.shape[1]])
     return out
 
 

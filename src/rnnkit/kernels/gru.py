@@ -209,8 +209,7 @@ def backward_loop(W_h, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_mas
     xh, hh, iv, lnp, acc = borrowed(xh, hh, iv, lnp, acc)
     none = np.empty(0, W_h.dtype)  # no bias
     H = hs.shape[2]
-    P = -(-H // W_h.shape[1])  # W_h in P panels (1: in rows); rows of each (_gemm.pack):
-    w_ru, w_n = W_h[: (P - 1) * 3 * H + 2 * H], W_h[2 * H :]
+    w_ru, w_n = W_h[..., : 2 * H, :], W_h[..., 2 * H :, :]  # rows of W_h, or of its panels
     for t in range(hs.shape[0] - 1, -1, -1):
         bwd_step(t, b0, b1, dh, h0, hs, gates, hzn, dhs, has_seq, dhzn, mask, has_mask, ca, cg,
                  rows, zh, has_zh, kh, xh, hh, iv, lnp, acc, has_ln)
