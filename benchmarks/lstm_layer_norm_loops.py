@@ -1,0 +1,78 @@
+"""Where the layer-normalised LSTM's training step spends its time against the plain one's: the
+whole step, ``model.forward``, ``model.backward`` and the compiled forward and backward loops
+alone (``kernels._loop`` timed), float32, both models in one process, calls alternating,
+medians. The time is the CPU time of the calling thread (``time.thread_time``): on a shared
+machine it moves far less with the load than the wall clock does. NumPy's BLAS gets as many
+threads as the kernels. With one thread everything runs in the calling thread; with more, the
+step and the loops count the caller's part only.
+
+    python benchmarks/lstm_layer_norm_loops.py [--sizes small,medium] [--threads 1,2] [--reps 20]
+"""
+
+import argparse
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+import rnnkit as rk
+from rnnkit import kernels
+from rnnkit.bench import SIZES
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--sizes", default="small,medium")
+ap.add_argument("--threads", default="1")
+ap.add_argument("--reps", type=int, default=20)
+args = ap.parse_args()
+clock, spent = time.thread_time, {}
+loop = kernels._loop
+
+
+def timed_loop(fn, loop_args, B, parts):
+    start = clock()
+    loop(fn, loop_args, B, parts)
+    spent[fn.py_func.__name__] = spent.get(fn.py_func.__name__, 0.0) + clock() - start
+
+
+kernels._loop = timed_loop
+
+
+def case(options, size):
+    B, T, D, H = size
+    model = rk.Sequential([rk.LSTM(H, return_sequences=True, **options)], seed=0,
+                          dtype="float32").build(D)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((B, T, D)).astype("float32")
+    R = rng.standard_normal((B, T, H)).astype("float32")
+
+    def step():
+        spent.clear()
+        model.zero_grad()
+        t0 = clock()
+        model.forward(X)
+        t1 = clock()
+        model.backward(R)
+        t2 = clock()
+        return {"step": t2 - t0, "forward": t1 - t0, "forward_loop": spent["forward_loop"],
+                "backward": t2 - t1, "backward_loop": spent["backward_loop"]}
+    return step
+
+
+for threads in (int(t) for t in args.threads.split(",")):
+    kernels.set_num_threads(threads)
+    blas = threadpool_limits(limits=threads, user_api="blas")
+    for name in args.sizes.split(","):
+        steps = {"plain": case({}, SIZES[name]), "ln": case({"layer_norm": True}, SIZES[name])}
+        for step in steps.values():
+            for _ in range(3):
+                step()
+        times = {k: [] for k in steps}
+        for _ in range(args.reps):
+            for k, step in steps.items():
+                times[k].append(step())
+        med = {k: {part: float(np.median([t[part] for t in v])) * 1e3 for part in v[0]}
+               for k, v in times.items()}
+        print(f"{threads} thread(s), {name}: " + ", ".join(
+            f"{part} {med['plain'][part]:.3f} -> {med['ln'][part]:.3f} ms "
+            f"({med['ln'][part] / med['plain'][part]:.2f}x)" for part in med["plain"]), flush=True)
+    blas.restore_original_limits()
