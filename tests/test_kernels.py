@@ -231,6 +231,18 @@ def test_panels_give_the_products_bits(dtype):
                 np.testing.assert_allclose(cols, want, rtol=tol, atol=tol * (1 + K))
 
 
+def test_pack_lays_a_weights_transpose_out_in_panels():
+    """A weight's ``.T`` packed in one compiled call (``_gemm._pack_rows``): panels of any width
+    (8 × 8 blocks, and the columns and rows past them), the last one part filled."""
+    kernels._load()
+    w = np.random.default_rng(3).standard_normal((61, 43)).astype(np.float32)
+    for W in (48, 13, 5):
+        P = -(-61 // W)
+        out = kernels._gemm.pack(w.T, np.full((P, 43, W), np.nan, np.float32))
+        want = np.pad(w.T, ((0, 0), (0, P * W - 61)), constant_values=np.nan)
+        np.testing.assert_array_equal(out, want.reshape(43, P, W).transpose(1, 0, 2))
+
+
 # one dtype per cell: each (cell, dtype) compiles every loop again for W_h in panels (20-40 s
 # with an empty cache); the product in panels is tested in both dtypes above
 @pytest.mark.parametrize("cell,dtype", [("rnn", "float64"), ("lstm", "float32"),

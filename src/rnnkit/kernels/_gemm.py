@@ -250,6 +250,9 @@ def pack(b: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``b (K, N)`` (any strides: a weight's ``.T`` is read in place) into ``out (P, K, W)``
     with ``W = panel_width``: panel ``p`` holds columns ``p·W : (p+1)·W``, each row of it
     contiguous (the last panel's columns past ``N`` are left as they are: never read)."""
+    if b.T.flags.c_contiguous and out.flags.c_contiguous and b.size:
+        _pack_rows(b.T, out)  # a weight's .T, the time loops' W_h
+        return out
     W = out.shape[2]
     for q in range(out.shape[0]):
         cols = b[:, q * W : (q + 1) * W]
@@ -258,6 +261,38 @@ def pack(b: np.ndarray, out: np.ndarray) -> np.ndarray:
         else:
             copy_into(cols, out[q, :, : cols.shape[1]])
     return out
+
+
+@jit
+def _pack_rows(w, out):
+    """:func:`pack` of ``b = w.T`` for a row-major ``w (N, K)`` (a weight: ``W_h`` for its
+    ``.T``), every panel in one call: ``out[p, k, j] = w[p·W + j, k]``, in 8 × 8 blocks with
+    the panel's columns outer. Against :func:`copy_into` per panel (its ``dst``, a slice of
+    the panels, has strides known only at run time, so its stores were not vectorized): LSTM
+    H=1024's ``W_h`` (16 MB) 7-9 -> 2.5-3.4 ms, H=512 0.57-0.69 -> 0.36-0.48 ms, one thread,
+    load ~3.5 on 2 CPUs."""
+    N, K = w.shape
+    W = out.shape[2]
+    J = W - W % 8
+    for q in range(out.shape[0]):
+        n0 = q * W
+        o = out[q]
+        if N - n0 < W:  # the last panel, part filled
+            for k in range(K):
+                for j in range(N - n0):
+                    o[k, j] = w[n0 + j, k]
+            continue
+        for j0 in range(0, J, 8):
+            for k0 in range(0, K - 7, 8):
+                for j in range(8):
+                    for i in range(8):
+                        o[k0 + i, j0 + j] = w[n0 + j0 + j, k0 + i]
+        for j in range(J, W):
+            for k in range(K):
+                o[k, j] = w[n0 + j, k]
+        for k in range(K - K % 8, K):
+            for j in range(J):
+                o[k, j] = w[n0 + j, k]
 
 
 # the helpers of matmul are inlined into it: a call with array arguments costs ~0.1 µs of
