@@ -516,6 +516,26 @@ def test_float32_stays_float32():
     assert all(g.dtype == np.float32 for g in model.gradients().values())
 
 
+def test_read_only_weights_compile_nothing_more():
+    """Weights in a read-only map (a fitted estimator loaded with joblib's ``mmap_mode="r"``,
+    as scikit-learn's checks do) are another type to numba: the loops take a copy instead of
+    compiling every loop again."""
+    kernels.set_backend("numba")
+    mods = kernels._load()
+
+    def versions():
+        return sum(len(f.signatures) for m in (*mods.values(), kernels._gemm)
+                   for f in vars(m).values() if hasattr(f, "signatures"))
+
+    model = build("gru", "float64")
+    want = model.predict(data(B=5))
+    before = versions()
+    for v in model.parameters().values():
+        v.flags.writeable = False
+    np.testing.assert_array_equal(model.predict(data(B=5)), want)
+    assert versions() == before
+
+
 def test_backend_switch_and_env_var():
     with pytest.raises(ValueError, match="set_backend"):
         kernels.set_backend("torch")
