@@ -487,42 +487,21 @@ def ln_pairs_back(t, b0, b1, dz, xh, hh, iv, lnp, acc, mask, has_mask):
 
 @jit(reassociate=True)
 def ln_gain(c, c_hat, g, b, out):
-    """``out = g * LN(c) + b`` for one row, keeping ``c_hat``; returns ``1 / std``."""
-    dt = c.dtype.type
-    n = nonneg(c.shape[0])
-    s = dt(0)
-    for k in range(n):
-        s += c[k]
-    mu = s / dt(n)
-    v = dt(0)
-    for k in range(n):
-        d = c[k] - mu
-        v += d * d
-    inv = dt(1) / np.sqrt(v / dt(n) + dt(LN_EPS))
-    for k in range(n):
-        a = (c[k] - mu) * inv
-        c_hat[k] = a
-        out[k] = g[k] * a + b[k]
+    """``out = g * LN(c) + b`` for one row, keeping ``c_hat`` (:func:`ln_row`); returns
+    ``1 / std``."""
+    inv = ln_row(c, c_hat)
+    for k in range(c.shape[0]):
+        out[k] = g[k] * c_hat[k] + b[k]
     return inv
 
 
 @jit(reassociate=True)
 def ln_gain_back(dy, c_hat, inv, g, dg, db):
-    """:func:`ln_gain`'s backward in place: ``dy`` becomes ``∂L/∂c``; ``dg += dy * c_hat``,
-    ``db += dy``."""
-    dt = dy.dtype.type
-    n = nonneg(dy.shape[0])
-    s1, s2 = dt(0), dt(0)
-    for k in range(n):
-        y, a = dy[k], c_hat[k]
-        d = y * g[k]
-        s1 += d
-        s2 += d * a
-        dg[k] += y * a
-        db[k] += y
-    m1, m2 = s1 / dt(n), s2 / dt(n)
-    for k in range(n):
-        dy[k] = inv * (dy[k] * g[k] - m1 - c_hat[k] * m2)
+    """:func:`ln_gain`'s backward in place: ``db += dy``, then :func:`ln_back_row` turns
+    ``dy`` into ``∂L/∂c`` with ``dg += dy * c_hat``."""
+    for k in range(dy.shape[0]):
+        db[k] += dy[k]
+    ln_back_row(dy, c_hat, inv, g, dg, dy)
 
 
 @inline
