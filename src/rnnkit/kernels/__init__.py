@@ -379,7 +379,8 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
     m, has_mask = (_NO_MASK, False) if mask is None else (np.ascontiguousarray(mask), True)
     mod, h0 = mods[kind], np.ascontiguousarray(s0[0], dt)
     if x.shape[0] == 1 and (not train or (r is None and zone is None and cell.plain)):
-        return _step(kind, mod, p, x, h0, s0, m, has_mask, codes, train, zone)
+        return _step(kind, mod, p, x, h0, s0, m, has_mask, codes, train, zone,
+                     zone is None and cell.plain)
     if not all(v.flags.writeable for v in p.values()):  # a read-only map (joblib's mmap_mode)
         p = {k: np.array(v) for k, v in p.items()}  # is another type: the loops compiled again
     (T, B, _), W_h, (ca, cg) = x.shape, p["W_h"], codes
@@ -446,18 +447,18 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
 
 def _step(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarray, h0: np.ndarray,
           s0: tuple, m: np.ndarray, has_mask: bool, codes: tuple[int, int], train: bool,
-          zone: tuple | None = None) -> tuple[np.ndarray, Tape | None, tuple]:
+          zone: tuple | None, plain: bool) -> tuple[np.ndarray, Tape | None, tuple]:
     """``forward`` for one time step (streaming), with the least Python around the compiled
     step: a plain cell with or without a tape, a cell with variants (zoneout as its
-    expectation, layer norm, peepholes, the projection, from ``p`` and ``zone``) without one.
-    One sequence of a plain cell without a tape: products and step in one compiled call
-    (``one_step``, by ``_gemm.matvec``) while the weights stay in cache. Otherwise ``matmul``
-    (for one row, a matrix-vector product on the weight in place), then the step alone: the
-    loop would first copy ``W_h.T``, which costs more than the step."""
+    expectation, layer norm, peepholes, the projection, from ``p`` and ``zone``) without one;
+    ``plain``: no zoneout and ``cell.plain``. One sequence of a plain cell without a tape:
+    products and step in one compiled call (``one_step``, by ``_gemm.matvec``) while the
+    weights stay in cache. Otherwise ``matmul`` (for one row, a matrix-vector product on the
+    weight in place), then the step alone: the loop would first copy ``W_h.T``, which costs
+    more than the step."""
     B, W_h, W_x, dt, (ca, cg) = x.shape[1], p["W_h"], p["W_x"], x.dtype, codes
     H, ln, proj = W_h.shape[1], "g_x" in p, "W_hr" in p
     zh, has_zh = _zone(zone, 0, dt, H)
-    plain = zone is None and not (ln or proj or "P" in p)
     if plain and B == 1 and not train and W_h.nbytes + W_x.nbytes <= ONE_STEP_MAX_BYTES:
         b = p["b"] if "b" in p else _dummies(dt)[1]
         x_t, hs = x[0, 0], np.empty((1, 1, H), dt)
