@@ -63,7 +63,7 @@ def test_measured_once_kept_in_the_file_and_right_either_way(store, monkeypatch)
     assert calls["measured"] == 1
     cls = _blas.key(np.float32, M, K, N, False, kernels.get_num_threads())
     doc = json.loads(store.read_text())
-    assert doc["format"] == 1 and doc["choices"][cls] in ("blas", "rnnkit")
+    assert doc["format"] == 2 and doc["choices"][cls] in ("blas", "rnnkit")
     # a new process (forget) reads the file: no measuring, the same choice
     _blas.forget()
     monkeypatch.setattr(_blas, "_best", lambda *fns: pytest.fail("measured again"))
@@ -81,7 +81,7 @@ def test_measured_once_kept_in_the_file_and_right_either_way(store, monkeypatch)
 def test_a_kept_choice_decides_for_its_class_only(store, monkeypatch, choice):
     a, b = _operands(np.float64, transposed=True)
     cls = _blas.key(np.float64, M, K, N, True, kernels.get_num_threads())
-    store.write_text(json.dumps({"format": 1, "choices": {cls: choice}}))
+    store.write_text(json.dumps({"format": 2, "choices": {cls: choice}}))
     calls = _spy(monkeypatch)
     bias = np.linspace(-1, 1, N)
     out = kernels.matmul(a, b, bias=bias)
@@ -118,14 +118,14 @@ GOOD = "float32/8x7x11/n/2"
 
 @pytest.mark.parametrize("data, what", [
     (b"\xff\xfe", "not JSON"),
-    (b"[1, 2]", "format 1"),
-    (b'{"format": 2, "choices": {}}', "format 1"),
-    (b'{"format": 1, "choices": []}', "at most 512"),
-    (b'{"format": 1}', "at most 512"),
-    (json.dumps({"format": 1, "choices": {GOOD: "gpu"}}).encode(), "not a choice"),
-    (json.dumps({"format": 1, "choices": {"../x": "blas"}}).encode(), "not a choice"),
-    (json.dumps({"format": 1, "choices": {GOOD + "0000": "blas"}}).encode(), "not a choice"),
-    (json.dumps({"format": 1, "choices": {f"float32/{i}x1x1/n/{j}": "blas" for i in range(30)
+    (b"[1, 2]", "format 2"),
+    (b'{"format": 1, "choices": {}}', "format 2"),
+    (b'{"format": 2, "choices": []}', "at most 512"),
+    (b'{"format": 2}', "at most 512"),
+    (json.dumps({"format": 2, "choices": {GOOD: "gpu"}}).encode(), "not a choice"),
+    (json.dumps({"format": 2, "choices": {"../x": "blas"}}).encode(), "not a choice"),
+    (json.dumps({"format": 2, "choices": {GOOD + "0000": "blas"}}).encode(), "not a choice"),
+    (json.dumps({"format": 2, "choices": {f"float32/{i}x1x1/n/{j}": "blas" for i in range(30)
                                           for j in range(30)}}).encode(), "at most 512"),
     (b" " * (_blas.MAX_BYTES + 1), "bytes, expected at most"),
 ])
@@ -141,7 +141,7 @@ def test_a_bad_file_is_refused_and_measured_again(store, monkeypatch, data, what
 
 
 def test_a_good_file_parses():
-    assert _blas.parse(json.dumps({"format": 1, "choices": {GOOD: "rnnkit"}}).encode()) == {
+    assert _blas.parse(json.dumps({"format": 2, "choices": {GOOD: "rnnkit"}}).encode()) == {
         GOOD: "rnnkit"}
     assert _blas.key(np.float32, 129, 128, 1, False, 2) == "float32/8x7x0/n/2"
 

@@ -693,15 +693,20 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
         out = np.empty((a.shape[0], b.shape[1]), dt)
     if 2.0 * a.shape[0] * a.shape[1] * b.shape[1] >= _blas.MIN_FLOPS and _use_blas(a, b, out,
                                                                                    bias):
-        if accumulate:
-            out += np.matmul(a, b)
-        else:
-            np.matmul(a, b, out=out)
-            if bias is not None:
-                out += bias
-        return out
-    _product(a, b, out, accumulate, bias)
+        _by_blas(a, b, out, accumulate, bias)
+    else:
+        _product(a, b, out, accumulate, bias)
     return out
+
+
+def _by_blas(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool,
+             bias: np.ndarray | None) -> None:
+    """:func:`matmul` by NumPy's BLAS, split by rows over rnnkit's threads as
+    :func:`_product` is, the BLAS on one thread in each part (see ``_blas.one_thread``)."""
+    M = a.shape[0]
+    with _blas.one_thread():
+        _split(_blas.rows, M, min(usable_threads(), M // 16),
+               lambda k, i, j: (a[i:j], b, out[i:j], accumulate, bias), align=_gemm.ROWS)
 
 
 def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool,
@@ -724,14 +729,10 @@ def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool,
 def _use_blas(a: np.ndarray, b: np.ndarray, out: np.ndarray, bias: np.ndarray | None) -> bool:
     """Whether this large product goes to NumPy's BLAS: measured once per shape class on this
     host and kept (``_blas.py``; ``RNNKIT_BLAS=never|always`` decides instead)."""
-    def blas(c: np.ndarray) -> None:
-        np.matmul(a, b, out=c)
-        if bias is not None:
-            c += bias
-
     cls = _blas.key(a.dtype, a.shape[0], a.shape[1], b.shape[1], a.strides[1] != a.itemsize,
                     get_num_threads())
-    return _blas.use_blas(cls, lambda c: _product(a, b, c, False, bias), blas, out)
+    return _blas.use_blas(cls, lambda c: _product(a, b, c, False, bias),
+                          lambda c: _by_blas(a, b, c, False, bias), out)
 
 
 def _operand(b: np.ndarray) -> np.ndarray:

@@ -14,6 +14,13 @@ output is written once, by the winner) and the faster is used from then on. Choi
 ``blas.json`` in the kernel cache folder (``_jit._KernelCache``: per kernels version and
 CPU target), so a later process does not measure again.
 
+Either way the product is split by rows over rnnkit's threads, the BLAS on one thread in each
+part (``one_thread``): the BLAS's own threads never wake. Woken, they spin for a while after
+each call, on the core that the next split time loop needs, and the loops read them as another
+program's (``_parallel.usable_threads``) and ran on one thread: LSTM B=32, T=100, H=128
+training step on 2 threads of a quiet 2-core machine, 22.2 ms, against 15.7 ms with
+``RNNKIT_BLAS=never`` (docs/benchmarks.md, round 5).
+
 That file is read like any file: a JSON object ``{"format": 1, "choices": {class: "blas" |
 "rnnkit"}}`` of at most ``MAX_BYTES`` and ``MAX_CLASSES`` entries, every key of the form
 ``key()`` makes and every value one of the two; anything else and the file is ignored
@@ -28,12 +35,13 @@ for every product of at least ``MIN_FLOPS``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -43,12 +51,15 @@ MIN_FLOPS = 1e8
 #: timed runs each way, after one warm-up each; one when a run takes over ``LONG_S`` seconds
 REPS, LONG_S = 3, 0.2
 ENV, MODES = "RNNKIT_BLAS", ("auto", "never", "always")
-FILE, FORMAT, MAX_BYTES, MAX_CLASSES = "blas.json", 1, 1 << 16, 512
+# format 2: the BLAS way on one thread per part (format 1 timed it on the BLAS's own threads)
+FILE, FORMAT, MAX_BYTES, MAX_CLASSES = "blas.json", 2, 1 << 16, 512
 _KEY = re.compile(r"^(float32|float64)/\d{1,2}x\d{1,2}x\d{1,2}/[nt]/\d{1,3}$")
 _CHOICES = ("blas", "rnnkit")
 
 _lock = threading.Lock()
 _choices: dict[str, str] | None = None  # read from the file on first use
+_libs: list | None = None  # threadpoolctl's controllers of the BLAS libraries loaded
+_held = [0, 0]  # the blocks in one_thread now, and the thread count they restore
 
 
 def mode() -> str:
@@ -57,6 +68,44 @@ def mode() -> str:
     if value not in MODES:
         raise ValueError(f"{ENV}: expected one of {', '.join(MODES)}, got {value!r}")
     return value
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """NumPy's BLAS on the calling thread only, for the block (blocks may overlap on several
+    threads: the first sets it, the last restores it). The setting is the library's, for the
+    whole process: a BLAS call of another thread meanwhile runs on one thread too."""
+    global _libs
+    with _lock:
+        if _libs is None:
+            from threadpoolctl import ThreadpoolController
+
+            _libs = ThreadpoolController().select(user_api="blas").lib_controllers
+        if _held[0] == 0:
+            _held[1] = [lib.num_threads for lib in _libs]
+            for lib in _libs:
+                lib.set_num_threads(1)
+        _held[0] += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _held[0] -= 1
+            if _held[0] == 0:
+                for lib, n in zip(_libs, _held[1]):
+                    lib.set_num_threads(n)
+
+
+def rows(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool,
+         bias: np.ndarray | None) -> None:
+    """``out = a @ b (+ bias)``, or ``out += a @ b``, by NumPy's BLAS (a part of a product
+    split by rows)."""
+    if accumulate:
+        out += np.matmul(a, b)
+        return
+    np.matmul(a, b, out=out)
+    if bias is not None:
+        out += bias
 
 
 def _up(n: int) -> int:
