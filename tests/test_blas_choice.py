@@ -163,3 +163,53 @@ def test_best_times_each_way_after_a_warm_up(monkeypatch, warm_up, rounds):
     best = _blas._best(ours, blas)
     assert best == ((0.5, 0.3, 0.2)[rounds - 1], (0.6, 0.4, 0.1)[rounds - 1])
     assert runs == {"ours": 1 + rounds, "blas": 1 + rounds}
+
+
+def _blas_threads():
+    from threadpoolctl import ThreadpoolController
+
+    return [lib.num_threads for lib in ThreadpoolController().select(user_api="blas")
+            .lib_controllers]
+
+
+def test_the_blas_way_runs_in_parts_on_one_blas_thread_each(store, monkeypatch):
+    """Split by rows over rnnkit's threads, NumPy's BLAS on one thread meanwhile (its own
+    threads would spin on the cores of the next split loop), its setting restored after."""
+    from threadpoolctl import threadpool_limits
+
+    monkeypatch.setenv(_blas.ENV, "always")
+    monkeypatch.setattr(kernels._parallel, "ADAPT", False)  # two parts on a busy machine too
+    seen, real = [], _blas.rows
+
+    def rows(a, b, out, accumulate, bias):
+        seen.append((a.shape[0], _blas_threads()))
+        real(a, b, out, accumulate, bias)
+
+    monkeypatch.setattr(_blas, "rows", rows)
+    a, b = _operands()
+    bias = np.linspace(-1, 1, N, dtype=np.float32)
+    threads = kernels.get_num_threads()
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads()
+        kernels.set_num_threads(2)
+        try:
+            out = kernels.matmul(a, b, bias=bias)
+            kernels.matmul(a, b, out, accumulate=True)
+        finally:
+            kernels.set_num_threads(threads)
+        assert _blas_threads() == before and before and max(before) == 2
+    np.testing.assert_allclose(out, 2 * (a @ b) + bias, rtol=1e-4, atol=1e-3)
+    assert seen == [(M // 2, [1] * len(before))] * 4  # two calls in two parts each
+
+
+def test_overlapping_one_thread_blocks_restore_the_setting():
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        outer = _blas.one_thread()
+        outer.__enter__()
+        with _blas.one_thread():
+            assert set(_blas_threads()) == {1}
+        assert set(_blas_threads()) == {1}  # the outer block still holds it
+        outer.__exit__(None, None, None)
+        assert set(_blas_threads()) == {2}
