@@ -4,7 +4,9 @@ alone (``kernels._loop`` timed), float32, both models in one process, calls alte
 medians. The time is the CPU time of the calling thread (``time.thread_time``): on a shared
 machine it moves far less with the load than the wall clock does. NumPy's BLAS gets as many
 threads as the kernels. With one thread everything runs in the calling thread; with more, the
-step and the loops count the caller's part only.
+step and the loops count the caller's part only. Also printed: the bytes of the tape the
+forward loop writes per step (every array of the tape of shape ``(T, B, ...)`` but the inputs),
+plain and layer norm.
 
     python benchmarks/lstm_layer_norm_loops.py [--sizes small,medium] [--threads 1,2] [--reps 20]
 """
@@ -37,6 +39,23 @@ def timed_loop(fn, loop_args, B, parts):
 kernels._loop = timed_loop
 
 
+def tape_bytes(model, size):
+    """Bytes a step of the forward loop writes to the tape (arrays of shape (T, B, n), n not
+    D: the inputs are not written)."""
+    B, T, D, _ = size
+    tape, seen = model._tape[0][0][0][0][3], {}
+
+    def walk(v):
+        if isinstance(v, np.ndarray):
+            if v.ndim == 3 and v.shape[:2] == (T, B) and v.shape[2] != D:
+                seen[id(v)] = v.nbytes
+        elif isinstance(v, tuple):
+            for a in v:
+                walk(a)
+    walk((tape.arrays, tape.v))
+    return sum(seen.values()) / T
+
+
 def case(options, size):
     B, T, D, H = size
     model = rk.Sequential([rk.LSTM(H, return_sequences=True, **options)], seed=0,
@@ -55,6 +74,8 @@ def case(options, size):
         t2 = clock()
         return {"step": t2 - t0, "forward": t1 - t0, "forward_loop": spent["forward_loop"],
                 "backward": t2 - t1, "backward_loop": spent["backward_loop"]}
+    model.forward(X)
+    step.tape = tape_bytes(model, size)
     return step
 
 
@@ -75,4 +96,6 @@ for threads in (int(t) for t in args.threads.split(",")):
         print(f"{threads} thread(s), {name}: " + ", ".join(
             f"{part} {med['plain'][part]:.3f} -> {med['ln'][part]:.3f} ms "
             f"({med['ln'][part] / med['plain'][part]:.2f}x)" for part in med["plain"]), flush=True)
+        print("  tape the forward loop writes per step: " + ", ".join(
+            f"{k} {s.tape / 1024:.1f} KiB" for k, s in steps.items()), flush=True)
     blas.restore_original_limits()

@@ -324,21 +324,23 @@ def _zone(zone: tuple | None, k: int, dt: np.dtype, n: int) -> tuple[np.ndarray,
 
 def _ln_args(kind: str, p: dict[str, np.ndarray], dt: np.dtype, steps: int, B: int, GH: int,
              parts: int, own: bool) -> tuple:
-    """Layer norm's arguments of a gated loop, ``(xh, hh, [ch,] iv, lnp, has_ln)``: the
-    normalised projections ``(steps, B, GH)`` (and the LSTM's cell ``(steps, B, H)``), their
-    ``1 / std`` per row ``iv (steps, B, 3 or 2)`` and the parameters in one row, ``lnp``:
-    ``g_x, g_h, b`` (zeros without a bias), then the LSTM's ``g_c, b_c``; stand-ins without
-    layer norm."""
+    """Layer norm's arguments of a gated loop, ``(xh, hh, iv, lnp, has_ln)``: the normalised
+    projections ``(steps, B, GH)``, their ``1 / std`` per row ``iv (steps, B, 2)`` and the
+    parameters in one row, ``lnp``: ``g_x, g_h, b`` (zeros without a bias), then the LSTM's
+    ``g_c, b_c``; stand-ins without layer norm. The LSTM keeps no normalised input rows
+    (lstm.py): its ``xh`` is a stand-in, in whose place the forward puts the inputs for the
+    backward, and its ``iv (steps, B, 5)`` holds the three ``1 / std`` and the means of the
+    input part and of ``c``."""
     lstm = kind == "lstm"
+    none = _dummies(dt)[2]
     if "g_x" not in p:
-        none = _dummies(dt)[2]
-        return (none, none, *((none,) if lstm else ()), none, _dummies(dt)[1], False)
+        return (none, none, none, _dummies(dt)[1], False)
     b = p["b"] if "b" in p else np.zeros(GH, dt)
     lnp = np.concatenate([p["g_x"], p["g_h"], b, *((p["g_c"], p["b_c"]) if lstm else ())])
-    xh, hh = (_per_part((steps, B, GH), dt, parts, own) for _ in range(2))
-    ch = (_per_part((steps, B, GH // 4), dt, parts, own),) if lstm else ()
-    iv = _per_part((steps, B, 3 if lstm else 2), dt, parts, own)
-    return (xh, hh, *ch, iv, lnp, True)
+    xh = none if lstm else _per_part((steps, B, GH), dt, parts, own)
+    hh = _per_part((steps, B, GH), dt, parts, own)
+    iv = _per_part((steps, B, 5 if lstm else 2), dt, parts, own)
+    return (xh, hh, iv, lnp, True)
 
 
 def _ln_grads(kind: str, acc: Any, grads: dict[str, np.ndarray], H: int) -> None:
@@ -425,8 +427,8 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
                                  *v), B, parts)
         recycle(WhT)
     else:  # the loop reads x: the GRU's projection is step by step (gru.py: for memory)
-        WxT, WhT = _operand(p["W_x"].T), _weights(W_h.T)
-        head = (np.ascontiguousarray(x, dt), WxT, _dummies(dt)[1] if bias is None else bias)
+        WxT, WhT, xc = _operand(p["W_x"].T), _weights(W_h.T), np.ascontiguousarray(x, dt)
+        head = (xc, WxT, _dummies(dt)[1] if bias is None else bias)
         if kind == "lstm":
             if not inside:
                 matmul(x.reshape(T * B, -1), WxT, gates.reshape(T * B, -1), bias=bias)
@@ -435,9 +437,11 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
             head += (_per_part((B, W_h.shape[0]), dt, parts),
                      _per_part((B, W_h.shape[0]), dt, parts))
         tail = (WhrT, "W_hr" in p, hz) if kind == "lstm" else ()
-        _loop(mod.forward_loop, (*head, WhT, *args, *_no_r(dt, B, H, r), *v[:-1], *tail, *ln),
-              B, parts)
+        _loop(mod.forward_loop, (*head, WhT, *args, *_no_r(dt, B, H, r), *v[:-1], *tail,
+                                 *(ln[1:] if kind == "lstm" else ln)), B, parts)
         recycle(WxT, WhT, *tail[:1], *tail[2:])
+        if kind == "lstm" and ln[-1] and train:  # the backward makes x @ W_x.T again
+            v = (*v[:-1], (xc, *ln[1:]))
     final = (hs[-1].copy(),) if kind != "lstm" else (hs[-1].copy(), cs[(T - 1) % cells].copy())
     if not train:
         recycle(*arrays[1:], *(a for a in v[6:8] if kind == "lstm" and a is not cs
@@ -497,7 +501,7 @@ def _step(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarray, h
     ms = np.empty((1, B, Hc), dt) if proj else hs  # m, before the projection
     v = (p.get("P", _dummies(dt)[1]), "P" in p, zh, has_zh, zc, has_zc, cc, ms, lna)
     mod.fwd_step(0, 0, B, h0, c0, hs, cs, tcs, gates, m, has_mask, ca, cg, *v[:2], cc, zh,
-                 has_zh, zc, has_zc, ms, proj, (hz, *lna[:-1]), lna[-1])
+                 has_zh, zc, has_zc, ms, proj, (hz, *lna[1:-1]), lna[-1])
     if proj:  # h = m @ W_hr.T, then the masked rows carried, the zoned-out ones mixed
         hs[0] = matmul(ms[0], p["W_hr"].T)
         mod.proj_finish(0, 0, B, h0, hs, m, has_mask, zh, has_zh)
@@ -559,17 +563,22 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
                 P, has_p, zh, has_zh, zc, has_zc, cc, ms, _ = tape.v
                 H, proj = cs.shape[2], "W_hr" in p
                 dhp = _take(hs.shape, dt, split) if proj else _dummies(dt)[2]
+                # layer norm: the inputs and W_x.T to make each step's projection again, its
+                # scratch, and dxz over the gates (into an array of its own when dP reads dz)
+                WxT = _operand(p["W_x"].T) if ln[-1] else _NO_R[dt]
+                xd = _take(dxz.shape, dt, split) if ln[-1] and has_p else dxz
+                lnb = (ln[0], WxT, _scratch(ln[-1], B, GH, dt, parts), xd, ln[1], cc, *ln[2:-1])
                 args = (dh, dc, c0, cs, tcs, dxz, dhs_a, has_seq, m, has_mask, ca, cg, rows,
                         *rd, P, has_p, zh, has_zh, zc, has_zc,
                         _scratch(has_zh, B, H, dt, parts), _scratch(has_zc, B, H, dt, parts),
                         np.ascontiguousarray(p["W_hr"]) if proj else _NO_R[dt], dhp,
                         _per_part((B, H), dt, parts) if proj else _NO_R[dt], proj,
-                        *ln[:-1], acc, ln[-1])
+                        *lnb, acc, ln[-1])
                 dhz, d_s0 = [(0, dxz)], (dh, dc)
             _loop(mod.backward_loop, (W_h, *args), B, parts)
             if ln[-1]:  # the gradients of the projections before the norms
                 _ln_grads(tape.kind, acc, grads, GH // (4 if tape.kind == "lstm" else 3))
-                dxz_n, dhz = ln[0], [(0, ln[1])]
+                dxz_n, dhz = (ln[0] if tape.kind == "gru" else xd), [(0, ln[1])]
             if tape.kind == "lstm" and has_p:
                 mod.peephole_grad(dxz, c0, cs, cc, m, has_mask, grads["P"])
             if tape.kind == "lstm" and proj:  # dW_hr = Σ_t dhp[t].T @ m[t]
@@ -578,7 +587,8 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
                 recycle(dhp, ms)
             each(0, dxz_n if ln[-1] else dxz, dhz)
             recycle(*tape.arrays[1:], rows, *(tape.v[6:7] if tape.kind == "lstm" and has_zc
-                                              else ()), *ln[:-3])  # not c0 / h0: the caller's
+                                              else ()), *ln[1:2],  # not c0, h0, x: the caller's
+                    *(ln[:1] if tape.kind == "gru" else (xd, *lnb[1:3])))
     recycle(W_h)
     tape.arrays = None
     return d_s0

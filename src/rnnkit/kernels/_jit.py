@@ -378,10 +378,10 @@ def zone_split(zr, d, kept, through):
 
 
 @jit(reassociate=True)
-def ln_row(a, a_hat):
-    """Layer norm of one row without its gain (cells/base.py ``layer_norm``):
-    ``a_hat = (a - mean(a)) * inv``, returns ``inv = 1 / sqrt(var(a) + LN_EPS)``. Not inlined:
-    its sums may be reordered (SIMD lanes, as NumPy's pairwise ones differ from a loop's)."""
+def ln_stats(a):
+    """``(mean(a), 1 / sqrt(var(a) + LN_EPS))`` of one row (cells/base.py ``layer_norm``).
+    Not inlined: its sums may be reordered (SIMD lanes, as NumPy's pairwise ones differ from
+    a loop's)."""
     dt = a.dtype.type
     n = nonneg(a.shape[0])
     s = dt(0)
@@ -392,8 +392,15 @@ def ln_row(a, a_hat):
     for k in range(n):
         d = a[k] - mu
         v += d * d
-    inv = dt(1) / np.sqrt(v / dt(n) + dt(LN_EPS))
-    for k in range(n):
+    return mu, dt(1) / np.sqrt(v / dt(n) + dt(LN_EPS))
+
+
+@jit(reassociate=True)
+def ln_row(a, a_hat):
+    """Layer norm of one row without its gain: ``a_hat = (a - mean(a)) * inv``, returns
+    ``inv`` (:func:`ln_stats`)."""
+    mu, inv = ln_stats(a)
+    for k in range(a.shape[0]):
         a_hat[k] = (a[k] - mu) * inv
     return inv
 
@@ -418,19 +425,21 @@ def ln_back_row(dy, a_hat, inv, g, dg, da):
 
 
 @jit(reassociate=True)
-def ln_pairs(t, b0, b1, gz, hz, xh, hh, iv, lnp, mask, has_mask):
+def ln_pairs(t, b0, b1, gz, hz, hh, iv, lnp, mask, has_mask):
     """The LSTM's two norms and their mix (cells/lstm.py) for the rows ``b0:b1`` of step
     ``t`` not masked: ``gz[b] = g_x * LN(gz[b]) + g_h * LN(hz[b]) + b`` in place, ``lnp``
-    starting ``g_x, g_h, b``; keeps the normalised rows in ``xh[b]``, ``hh[b]`` and both
-    ``1 / std`` in ``iv[b]``. Three passes over a row for both norms (sums, squares about
-    the means, the mix), all rows in one call."""
+    starting ``g_x, g_h, b``; keeps the normalised recurrent row in ``hh[b]``, and ``iv[b]``
+    gets ``1 / std`` of both (places 0, 1) and the input part's mean (place 3): the backward
+    makes the input projection again and normalises it with them (no tape of its normalised
+    rows). Three passes over a row for both norms (sums, squares about the means, the mix),
+    all rows in one call."""
     dt = gz.dtype.type
     n = nonneg(gz.shape[1])
     gx, gh, bl = lnp[:n], lnp[n : 2 * n], lnp[2 * n : 3 * n]
     for b in range(b0, b1):
         if has_mask and not mask[t, b]:
             continue
-        x, h, x_hat, h_hat = gz[b], hz[b], xh[b], hh[b]
+        x, h, h_hat = gz[b], hz[b], hh[b]
         sx, sh = dt(0), dt(0)
         for k in range(n):
             sx += x[k]
@@ -445,19 +454,21 @@ def ln_pairs(t, b0, b1, gz, hz, xh, hh, iv, lnp, mask, has_mask):
         ih = dt(1) / np.sqrt(vh / dt(n) + dt(LN_EPS))
         for k in range(n):
             a, c = (x[k] - mx) * ix, (h[k] - mh) * ih
-            x_hat[k] = a
             h_hat[k] = c
             x[k] = gx[k] * a + gh[k] * c + bl[k]
         iv[b, 0] = ix
         iv[b, 1] = ih
+        iv[b, 3] = mx
 
 
 @jit(reassociate=True)
-def ln_pairs_back(t, b0, b1, dz, xh, hh, iv, lnp, acc, mask, has_mask):
-    """:func:`ln_pairs`' backward for the rows not masked: ``xh[b]`` becomes ``∂L/∂xz``,
-    ``hh[b]`` ``∂L/∂hz`` (each ``inv * (d - mean(d) - â * mean(d * â))`` with ``d = dz[b] *
-    g``), and ``acc`` (``lnp``'s order) gets ``dg_x += dz * xh``, ``dg_h += dz * hh``,
-    ``db += dz``. Two passes over a row."""
+def ln_pairs_back(t, b0, b1, dz, xz, dxz, hh, iv, lnp, acc, mask, has_mask):
+    """:func:`ln_pairs`' backward for the rows not masked, ``xz[b]`` the step's input
+    projection made again (then its normalised row, in place): ``dxz[b]`` gets ``∂L/∂xz``,
+    ``hh[b]`` becomes ``∂L/∂hz`` (each ``inv * (d - mean(d) - â * mean(d * â))`` with ``d =
+    dz[b] * g``), and ``acc`` (``lnp``'s order) gets ``dg_x += dz * x̂``, ``dg_h += dz * ĥ``,
+    ``db += dz``. Two passes over a row; ``dxz`` may be the gates' rows that ``dz`` came
+    from."""
     dt = dz.dtype.type
     n = nonneg(dz.shape[1])
     gx, gh = lnp[:n], lnp[n : 2 * n]
@@ -465,43 +476,57 @@ def ln_pairs_back(t, b0, b1, dz, xh, hh, iv, lnp, acc, mask, has_mask):
     for b in range(b0, b1):
         if has_mask and not mask[t, b]:
             continue
-        d, xr, hr = dz[b], xh[b], hh[b]
+        d, xr, hr, dx = dz[b], xz[b], hh[b], dxz[b]
+        ix, ih, mx = iv[b, 0], iv[b, 1], iv[b, 3]
         s1x, s2x, s1h, s2h = dt(0), dt(0), dt(0), dt(0)
         for k in range(n):
-            y, a, c = d[k], xr[k], hr[k]
-            dx, dh = y * gx[k], y * gh[k]
-            s1x += dx
-            s2x += dx * a
-            s1h += dh
-            s2h += dh * c
+            y, a, c = d[k], (xr[k] - mx) * ix, hr[k]
+            xr[k] = a
+            gy, hy = y * gx[k], y * gh[k]
+            s1x += gy
+            s2x += gy * a
+            s1h += hy
+            s2h += hy * c
             agx[k] += y * a
             agh[k] += y * c
             ab[k] += y
         m1x, m2x, m1h, m2h = s1x / dt(n), s2x / dt(n), s1h / dt(n), s2h / dt(n)
-        ix, ih = iv[b, 0], iv[b, 1]
         for k in range(n):
             y = d[k]
-            xr[k] = ix * (y * gx[k] - m1x - xr[k] * m2x)
+            dx[k] = ix * (y * gx[k] - m1x - xr[k] * m2x)
             hr[k] = ih * (y * gh[k] - m1h - hr[k] * m2h)
 
 
 @jit(reassociate=True)
-def ln_gain(c, c_hat, g, b, out):
-    """``out = g * LN(c) + b`` for one row, keeping ``c_hat`` (:func:`ln_row`); returns
-    ``1 / std``."""
-    inv = ln_row(c, c_hat)
-    for k in range(c.shape[0]):
-        out[k] = g[k] * c_hat[k] + b[k]
-    return inv
+def ln_gain(c, g, b, out):
+    """``out = g * LN(c) + b`` for one row; returns ``(mean(c), 1 / std)`` (:func:`ln_stats`),
+    from which the backward normalises ``c`` again (no tape of the normalised row)."""
+    mu, inv = ln_stats(c)
+    for k in range(nonneg(c.shape[0])):
+        out[k] = g[k] * ((c[k] - mu) * inv) + b[k]
+    return mu, inv
 
 
 @jit(reassociate=True)
-def ln_gain_back(dy, c_hat, inv, g, dg, db):
-    """:func:`ln_gain`'s backward in place: ``db += dy``, then :func:`ln_back_row` turns
-    ``dy`` into ``∂L/∂c`` with ``dg += dy * c_hat``."""
-    for k in range(dy.shape[0]):
-        db[k] += dy[k]
-    ln_back_row(dy, c_hat, inv, g, dg, dy)
+def ln_gain_back(dy, c, mu, inv, g, dg, db):
+    """:func:`ln_gain`'s backward in place, ``ĉ = (c - mu) * inv`` made again: ``db += dy``,
+    ``dg += dy * ĉ``, and ``dy`` becomes ``∂L/∂c`` (:func:`ln_back_row`'s formula, written
+    once more: ``ln_back_row(dy, ĉ, ..., dy)``, ``dy`` passed twice, fails LLVM's run-time
+    test that the arrays do not overlap and runs element by element, 2.5-3x slower here)."""
+    dt = dy.dtype.type
+    n = nonneg(dy.shape[0])
+    s1, s2 = dt(0), dt(0)
+    for k in range(n):
+        y, ch = dy[k], (c[k] - mu) * inv
+        d = y * g[k]
+        s1 += d
+        s2 += d * ch
+        db[k] += y
+        dg[k] += y * ch
+    m1, m2 = s1 / dt(n), s2 / dt(n)
+    for k in range(n):
+        y, ch = dy[k], (c[k] - mu) * inv
+        dy[k] = inv * (y * g[k] - m1 - ch * m2)
 
 
 @inline
