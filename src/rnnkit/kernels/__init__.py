@@ -412,7 +412,6 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         P = p["P"] if "P" in p else _dummies(dt)[1]
         ms = _take((steps, B, Hc), dt, split) if "W_hr" in p else hs  # m (lstm.py)
         WhrT = _operand(p["W_hr"].T) if "W_hr" in p else _NO_R[dt]
-        hz = _per_part((B, W_h.shape[0]), dt, parts) if ln[-1] else _NO_R[dt]
         v = (P, "P" in p, zh, has_zh, zc, has_zc, cc, ms, ln)
     else:
         b_hn = p.get("b_hn", _dummies(dt)[0])
@@ -436,10 +435,10 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         else:  # scratch for the step's two products
             head += (_per_part((B, W_h.shape[0]), dt, parts),
                      _per_part((B, W_h.shape[0]), dt, parts))
-        tail = (WhrT, "W_hr" in p, hz) if kind == "lstm" else ()
+        tail = (WhrT, "W_hr" in p) if kind == "lstm" else ()
         _loop(mod.forward_loop, (*head, WhT, *args, *_no_r(dt, B, H, r), *v[:-1], *tail,
                                  *(ln[1:] if kind == "lstm" else ln)), B, parts)
-        recycle(WxT, WhT, *tail[:1], *tail[2:])
+        recycle(WxT, WhT, *tail[:1])
         if kind == "lstm" and ln[-1] and train:  # the backward makes x @ W_x.T again
             v = (*v[:-1], (xc, *ln[1:]))
     final = (hs[-1].copy(),) if kind != "lstm" else (hs[-1].copy(), cs[(T - 1) % cells].copy())
@@ -501,7 +500,7 @@ def _step(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarray, h
     ms = np.empty((1, B, Hc), dt) if proj else hs  # m, before the projection
     v = (p.get("P", _dummies(dt)[1]), "P" in p, zh, has_zh, zc, has_zc, cc, ms, lna)
     mod.fwd_step(0, 0, B, h0, c0, hs, cs, tcs, gates, m, has_mask, ca, cg, *v[:2], cc, zh,
-                 has_zh, zc, has_zc, ms, proj, (hz, *lna[1:-1]), lna[-1])
+                 has_zh, zc, has_zc, ms, proj, (hz[None], *lna[2:-1]), lna[-1])
     if proj:  # h = m @ W_hr.T, then the masked rows carried, the zoned-out ones mixed
         hs[0] = matmul(ms[0], p["W_hr"].T)
         mod.proj_finish(0, 0, B, h0, hs, m, has_mask, zh, has_zh)
@@ -563,11 +562,11 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
                 P, has_p, zh, has_zh, zc, has_zc, cc, ms, _ = tape.v
                 H, proj = cs.shape[2], "W_hr" in p
                 dhp = _take(hs.shape, dt, split) if proj else _dummies(dt)[2]
-                # layer norm: the inputs and W_x.T to make each step's projection again, its
-                # scratch, and dxz over the gates (into an array of its own when dP reads dz)
+                # layer norm: the inputs and W_x.T to make each step's projection again, into
+                # dxz over the gates (into an array of its own when dP reads dz)
                 WxT = _operand(p["W_x"].T) if ln[-1] else _NO_R[dt]
                 xd = _take(dxz.shape, dt, split) if ln[-1] and has_p else dxz
-                lnb = (ln[0], WxT, _scratch(ln[-1], B, GH, dt, parts), xd, ln[1], cc, *ln[2:-1])
+                lnb = (ln[0], WxT, xd, ln[1], cc, *ln[2:-1])
                 args = (dh, dc, c0, cs, tcs, dxz, dhs_a, has_seq, m, has_mask, ca, cg, rows,
                         *rd, P, has_p, zh, has_zh, zc, has_zc,
                         _scratch(has_zh, B, H, dt, parts), _scratch(has_zc, B, H, dt, parts),
@@ -588,7 +587,7 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
             each(0, dxz_n if ln[-1] else dxz, dhz)
             recycle(*tape.arrays[1:], rows, *(tape.v[6:7] if tape.kind == "lstm" and has_zc
                                               else ()), *ln[1:2],  # not c0, h0, x: the caller's
-                    *(ln[:1] if tape.kind == "gru" else (xd, *lnb[1:3])))
+                    *(ln[:1] if tape.kind == "gru" else (xd, WxT)))
     recycle(W_h)
     tape.arrays = None
     return d_s0

@@ -425,10 +425,10 @@ def ln_back_row(dy, a_hat, inv, g, dg, da):
 
 
 @jit(reassociate=True)
-def ln_pairs(t, b0, b1, gz, hz, hh, iv, lnp, mask, has_mask):
+def ln_pairs(t, b0, b1, gz, hh, iv, lnp, mask, has_mask):
     """The LSTM's two norms and their mix (cells/lstm.py) for the rows ``b0:b1`` of step
     ``t`` not masked: ``gz[b] = g_x * LN(gz[b]) + g_h * LN(hz[b]) + b`` in place, ``lnp``
-    starting ``g_x, g_h, b``; keeps the normalised recurrent row in ``hh[b]``, and ``iv[b]``
+    starting ``g_x, g_h, b``, ``hh[b]`` holding ``hz[b]`` and then its normalised row; ``iv[b]``
     gets ``1 / std`` of both (places 0, 1) and the input part's mean (place 3): the backward
     makes the input projection again and normalises it with them (no tape of its normalised
     rows). Three passes over a row for both norms (sums, squares about the means, the mix),
@@ -439,7 +439,7 @@ def ln_pairs(t, b0, b1, gz, hz, hh, iv, lnp, mask, has_mask):
     for b in range(b0, b1):
         if has_mask and not mask[t, b]:
             continue
-        x, h, h_hat = gz[b], hz[b], hh[b]
+        x, h = gz[b], hh[b]
         sx, sh = dt(0), dt(0)
         for k in range(n):
             sx += x[k]
@@ -454,7 +454,7 @@ def ln_pairs(t, b0, b1, gz, hz, hh, iv, lnp, mask, has_mask):
         ih = dt(1) / np.sqrt(vh / dt(n) + dt(LN_EPS))
         for k in range(n):
             a, c = (x[k] - mx) * ix, (h[k] - mh) * ih
-            h_hat[k] = c
+            h[k] = c
             x[k] = gx[k] * a + gh[k] * c + bl[k]
         iv[b, 0] = ix
         iv[b, 1] = ih
@@ -462,21 +462,23 @@ def ln_pairs(t, b0, b1, gz, hz, hh, iv, lnp, mask, has_mask):
 
 
 @jit(reassociate=True)
-def ln_pairs_back(t, b0, b1, dz, xz, dxz, hh, iv, lnp, acc, mask, has_mask):
-    """:func:`ln_pairs`' backward for the rows not masked, ``xz[b]`` the step's input
-    projection made again (then its normalised row, in place): ``dxz[b]`` gets ``∂L/∂xz``,
-    ``hh[b]`` becomes ``∂L/∂hz`` (each ``inv * (d - mean(d) - â * mean(d * â))`` with ``d =
-    dz[b] * g``), and ``acc`` (``lnp``'s order) gets ``dg_x += dz * x̂``, ``dg_h += dz * ĥ``,
-    ``db += dz``. Two passes over a row; ``dxz`` may be the gates' rows that ``dz`` came
-    from."""
+def ln_pairs_back(t, b0, b1, dz, dxz, hh, iv, lnp, acc, mask, has_mask):
+    """:func:`ln_pairs`' backward, ``dxz[b]`` holding the step's input projection made
+    again: ``dxz[b]`` becomes ``∂L/∂xz``, ``hh[b]`` ``∂L/∂hz`` (each ``inv * (d - mean(d) -
+    â * mean(d * â))`` with ``d = dz[b] * g``), both 0 on a masked row, and ``acc`` (``lnp``'s
+    order) gets ``dg_x += dz * x̂``, ``dg_h += dz * ĥ``, ``db += dz``. Two passes over a
+    row, each row in place (an array passed twice, or a third array, cost LLVM's SIMD loops
+    run-time tests of overlap)."""
     dt = dz.dtype.type
     n = nonneg(dz.shape[1])
     gx, gh = lnp[:n], lnp[n : 2 * n]
     agx, agh, ab = acc[:n], acc[n : 2 * n], acc[2 * n : 3 * n]
     for b in range(b0, b1):
         if has_mask and not mask[t, b]:
+            dxz[b][:] = dt(0)
+            hh[b][:] = dt(0)
             continue
-        d, xr, hr, dx = dz[b], xz[b], hh[b], dxz[b]
+        d, xr, hr = dz[b], dxz[b], hh[b]
         ix, ih, mx = iv[b, 0], iv[b, 1], iv[b, 3]
         s1x, s2x, s1h, s2h = dt(0), dt(0), dt(0), dt(0)
         for k in range(n):
@@ -493,7 +495,7 @@ def ln_pairs_back(t, b0, b1, dz, xz, dxz, hh, iv, lnp, acc, mask, has_mask):
         m1x, m2x, m1h, m2h = s1x / dt(n), s2x / dt(n), s1h / dt(n), s2h / dt(n)
         for k in range(n):
             y = d[k]
-            dx[k] = ix * (y * gx[k] - m1x - xr[k] * m2x)
+            xr[k] = ix * (y * gx[k] - m1x - xr[k] * m2x)
             hr[k] = ih * (y * gh[k] - m1h - hr[k] * m2h)
 
 

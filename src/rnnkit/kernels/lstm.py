@@ -45,19 +45,19 @@ micro-kernel, then ``proj_finish`` carries the masked rows and mixes the zoned-o
 over all steps after the loop.
 
 Layer norm (``has_ln``; cells/lstm.py): the input projection comes without ``b``, the step's
-``h_prev @ W_h.T`` goes into the scratch ``hz (B, 4H)``, and ``z = g_x * LN(xz) + g_h *
+``h_prev @ W_h.T`` goes into the tape's row ``hh[t]``, and ``z = g_x * LN(xz) + g_h *
 LN(hz) + b`` is made in ``gates`` for all the step's rows in one call before the peepholes
 (``_jit.ln_pairs``: both norms in three passes over a row); ``tc = φ(g_c * LN(c) + b_c)``
 (``_jit.ln_gain``). The tape keeps the normalised ``hh (T, B, 4H)`` and, per row, the three
 ``1 / std`` and the means of ``xz`` and ``c`` in ``iv (T, B, 5)``: the backward makes each
-step's input projection again (``x[t] @ W_x.T`` into the scratch ``xz (B, 4H)``, D/H of the
-recurrent product's work) and normalises it and ``c`` (``cc``) with them: writing their
+step's input projection again (``x[t] @ W_x.T`` into ``xd[t]``, D/H of the recurrent
+product's work) and normalises it and ``c`` (``cc``) with them: writing their
 normalised rows to the tape cost the forward more than the product costs the backward (B=16,
 H=64, float32: tape 64 -> 44 KiB a step, forward loop 1.48-1.67x -> 1.33-1.39x the plain
 one's, backward loop the same; docs/regularisation.md). Backward: ``dc`` gets ``LN_back(dh
 * o * φ')`` (``_jit.ln_gain_back``); each row's ``dz`` stays in ``rows`` (over the gates
-only for ``dP``), and after the rows ``_jit.ln_pairs_back`` writes ``LN_back`` of it into
-``xd[t]`` (``dxz``: the gates themselves, or an array of its own with peepholes) and over
+only for ``dP``), and after the rows ``_jit.ln_pairs_back`` writes ``LN_back`` of it over
+``xd[t]`` (``dxz``: the gates themselves, or an array of its own with peepholes) and
 ``hh[t]`` (``dhz``, which makes ``dh_prev = dhz @ W_h``) in two passes a row; the gains' and
 biases' gradients are summed into ``acc``, one per part of the batch.
 """
@@ -92,9 +92,9 @@ def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, P, h
              has_zh, zc, has_zc, ms, has_proj, ln, has_ln):
     """Step ``t`` for the rows ``b0:b1``: their ``z`` in ``gates`` is activated in place
     (with ``has_ln``, ``gates`` holds ``xz`` and ``hz`` the recurrent part on entry; ``ln``:
-    ``(hz, hh, iv, lnp)``, a tuple: a call of over 30 arguments is one numba cannot
-    inline)."""
-    hz, hh, iv, lnp = ln
+    ``(hh, iv, lnp)``, ``hh[t]`` holding ``hz``: a call of over 30 arguments is one numba
+    cannot inline)."""
+    hh, iv, lnp = ln
     zero, one = hs.dtype.type(0), hs.dtype.type(1)
     h_prev = h0 if t == 0 else hs[t - 1]
     # cs, tcs and gates hold all steps for a backward, or are buffers of 2, 1 and 1 steps
@@ -102,7 +102,7 @@ def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, P, h
     c_prev = c0 if t == 0 else cs[(t - 1) % cs.shape[0]]
     H = nonneg(cs.shape[2])
     if has_ln:  # z = g_x * LN(xz) + g_h * LN(hz) + b (lnp: g_x, g_h, b, g_c, b_c)
-        ln_pairs(t, b0, b1, gates[tg], hz, hh[tl], iv[tl], lnp, mask, has_mask)
+        ln_pairs(t, b0, b1, gates[tg], hh[tl], iv[tl], lnp, mask, has_mask)
     for b in range(b0, b1):
         if has_mask and not mask[t, b]:
             if has_proj:  # h_prev is carried by proj_finish, after the product
@@ -187,12 +187,11 @@ def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask
     """Writes ``dxz[t]`` over ``gates[t]``; leaves in ``dh`` the carried part of
     ``∂L/∂h_{t-1}`` (0 unless masked or zoned out) and in ``dc`` all of ``∂L/∂c_{t-1}``; for
     the rows ``b0:b1``. ``rows (B, 4H)`` is scratch: ``dz`` is made there, then copied over
-    the gates, which it needs until its last part. With ``has_ln`` (``ln``: ``(xz, xd, hh,
-    cc, iv, lnp, acc)``, ``xz`` the step's input projection made again), ``xd[t]`` and
-    ``hh[t]`` get the gradients of ``xz`` and ``hz``, ``acc`` the parameters' (order of
-    ``lnp``), and ``gates[t]`` ``∂L/∂z`` (after the norms) only with peepholes (for ``dP``;
-    ``xd`` is then an array of its own, else the gates)."""
-    xz, xd, hh, cc, iv, lnp, acc = ln
+    the gates, which it needs until its last part. With ``has_ln`` (``ln``: ``(cc, iv, lnp,
+    acc)``), ``dz`` (after the norms) stays in ``rows`` for the norms' backward, which the
+    loop runs next (``ln_pairs_back``), and goes over ``gates[t]`` only with peepholes (for
+    ``dP``)."""
+    cc, iv, lnp, acc = ln
     zero = dh.dtype.type(0)
     c_prev = c0 if t == 0 else cs[t - 1]
     H = nonneg(dh.shape[1])
@@ -205,9 +204,6 @@ def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask
         gt = gates[t, b]  # gate k of unit j at k*H + j; dz in the same places
         if has_mask and not mask[t, b]:
             gt[:] = zero
-            if has_ln:
-                xd[t, b][:] = zero
-                hh[t, b][:] = zero
             continue
         if has_zh:  # zoned out: straight to h_prev; the rest through the cell
             zone_split(zh[t % zh.shape[0], b % zh.shape[1]], d, kh[b], d)
@@ -252,8 +248,6 @@ def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask
             copy(kh[b], d)
         else:
             d[:] = zero
-    if has_ln:  # each row's dz through the two norms: dxz into xd[t], dhz into hh[t]
-        ln_pairs_back(t, b0, b1, rows, xz, xd[t], hh[t], iv[t], lnp, acc, mask, has_mask)
 
 
 @jit
@@ -267,22 +261,22 @@ def one_step(W_x, x, b, W_h, h0, c0, hs, cs, mask, has_mask, ca, cg):
     matvec(W_h, h0[0], z, z)
     none = np.zeros((1, 1, 1), hs.dtype)
     fwd_step(0, 0, 1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, b[:0], False, cs,
-             none, False, none, False, hs, False, (h0, none, none, b[:0]), False)
+             none, False, none, False, hs, False, (none, none, b[:0]), False)
 
 
 @jit(any_layout=("WxT", "WhT", "WhrT"))
 def forward_loop(x, WxT, bias, inside, WhT, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg,
-                 r, hd, has_r, P, has_p, zh, has_zh, zc, has_zc, cc, ms, WhrT, has_proj, hz, hh,
-                 iv, lnp, has_ln, b0, b1):
+                 r, hd, has_r, P, has_p, zh, has_zh, zc, has_zc, cc, ms, WhrT, has_proj, hh, iv,
+                 lnp, has_ln, b0, b1):
     """``inside``: each step makes its input projection ``x_t @ W_x.T + b`` into ``gates`` (a
     one-step buffer without a backward); else ``gates`` holds every step's on entry. It
     becomes ``z``, then the gates, in place. ``has_ln``: the projection comes without ``b``
-    and the step's ``h_prev @ W_h.T`` goes into the scratch ``hz (B, 4H)``."""
+    and the step's ``h_prev @ W_h.T`` goes into ``hh[t]``, which ``ln_pairs`` normalises."""
     x, WxT, bias, WhT, h0, c0, hs, cs, tcs, gates, mask, r, hd, P, cc, zh, zc, ms, WhrT = \
         borrowed(x, WxT, bias, WhT, h0, c0, hs, cs, tcs, gates, mask, r, hd, P, cc, zh, zc, ms,
                  WhrT)
-    ln = borrowed(hz, hh, iv, lnp)
-    hz = ln[0]
+    ln = borrowed(hh, iv, lnp)
+    hh = ln[0]
     none = bias[:0]
     for t in range(hs.shape[0]):
         z = gates[t % gates.shape[0], b0:b1]
@@ -293,7 +287,7 @@ def forward_loop(x, WxT, bias, inside, WhT, h0, c0, hs, cs, tcs, gates, mask, ha
             dropped(h_prev, r[b0:b1], hd[b0:b1])
             h_prev = hd[b0:b1]
         if has_ln:
-            matmul(h_prev, WhT, hz[b0:b1], False, none)
+            matmul(h_prev, WhT, hh[t % hh.shape[0], b0:b1], False, none)
         else:
             matmul(h_prev, WhT, z, True, none)
         fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, P, has_p, cc,
@@ -306,20 +300,19 @@ def forward_loop(x, WxT, bias, inside, WhT, h0, c0, hs, cs, tcs, gates, mask, ha
 @jit(any_layout=("W_h", "dhs", "W_hr", "WxT"))
 def backward_loop(W_h, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask, ca, cg, rows,
                   r, sd, has_r, P, has_p, zh, has_zh, zc, has_zc, kh, kc, W_hr, dhp, dm,
-                  has_proj, x, WxT, xz, xd, hh, cc, iv, lnp, acc, has_ln, b0, b1):
+                  has_proj, x, WxT, xd, hh, cc, iv, lnp, acc, has_ln, b0, b1):
     """With ``has_proj``: ``dh (B, P)``, ``dm (B, H)`` scratch, ``dhp (T, B, P)`` the tape of
-    the cells' ``∂L/∂h`` for ``dW_hr``. With ``has_ln``: each step's input projection is made
-    again, ``x[t] @ W_x.T`` into the scratch ``xz (B, 4H)``, and ``dh_prev`` comes from
-    ``hh[t]``, the gradient of ``hz`` (bwd_step)."""
+    the cells' ``∂L/∂h`` for ``dW_hr``. With ``has_ln``: after the step, its input projection
+    is made again, ``x[t] @ W_x.T`` into ``xd[t]`` (the gates, or an array of its own with
+    peepholes), and the norms' backward makes ``dxz`` of it in place, ``dhz`` over ``hh[t]``,
+    from which ``dh_prev`` comes."""
     W_h, dh, dc, c0, cs, tcs, gates, dhs, mask, rows, r, sd, P, zh, zc, kh, kc = borrowed(
         W_h, dh, dc, c0, cs, tcs, gates, dhs, mask, rows, r, sd, P, zh, zc, kh, kc)
     W_hr, dhp, dm, x, WxT = borrowed(W_hr, dhp, dm, x, WxT)
-    ln = borrowed(xz, xd, hh, cc, iv, lnp, acc)
-    xz, hh = ln[0], ln[2]
+    xd, hh = borrowed(xd, hh)
+    ln = borrowed(cc, iv, lnp, acc)
     none = np.empty(0, W_h.dtype)  # no bias
     for t in range(cs.shape[0] - 1, -1, -1):
-        if has_ln:  # the forward's product again (in its loop: the same rows, the same bits)
-            matmul(x[t, b0:b1], WxT, xz[b0:b1], False, none)
         if has_proj:
             proj_start(t, b0, b1, dh, dhs, has_seq, mask, has_mask, zh, has_zh, dhp)
             matmul(dhp[t, b0:b1], W_hr, dm[b0:b1], False, none)
@@ -328,6 +321,9 @@ def backward_loop(W_h, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask,
         else:
             bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask, ca,
                      cg, rows, P, has_p, zh, has_zh, zc, has_zc, kh, kc, ln, has_ln)
+        if has_ln:  # the forward's product again (in its loop: the same rows, the same bits)
+            matmul(x[t, b0:b1], WxT, xd[t, b0:b1], False, none)
+            ln_pairs_back(t, b0, b1, rows, xd[t], hh[t], iv[t], lnp, acc, mask, has_mask)
         dhz = hh[t, b0:b1] if has_ln else gates[t, b0:b1]
         if has_r:
             matmul(dhz, W_h, sd[b0:b1], False, none)
