@@ -243,6 +243,31 @@ def test_pack_lays_a_weights_transpose_out_in_panels():
         np.testing.assert_array_equal(out, want.reshape(43, P, W).transpose(1, 0, 2))
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_a_large_weight_is_packed_by_panels_on_the_threads(threads, monkeypatch):
+    """``_weights`` packs a weight over 1 MiB in parts of its panels, one per thread; the
+    panels are those of one ``pack`` (the last one part filled)."""
+    kernels._load()
+    monkeypatch.setattr(kernels._parallel, "ADAPT", False)  # every thread on a busy machine too
+    w = np.random.default_rng(4).standard_normal((1500, 200)).astype(np.float32)  # 1.1 MiB
+    W = kernels._gemm.panel_width(4)
+    P = -(-1500 // W)
+    want = kernels._gemm.pack(w.T, np.full((P, 200, W), np.nan, np.float32))
+    parts = []
+    real = kernels._split
+    monkeypatch.setattr(kernels, "_split", lambda fn, n, k, *a, **kw: (parts.append(k),
+                                                                      real(fn, n, k, *a, **kw)))
+    previous = kernels.get_num_threads()
+    kernels.set_num_threads(threads)
+    try:
+        out = kernels._weights(w.T)
+    finally:
+        kernels.set_num_threads(previous)
+    assert parts == [threads]
+    valid = np.arange(P * W).reshape(P, 1, W) < 1500  # the last panel's columns past N: unread
+    np.testing.assert_array_equal(np.where(valid, out, 0), np.where(valid, want, 0))
+
+
 # one dtype per cell: each (cell, dtype) compiles every loop again for W_h in panels (20-40 s
 # with an empty cache); the product in panels is tested in both dtypes above
 @pytest.mark.parametrize("cell,dtype", [("rnn", "float64"), ("lstm", "float32"),
