@@ -25,9 +25,10 @@ LAYER_TYPES: dict[str, type[Layer]] = {
     c.kind: c for c in (RNN, LSTM, GRU, Dense, Embedding, Dropout)}
 FORMAT_VERSION = 1
 #: predict runs an array in blocks of rows whose working memory is about this many bytes
-#: (at most; estimated as 4 arrays of the widest layer over all steps, in the model's dtype).
-#: Blocks cost time: LSTM inference B=128, T=50, H=256 in two blocks against one, one
-#: thread 53.5 against 48.8 ms, two 30.1 against 25.7 (B=512, H=128 in 7: 33.4 / 27.8)
+#: (at most; estimated as 4 arrays of the widest layer over all steps, in the model's dtype),
+#: in blocks of equal size. A float32 LSTM B=128, T=50, H=256 (two blocks before, whole now;
+#: medians of 3 calls after an untimed one, 8 rounds alternating): one thread 58.6 -> 47.4 ms,
+#: two 39.2 -> 26.8; B=512 and B=256 (T=200) within the noise of each other
 PREDICT_BLOCK_BYTES = 128 << 20
 PREDICT_MIN_ROWS = 64
 
@@ -208,7 +209,10 @@ class Sequential:
         per_row = X.shape[1] * max([X.shape[-1] if rank == 3 else 1, *widths]) \
             * self.dtype.itemsize * 4
         rows = max(PREDICT_MIN_ROWS, PREDICT_BLOCK_BYTES // max(per_row, 1))
-        return rows if len(X) > rows else None
+        if len(X) <= rows:
+            return None
+        blocks = -(-len(X) // rows)  # of equal size: a short last block runs slowly
+        return -(-len(X) // blocks)
 
     def _predict_blocks(self, X: np.ndarray, lengths: Any, rows: int) -> np.ndarray:
         if lengths is not None:
