@@ -28,7 +28,8 @@ FORMAT_VERSION = 1
 #: (at most; estimated as 4 arrays of the widest layer over all steps, in the model's dtype),
 #: in blocks of equal size. A float32 LSTM B=128, T=50, H=256 (two blocks before, whole now;
 #: medians of 3 calls after an untimed one, 8 rounds alternating): one thread 58.6 -> 47.4 ms,
-#: two 39.2 -> 26.8; B=512 and B=256 (T=200) within the noise of each other
+#: two 39.2 -> 26.8; B=512 (7 blocks -> 2) 59.3 -> 56.3 and 37.6 -> 41.7 (whole: 31.1), B=256,
+#: T=200 (4 blocks either way) 113.7 -> 112.8 and 66.0 -> 63.0
 PREDICT_BLOCK_BYTES = 128 << 20
 PREDICT_MIN_ROWS = 64
 
