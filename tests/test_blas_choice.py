@@ -178,7 +178,6 @@ def test_the_blas_way_runs_in_parts_on_one_blas_thread_each(store, monkeypatch):
     from threadpoolctl import threadpool_limits
 
     monkeypatch.setenv(_blas.ENV, "always")
-    monkeypatch.setattr(kernels._parallel, "ADAPT", False)  # two parts on a busy machine too
     seen, real = [], _blas.rows
 
     def rows(a, b, out, accumulate, bias):

@@ -248,7 +248,6 @@ def test_a_large_weight_is_packed_by_panels_on_the_threads(threads, monkeypatch)
     """``_weights`` packs a weight over 1 MiB in parts of its panels, one per thread; the
     panels are those of one ``pack`` (the last one part filled)."""
     kernels._load()
-    monkeypatch.setattr(kernels._parallel, "ADAPT", False)  # every thread on a busy machine too
     w = np.random.default_rng(4).standard_normal((1500, 200)).astype(np.float32)  # 1.1 MiB
     W = kernels._gemm.panel_width(4)
     P = -(-1500 // W)

@@ -712,10 +712,15 @@ def _by_blas(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool,
              bias: np.ndarray | None) -> None:
     """:func:`matmul` by NumPy's BLAS, split by rows over rnnkit's threads as
     :func:`_product` is, the BLAS on one thread in each part (see ``_blas.one_thread``)."""
-    M = a.shape[0]
     with _blas.one_thread():
-        _split(_blas.rows, M, min(usable_threads(), M // 16),
-               lambda k, i, j: (a[i:j], b, out[i:j], accumulate, bias), align=_gemm.ROWS)
+        _by_rows(_blas.rows, a, b, out, accumulate, bias)
+
+
+def _by_rows(fn: Any, a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool,
+             bias: Any) -> None:
+    """``fn(a, b, out, accumulate, bias)``, a product, by parts of its rows on the threads."""
+    _split(fn, a.shape[0], min(usable_threads(), a.shape[0] // 16),
+           lambda k, i, j: (a[i:j], b, out[i:j], accumulate, bias), align=_gemm.ROWS)
 
 
 def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool,
@@ -725,12 +730,10 @@ def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool,
     copied = b.strides[1] != b.itemsize
     b = _operand(b) if copied else b
     bias = _dummies(dt)[1] if bias is None else np.ascontiguousarray(bias, dt)
-    M, kernel = a.shape[0], _gemm.matmul
-    if 2.0 * M * a.shape[1] * b.shape[1] < PARALLEL_MIN_FLOPS:
-        kernel(a, b, out, accumulate, bias)
+    if 2.0 * a.shape[0] * a.shape[1] * b.shape[1] < PARALLEL_MIN_FLOPS:
+        _gemm.matmul(a, b, out, accumulate, bias)
     else:
-        _split(kernel, M, min(usable_threads(), M // 16),
-               lambda k, i, j: (a[i:j], b, out[i:j], accumulate, bias), align=_gemm.ROWS)
+        _by_rows(_gemm.matmul, a, b, out, accumulate, bias)
     if copied:
         recycle(b)
 

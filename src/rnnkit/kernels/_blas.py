@@ -59,7 +59,7 @@ _CHOICES = ("blas", "rnnkit")
 _lock = threading.Lock()
 _choices: dict[str, str] | None = None  # read from the file on first use
 _libs: list | None = None  # threadpoolctl's controllers of the BLAS libraries loaded
-_held = [0, 0]  # the blocks in one_thread now, and the thread count they restore
+_held: list = [0, []]  # the blocks in one_thread now, and the thread counts they restore
 
 
 def mode() -> str:
