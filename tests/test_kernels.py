@@ -514,6 +514,33 @@ def test_a_stream_step_in_one_call_equals_the_reference(cell, bias, dtype, monke
             assert not np.array_equal(hs[0], s0[0])
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_one_sequence_runs_the_loop_with_less_python_to_the_same_bits(cell, dtype, monkeypatch):
+    # predict of one sequence of a plain cell: kernels._sequence, the loop that forward runs
+    # with fewer calls around it. The same bits as forward's way (SEQUENCE_MAX_BYTES = 0) and
+    # the same final state, over all steps and over a shorter length (the state carried);
+    # both as the reference
+    calls, short, limit = [], kernels._sequence, kernels.SEQUENCE_MAX_BYTES
+    monkeypatch.setattr(kernels, "_sequence", lambda *a: calls.append(1) or short(*a))
+    model = build(cell, dtype, units=37, return_state=True)
+    X = data(B=1, T=9, D=4)
+    flat = lambda out: (out[0], *np.atleast_2d(out[1][0]))  # noqa: E731
+    for lengths in (None, [6]):
+        kernels.set_backend("numba")
+        calls.clear()
+        got = flat(model.predict(X, lengths))
+        monkeypatch.setattr(kernels, "SEQUENCE_MAX_BYTES", 0)
+        want = flat(model.predict(X, lengths))
+        monkeypatch.setattr(kernels, "SEQUENCE_MAX_BYTES", limit)
+        assert len(calls) == 1
+        kernels.set_backend("numpy")
+        ref = flat(model.predict(X, lengths))
+        for a, b, c in zip(got, want, ref, strict=True):  # the outputs, h_T (and c_T)
+            np.testing.assert_array_equal(a, b)
+            assert_close(a, c, dtype, f"lengths {lengths}")
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_activations_within_a_few_ulp_of_numpy(dtype):
     from rnnkit.functional import sigmoid
