@@ -18,7 +18,7 @@ import rnnkit as rk
 from helpers_rnnkit import sq_loss
 from rnnkit import kernels
 from rnnkit.diagnostics import gradcheck
-from rnnkit.kernels import chunk_steps
+from rnnkit.kernels import _buffers, chunk_steps
 
 CELLS = {"rnn": rk.RNN, "lstm": rk.LSTM, "gru": rk.GRU}
 RTOL = {"float64": 1e-12, "float32": 1e-5}
@@ -741,7 +741,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 def test_reused_arrays_hold_nothing_from_the_last_step(cell, monkeypatch):
     # a training step leaves its tape and dxz for reuse; the next step, masked and with other
     # data, must overwrite or ignore all of it
-    monkeypatch.setattr(kernels, "SPARE_MIN_BYTES", 0)  # these small arrays too
+    monkeypatch.setattr(_buffers, "SPARE_MIN_BYTES", 0)  # these small arrays too
     model = build(cell, "float64", bidi=True)
     kernels.release_buffers()
     X1, X2 = 5.0 * data(B=4, seed=1), data(B=4, seed=2)
@@ -749,7 +749,7 @@ def test_reused_arrays_hold_nothing_from_the_last_step(cell, monkeypatch):
     R = np.random.default_rng(2).standard_normal(np.shape(model.predict(X2, lengths)))
     want = run(model, "numpy", X2, lengths, R)
     run(model, "numba", X1, None, 3.0 * R)
-    assert kernels._spare  # the first step's arrays wait for reuse
+    assert _buffers._spare  # the first step's arrays wait for reuse
     got = run(model, "numba", X2, lengths, R)
     for g, w in zip((got[0], got[1], *got[2].values()), (want[0], want[1], *want[2].values())):
         assert_close(g, w, "float64", "after reuse")
@@ -783,23 +783,23 @@ def test_loops_take_and_drop_no_references(cell, split, monkeypatch):
 
 
 def test_split_loops_write_arrays_that_start_at_a_cache_line(monkeypatch):
-    # no cache line holds rows of two parts (kernels.LINE); kept arrays that start elsewhere
+    # no cache line holds rows of two parts (_buffers.LINE); kept arrays that start elsewhere
     # are not taken for a split loop; a view of an aligned array is not kept
-    monkeypatch.setattr(kernels, "SPARE_MIN_BYTES", 0)
+    monkeypatch.setattr(_buffers, "SPARE_MIN_BYTES", 0)
     kernels.release_buffers()
-    f32, shape, line = np.dtype(np.float32), (3, 5, 7), kernels.LINE
-    a = kernels._empty(shape, f32, True)
+    f32, shape, line = np.dtype(np.float32), (3, 5, 7), _buffers.LINE
+    a = _buffers._empty(shape, f32, True)
     assert a.shape == shape and a.dtype == f32 and a.flags.c_contiguous
     assert a.ctypes.data % line == 0
-    kernels.recycle(a[:, :2])  # NumPy makes it a view of a's bytes: not kept
-    assert not kernels._spare
-    kernels.recycle(a)
-    assert kernels._take(shape, f32) is a
+    _buffers.recycle(a[:, :2])  # NumPy makes it a view of a's bytes: not kept
+    assert not _buffers._spare
+    _buffers.recycle(a)
+    assert _buffers._take(shape, f32) is a
     raw = np.empty(a.nbytes + 2 * line, np.uint8)
     start = -raw.ctypes.data % line + 16
     b = raw[start : start + a.nbytes].view(f32).reshape(shape)
-    kernels.recycle(b)
-    c = kernels._take(shape, f32, True)
+    _buffers.recycle(b)
+    c = _buffers._take(shape, f32, True)
     assert c is not b and c.ctypes.data % line == 0
 
     monkeypatch.setattr(kernels._parallel, "_threads", 2)
@@ -874,25 +874,25 @@ def test_held_keeps_the_caller_on_one_cpu_for_its_split_calls(monkeypatch):
 
 
 def test_arrays_kept_for_reuse_stay_within_the_budget(monkeypatch):
-    monkeypatch.setattr(kernels, "SPARE_BYTES", 3 * 8100)
-    monkeypatch.setattr(kernels, "SPARE_MIN_BYTES", 0)
+    monkeypatch.setattr(_buffers, "SPARE_BYTES", 3 * 8100)
+    monkeypatch.setattr(_buffers, "SPARE_MIN_BYTES", 0)
     kernels.release_buffers()
     for T in range(1, 7):  # a new shape each time (inputs of changing lengths), ~8 kB each
-        kernels.recycle(np.empty(1000 + T))
-    assert [key[0] for key in kernels._spare] == [(1004,), (1005,), (1006,)]  # the latest
+        _buffers.recycle(np.empty(1000 + T))
+    assert [key[0] for key in _buffers._spare] == [(1004,), (1005,), (1006,)]  # the latest
     for _ in range(6):  # one shape: at most SPARE_PER_SHAPE arrays of it
-        kernels.recycle(np.empty(10))
-    assert len(kernels._spare[((10,), np.dtype(np.float64))]) == kernels.SPARE_PER_SHAPE
+        _buffers.recycle(np.empty(10))
+    assert len(_buffers._spare[((10,), np.dtype(np.float64))]) == _buffers.SPARE_PER_SHAPE
     kernels.release_buffers()
-    assert not kernels._spare
+    assert not _buffers._spare
 
 
 def test_small_arrays_are_not_kept_for_reuse():
     kernels.release_buffers()
-    small = np.empty(kernels.SPARE_MIN_BYTES // 8 - 1)
-    large = np.empty((2, kernels.SPARE_MIN_BYTES // 8))
-    kernels.recycle(small, large[0])  # a view stands for its whole array
-    assert list(kernels._spare) == [((2, kernels.SPARE_MIN_BYTES // 8), np.dtype(np.float64))]
+    small = np.empty(_buffers.SPARE_MIN_BYTES // 8 - 1)
+    large = np.empty((2, _buffers.SPARE_MIN_BYTES // 8))
+    _buffers.recycle(small, large[0])  # a view stands for its whole array
+    assert list(_buffers._spare) == [((2, _buffers.SPARE_MIN_BYTES // 8), np.dtype(np.float64))]
     kernels.release_buffers()
 
 

@@ -34,7 +34,6 @@ import contextlib
 import functools
 import importlib
 import itertools
-import math
 import os
 from collections.abc import Iterator
 from types import ModuleType
@@ -44,6 +43,7 @@ import numpy as np
 
 from ..cells import ElmanCell, GRUCell, LSTMCell
 from . import _blas
+from ._buffers import _empty, _Own, _per_part, _take, recycle, release_buffers
 from ._parallel import get_num_threads, held, run_parts, set_num_threads, usable_threads
 
 __all__ = ["BACKENDS", "Tape", "backward", "compiled_on_disk", "for_job", "forward",
@@ -199,82 +199,6 @@ ONE_STEP_MAX_BYTES = 5 * 2**19
 #: their steps
 SEQUENCE_MAX_BYTES = 1 << 20
 
-#: arrays of finished backward passes (tapes, dxz), by (shape, dtype), for the next call: a
-#: fresh array is mapped page by page as it is first written, which cost 25% of an LSTM
-#: medium training step (measured), the kernel's zeroing of every page included
-_spare: dict[tuple, list[np.ndarray]] = {}
-#: arrays kept per (shape, dtype) (two directions of two stacked layers), and bytes in all
-SPARE_PER_SHAPE, SPARE_BYTES = 4, 256 * 2**20
-#: smaller arrays are not kept: malloc reuses their memory without new page faults (below
-#: glibc's mmap threshold), and keeping them cost more than it saved (LSTM tiny predict:
-#: ~1 µs per array)
-SPARE_MIN_BYTES = 256 * 2**10
-
-
-#: bytes of a cache line. The arrays that the parts of a split loop write start at one, so
-#: that no line holds rows of two parts (rows a multiple of it long): such a line moves
-#: between the two cores at each write. malloc's large arrays start 16 bytes into a line;
-#: so started, in-process A/B: LSTM B=16, H=64 `predict` 310 → 290 µs, training step 927 →
-#: 855 µs; B=32, H=128 `predict` 1454 → 1415 µs.
-LINE = 64
-
-
-def _empty(shape: tuple, dt: np.dtype, aligned: bool = False) -> np.ndarray:
-    """``np.empty(shape, dt)``, starting at a cache line when ``aligned`` (costs ~1.5 µs)."""
-    if not aligned:
-        return np.empty(shape, dt)
-    n = math.prod(shape) * dt.itemsize
-    raw = np.empty(n + LINE, np.uint8)
-    start = -raw.ctypes.data % LINE
-    return raw[start : start + n].view(dt).reshape(shape)
-
-
-def _take(shape: tuple, dt: np.dtype, aligned: bool = False) -> np.ndarray:
-    """An array kept for reuse (see ``recycle``), else a new one (see ``_empty``)."""
-    free = _spare.get((shape, dt))
-    while free:
-        a = free.pop()
-        if not aligned or a.ctypes.data % LINE == 0:
-            return a
-    return _empty(shape, dt, aligned)
-
-
-def _whole(a: np.ndarray) -> np.ndarray | None:
-    """The array that ``a`` is a view of (an aligned array is itself a view of bytes, and
-    NumPy makes views of it views of the bytes: those give ``None``)."""
-    while isinstance(a.base, np.ndarray) and a.base.dtype == a.dtype:
-        a = a.base
-    return a if a.flags.c_contiguous else None
-
-
-def recycle(*arrays: np.ndarray) -> None:
-    """Hand arrays that nothing else refers to any more (a backward's ``dxz``, ``dhz``) back
-    for reuse by the next forward or backward of the same shape; a view stands for the array
-    it views. Over ``SPARE_BYTES``, the shapes recycled longest ago are dropped first (inputs
-    of changing lengths); an ``_Own`` stands for its arrays."""
-    kept: dict[int, np.ndarray] = {}
-    for v in arrays:
-        for a in v if isinstance(v, _Own) else (v,):
-            a = _whole(a)
-            if a is not None and a.nbytes >= SPARE_MIN_BYTES:
-                kept[id(a)] = a
-    if not kept:
-        return
-    for a in kept.values():
-        key = (a.shape, a.dtype)
-        free = _spare.pop(key, [])  # back in at the end: the most recent shape
-        _spare[key] = [*free, a][-SPARE_PER_SHAPE:]
-    total = sum(a.nbytes for free in _spare.values() for a in free)
-    while total > SPARE_BYTES:
-        key = next(iter(_spare))
-        total -= sum(a.nbytes for a in _spare.pop(key))
-
-
-def release_buffers() -> None:
-    """Free the arrays kept for reuse (at most those of the last training step)."""
-    _spare.clear()
-
-
 _NO_MASK = np.ones((1, 1), dtype=bool)
 _DUMMY: dict[np.dtype, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
@@ -396,7 +320,7 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
     (T, B, _), W_h, (ca, cg) = x.shape, p["W_h"], codes
     H = W_h.shape[1]  # of h: the LSTM's proj_size when it projects; Hc of its cell state
     parts = _parts(T, B, W_h)
-    split = parts > 1  # the arrays the loop writes start at a cache line (see LINE)
+    split = parts > 1  # the arrays the loop writes start at a cache line (_buffers.LINE)
     own = not train  # buffers of one step are each part's own (see _Own)
     hs = _empty((T, B, H), dt, split)
     steps, cells = (T, T) if train else (1, 2)  # steps the buffers hold
@@ -828,23 +752,6 @@ def _weights(b: np.ndarray) -> np.ndarray:
 def _parts(T: int, B: int, W_h: np.ndarray) -> int:
     """How many parts of the batch a time loop runs in (see ``SPLIT_MIN_MACS``)."""
     return max(1, min(usable_threads(), B // 4)) if T * B * W_h.size >= SPLIT_MIN_MACS else 1
-
-
-class _Own(tuple):
-    """Arrays, one for each part of a split loop: a buffer that every step writes over, each
-    part its own. Parts writing neighbouring rows of one such buffer (LSTM B=64, H=512,
-    `predict`: the gates of a step, 256 KB a part) ran at times 15-20% slower in the second
-    part, on either CPU (rows 32-63: 44-45 ms, rows 0-31: 37-38 ms); each in its own buffer,
-    both 37-38 ms (in-process A/B: `predict` 46 → 39.7 ms). The cause was not found: a gap
-    of 8-64 KB between the parts' rows did not help, one of 512 KB did."""
-
-
-def _per_part(shape: tuple, dt: np.dtype, parts: int, own: bool = True) -> np.ndarray | _Own:
-    """An array for a loop in ``parts`` parts, starting at a cache line when split (see
-    ``LINE``): with ``own`` (a buffer every step writes over), one for each part."""
-    if own and parts > 1:
-        return _Own(_take(shape, dt, True) for _ in range(parts))
-    return _take(shape, dt, parts > 1)
 
 
 def _loop(fn: Any, args: tuple, B: int, parts: int) -> None:
