@@ -959,6 +959,7 @@ def test_split_calls_adapt_to_other_programs(others, threads, usable, spins, mon
     monkeypatch.setattr(p, "_threads", threads)
     monkeypatch.setattr(p, "_workers", [])
     monkeypatch.setattr(p, "_load_seen", [-1.0, 0])
+    monkeypatch.setattr(p, "_looks", [])
     monkeypatch.setattr(p, "_runnable", lambda: others + 1)  # other programs' + this one
     assert p.usable_threads() == usable
     if threads > 1:
@@ -967,3 +968,15 @@ def test_split_calls_adapt_to_other_programs(others, threads, usable, spins, mon
     assert p.usable_threads() == usable
     monkeypatch.setattr(p, "ADAPT", False)
     assert p.usable_threads() == threads and p._spins() == p.SPINS
+
+
+def test_a_thread_runnable_for_a_moment_does_not_take_a_cpu(monkeypatch):
+    # the least of the last LOAD_LOOKS (3) looks at the run queue: another program's thread
+    # seen in one look or two keeps both threads, in three running looks it takes one
+    p = kernels._parallel
+    for name, value in (("ADAPT", True), ("_ncpu", 2), ("_threads", 2), ("_workers", []),
+                        ("_load_seen", [-1.0, 0]), ("_looks", []), ("LOAD_CHECK_S", 0.0)):
+        monkeypatch.setattr(p, name, value)
+    queue = iter([1, 2, 1, 2, 2, 2, 1, 3])  # this thread, and in some looks others
+    monkeypatch.setattr(p, "_runnable", lambda: next(queue))
+    assert [p.usable_threads() for _ in range(8)] == [2, 2, 2, 2, 2, 1, 2, 2]
