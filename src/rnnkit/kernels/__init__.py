@@ -447,7 +447,7 @@ def _sequence(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarra
     """``forward`` for one sequence of a plain cell without a tape: the same loop, to the bit,
     with less Python around it (one part, no buffers kept for reuse, the variants' stand-ins
     shared). ``predict`` of B=1, T=100, D=8, H=32, float32, the two ways alternated in one
-    process (medians of 7 rounds): LSTM 1.11-1.26x faster over 6 processes (~10-20 µs of
+    process (medians of 7 rounds): LSTM 1.11-1.26x faster over 7 processes (~10-25 µs of
     60-130), RNN 1.10-1.21x, GRU 1.13-1.15x, H=128 1.03-1.13x; T=1000, H=64, where the
     loop is the time, 0.95-1.10x (the noise). A compiled function doing the copies, the
     projection and the steps in one call was 1.2-1.6x faster, but compiled 3-9 s more per
