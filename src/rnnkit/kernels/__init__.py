@@ -257,19 +257,27 @@ def _ln_args(kind: str, p: dict[str, np.ndarray], dt: np.dtype, steps: int, B: i
     projections ``(steps, B, GH)``, their ``1 / std`` per row ``iv (steps, B, 2)`` and the
     parameters in one row, ``lnp``: ``g_x, g_h, b`` (zeros without a bias), then the LSTM's
     ``g_c, b_c``; stand-ins without layer norm. The LSTM keeps no normalised input rows
-    (lstm.py): its ``xh`` is a stand-in, in whose place the forward puts the inputs for the
-    backward, and its ``iv (steps, B, 5)`` holds the three ``1 / std`` and the means of the
-    input part and of ``c``."""
+    (lstm.py): its ``xh`` is ``xk``, the input projection as it came, for a forward with a
+    backward (not ``own``) from ``LN_KEEP_MIN_D`` inputs, else a stand-in (the backward makes
+    it again from the inputs), and its ``iv (steps, B, 5)`` holds the three ``1 / std`` and the
+    means of the input part and of ``c``."""
     lstm = kind == "lstm"
     none = _dummies(dt)[2]
     if "g_x" not in p:
         return (none, none, none, _dummies(dt)[1], False)
     b = p["b"] if "b" in p else np.zeros(GH, dt)
     lnp = np.concatenate([p["g_x"], p["g_h"], b, *((p["g_c"], p["b_c"]) if lstm else ())])
-    xh = none if lstm else _per_part((steps, B, GH), dt, parts, own)
+    keep = not lstm or (not own and p["W_x"].shape[1] >= LN_KEEP_MIN_D)
+    xh = _per_part((steps, B, GH), dt, parts, own) if keep else none
     hh = _per_part((steps, B, GH), dt, parts, own)
     iv = _per_part((steps, B, 5 if lstm else 2), dt, parts, own)
     return (xh, hh, iv, lnp, True)
+
+
+#: the layer-normalised LSTM's forward keeps each step's input projection for the backward
+#: from this many inputs (D) on; with fewer, the backward makes it again (lstm.py), which
+#: costs D multiply-adds per value instead of the tape's write and read: TODO measured
+LN_KEEP_MIN_D = 64
 
 
 def _ln_grads(kind: str, acc: Any, grads: dict[str, np.ndarray], H: int) -> None:
@@ -369,10 +377,10 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
                      _per_part((B, W_h.shape[0]), dt, parts))
         tail = (WhrT, "W_hr" in p) if kind == "lstm" else ()
         _loop(mod.forward_loop, (*head, WhT, *args, *_no_r(dt, B, H, r), *v[:-1], *tail,
-                                 *(ln[1:] if kind == "lstm" else ln)), B, parts)
+                                 *ln), B, parts)
         recycle(WxT, WhT, *tail[:1])
-        if kind == "lstm" and ln[-1] and train:  # the backward makes x @ W_x.T again
-            v = (*v[:-1], (xc, *ln[1:]))
+        if kind == "lstm" and ln[-1] and train:  # the inputs, for x @ W_x.T made again
+            v = (*v[:-1], (xc, *ln))
     final = (hs[-1].copy(),) if kind != "lstm" else (hs[-1].copy(), cs[(T - 1) % cells].copy())
     if not train:
         recycle(*arrays[1:], *(a for a in v[6:8] if kind == "lstm" and a is not cs
@@ -415,7 +423,7 @@ def _step(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarray, h
         mod.fwd_step(0, 0, B, hz, h0, hs, m, has_mask, ca, xz[None], zh, has_zh)
         tape = Tape(kind, (), codes, None, (hs, zh, has_zh)) if train else None
         return hs, tape, (hs[0].copy(),)
-    lna = _ln_args(kind, p, dt, 1, B, W_h.shape[0], 1, False)  # stand-ins without layer norm
+    lna = _ln_args(kind, p, dt, 1, B, W_h.shape[0], 1, True)  # stand-ins without layer norm
     hs = np.empty((1, B, H), dt)
     if kind == "gru":
         gates, hzn = np.empty((1, *xz.shape), dt), np.empty((1, B, H), dt)
@@ -432,7 +440,7 @@ def _step(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarray, h
     ms = np.empty((1, B, Hc), dt) if proj else hs  # m, before the projection
     v = (p.get("P", _dummies(dt)[1]), "P" in p, zh, has_zh, zc, has_zc, cc, ms, lna)
     mod.fwd_step(0, 0, B, h0, c0, hs, cs, tcs, gates, m, has_mask, ca, cg, *v[:2], cc, zh,
-                 has_zh, zc, has_zc, ms, proj, (hz[None], *lna[2:-1]), lna[-1])
+                 has_zh, zc, has_zc, ms, proj, (lna[0], hz[None], *lna[2:-1]), lna[-1])
     if proj:  # h = m @ W_hr.T, then the masked rows carried, the zoned-out ones mixed
         hs[0] = matmul(ms[0], p["W_hr"].T)
         mod.proj_finish(0, 0, B, h0, hs, m, has_mask, zh, has_zh)
@@ -531,11 +539,15 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
                 P, has_p, zh, has_zh, zc, has_zc, cc, ms, _ = tape.v
                 H, proj = cs.shape[2], "W_hr" in p
                 dhp = _take(hs.shape, dt, split) if proj else _dummies(dt)[2]
-                # layer norm: the inputs and W_x.T to make each step's projection again, into
-                # dxz over the gates (into an array of its own when dP reads dz)
-                WxT = _operand(p["W_x"].T) if ln[-1] else _NO_R[dt]
-                xd = _take(dxz.shape, dt, split) if ln[-1] and has_p else dxz
-                lnb = (ln[0], WxT, xd, ln[1], cc, *ln[2:-1])
+                # layer norm: the forward's projections (xk), or the inputs and W_x.T to make
+                # each step's again, into dxz over the gates (into an array of its own when
+                # dP reads dz)
+                x_in, xk, hh, iv, lnp = ln[:-1] if ln[-1] else (*ln[:1], *ln[:-1])
+                remake = ln[-1] and xk.shape[2] == 1
+                WxT = _operand(p["W_x"].T) if remake else _NO_R[dt]
+                xd = xk if ln[-1] and not remake else \
+                    _take(dxz.shape, dt, split) if remake and has_p else dxz
+                lnb = (x_in, WxT, remake, xd, hh, cc, iv, lnp)
                 args = (dh, dc, c0, cs, tcs, dxz, dhs_a, has_seq, m, has_mask, ca, cg, rows,
                         *rd, P, has_p, zh, has_zh, zc, has_zc,
                         _scratch(has_zh, B, H, dt, parts), _scratch(has_zc, B, H, dt, parts),
@@ -546,7 +558,7 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
             _loop(mod.backward_loop, (W_h, *args), B, parts)
             if ln[-1]:  # the gradients of the projections before the norms
                 _ln_grads(tape.kind, acc, grads, GH // (4 if tape.kind == "lstm" else 3))
-                dxz_n, dhz = (ln[0] if tape.kind == "gru" else xd), [(0, ln[1])]
+                dxz_n, dhz = (ln[0] if tape.kind == "gru" else xd), [(0, ln[-4])]
             if tape.kind == "lstm" and has_p:
                 mod.peephole_grad(dxz, c0, cs, cc, m, has_mask, grads["P"])
             if tape.kind == "lstm" and proj:  # dW_hr = Σ_t dhp[t].T @ m[t]
@@ -555,7 +567,7 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
                 recycle(dhp, ms)
             each(0, dxz_n if ln[-1] else dxz, dhz)
             recycle(*tape.arrays[1:], rows, *(tape.v[6:7] if tape.kind == "lstm" and has_zc
-                                              else ()), *ln[1:2],  # not c0, h0, x: the caller's
+                                              else ()), *ln[-4:-3],  # not c0, h0, x: the caller's
                     *(ln[:1] if tape.kind == "gru" else (xd, WxT)))
     recycle(W_h)
     tape.arrays = None

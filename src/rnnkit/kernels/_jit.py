@@ -417,7 +417,7 @@ def ln_back_row(dy, a_hat, inv, g, dg, da):
         d = dy[k] * g[k]
         s1 += d
         s2 += d * a_hat[k]
-    m1, m2 = s1 / dt(n), s2 / dt(n)
+    m1, m2 = s1 * (dt(1) / dt(n)), s2 * (dt(1) / dt(n))  # not s / n: see ln_pairs_back
     for k in range(n):
         y, ah = dy[k], a_hat[k]
         dg[k] += y * ah
@@ -425,14 +425,14 @@ def ln_back_row(dy, a_hat, inv, g, dg, da):
 
 
 @jit(reassociate=True)
-def ln_pairs(t, b0, b1, gz, hh, iv, lnp, mask, has_mask):
+def ln_pairs(t, b0, b1, gz, hh, iv, lnp, mask, has_mask, xk, keep):
     """The LSTM's two norms and their mix (cells/lstm.py) for the rows ``b0:b1`` of step
     ``t`` not masked: ``gz[b] = g_x * LN(gz[b]) + g_h * LN(hz[b]) + b`` in place, ``lnp``
     starting ``g_x, g_h, b``, ``hh[b]`` holding ``hz[b]`` and then its normalised row; ``iv[b]``
-    gets ``1 / std`` of both (places 0, 1) and the input part's mean (place 3): the backward
-    makes the input projection again and normalises it with them (no tape of its normalised
-    rows). Three passes over a row for both norms (sums, squares about the means, the mix),
-    all rows in one call."""
+    gets ``1 / std`` of both (places 0, 1) and the input part's mean (place 3), with which the
+    backward normalises the input part again: made again, or with ``keep`` kept as it came,
+    in ``xk[b]`` (no tape of its normalised rows). Three passes over a row for both norms
+    (sums, squares about the means, the mix), all rows in one call."""
     dt = gz.dtype.type
     n = nonneg(gz.shape[1])
     gx, gh, bl = lnp[:n], lnp[n : 2 * n], lnp[2 * n : 3 * n]
@@ -441,9 +441,17 @@ def ln_pairs(t, b0, b1, gz, hh, iv, lnp, mask, has_mask):
             continue
         x, h = gz[b], hh[b]
         sx, sh = dt(0), dt(0)
-        for k in range(n):
-            sx += x[k]
-            sh += h[k]
+        if keep:
+            xr = xk[b]
+            for k in range(n):
+                v = x[k]
+                xr[k] = v
+                sx += v
+                sh += h[k]
+        else:
+            for k in range(n):
+                sx += x[k]
+                sh += h[k]
         mx, mh = sx / dt(n), sh / dt(n)
         vx, vh = dt(0), dt(0)
         for k in range(n):
@@ -471,6 +479,7 @@ def ln_pairs_back(t, b0, b1, dz, dxz, hh, iv, lnp, acc, mask, has_mask):
     run-time tests of overlap)."""
     dt = dz.dtype.type
     n = nonneg(dz.shape[1])
+    r = dt(1) / dt(n)
     gx, gh = lnp[:n], lnp[n : 2 * n]
     agx, agh, ab = acc[:n], acc[n : 2 * n], acc[2 * n : 3 * n]
     for b in range(b0, b1):
@@ -492,7 +501,10 @@ def ln_pairs_back(t, b0, b1, dz, dxz, hh, iv, lnp, acc, mask, has_mask):
             agx[k] += y * a
             agh[k] += y * c
             ab[k] += y
-        m1x, m2x, m1h, m2h = s1x / dt(n), s2x / dt(n), s1h / dt(n), s2h / dt(n)
+        # the means as products by 1 / n: LLVM's reassociation turns `a * (s / n)` in the
+        # loop into `(a * s) / n`, a vector division per element (B=16, H=64, float32:
+        # 2.0 -> 1.7 µs a step)
+        m1x, m2x, m1h, m2h = s1x * r, s2x * r, s1h * r, s2h * r
         for k in range(n):
             y = d[k]
             xr[k] = ix * (y * gx[k] - m1x - xr[k] * m2x)
@@ -525,7 +537,7 @@ def ln_gain_back(dy, c, mu, inv, g, dg, db):
         s2 += d * ch
         db[k] += y
         dg[k] += y * ch
-    m1, m2 = s1 / dt(n), s2 / dt(n)
+    m1, m2 = s1 * (dt(1) / dt(n)), s2 * (dt(1) / dt(n))  # not s / n: see ln_pairs_back
     for k in range(n):
         y, ch = dy[k], (c[k] - mu) * inv
         dy[k] = inv * (y * g[k] - m1 - ch * m2)

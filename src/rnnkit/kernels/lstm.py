@@ -92,9 +92,9 @@ def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, P, h
              has_zh, zc, has_zc, ms, has_proj, ln, has_ln):
     """Step ``t`` for the rows ``b0:b1``: their ``z`` in ``gates`` is activated in place
     (with ``has_ln``, ``gates`` holds ``xz`` and ``hz`` the recurrent part on entry; ``ln``:
-    ``(hh, iv, lnp)``, ``hh[t]`` holding ``hz``: a call of over 30 arguments is one numba
-    cannot inline)."""
-    hh, iv, lnp = ln
+    ``(xk, hh, iv, lnp)``, ``hh[t]`` holding ``hz``, ``xk`` where ``xz`` is kept, or a
+    stand-in of one column: a call of over 30 arguments is one numba cannot inline)."""
+    xk, hh, iv, lnp = ln
     zero, one = hs.dtype.type(0), hs.dtype.type(1)
     h_prev = h0 if t == 0 else hs[t - 1]
     # cs, tcs and gates hold all steps for a backward, or are buffers of 2, 1 and 1 steps
@@ -102,7 +102,8 @@ def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, P, h
     c_prev = c0 if t == 0 else cs[(t - 1) % cs.shape[0]]
     H = nonneg(cs.shape[2])
     if has_ln:  # z = g_x * LN(xz) + g_h * LN(hz) + b (lnp: g_x, g_h, b, g_c, b_c)
-        ln_pairs(t, b0, b1, gates[tg], hh[tl], iv[tl], lnp, mask, has_mask)
+        ln_pairs(t, b0, b1, gates[tg], hh[tl], iv[tl], lnp, mask, has_mask,
+                 xk[t % xk.shape[0]], xk.shape[2] > 1)
     for b in range(b0, b1):
         if has_mask and not mask[t, b]:
             if has_proj:  # h_prev is carried by proj_finish, after the product
@@ -261,22 +262,24 @@ def one_step(W_x, x, b, W_h, h0, c0, hs, cs, mask, has_mask, ca, cg):
     matvec(W_h, h0[0], z, z)
     none = np.zeros((1, 1, 1), hs.dtype)
     fwd_step(0, 0, 1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, b[:0], False, cs,
-             none, False, none, False, hs, False, (none, none, b[:0]), False)
+             none, False, none, False, hs, False, (none, none, none, b[:0]), False)
 
 
 @jit(any_layout=("WxT", "WhT", "WhrT"))
 def forward_loop(x, WxT, bias, inside, WhT, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg,
-                 r, hd, has_r, P, has_p, zh, has_zh, zc, has_zc, cc, ms, WhrT, has_proj, hh, iv,
-                 lnp, has_ln, b0, b1):
+                 r, hd, has_r, P, has_p, zh, has_zh, zc, has_zc, cc, ms, WhrT, has_proj, xk, hh,
+                 iv, lnp, has_ln, b0, b1):
     """``inside``: each step makes its input projection ``x_t @ W_x.T + b`` into ``gates`` (a
     one-step buffer without a backward); else ``gates`` holds every step's on entry. It
     becomes ``z``, then the gates, in place. ``has_ln``: the projection comes without ``b``
-    and the step's ``h_prev @ W_h.T`` goes into ``hh[t]``, which ``ln_pairs`` normalises."""
+    and the step's ``h_prev @ W_h.T`` goes into ``hh[t]``, which ``ln_pairs`` normalises;
+    ``xk (T, B, 4H)`` gets the projection as it came (a stand-in of one column: made again
+    in the backward)."""
     x, WxT, bias, WhT, h0, c0, hs, cs, tcs, gates, mask, r, hd, P, cc, zh, zc, ms, WhrT = \
         borrowed(x, WxT, bias, WhT, h0, c0, hs, cs, tcs, gates, mask, r, hd, P, cc, zh, zc, ms,
                  WhrT)
-    ln = borrowed(hh, iv, lnp)
-    hh = ln[0]
+    ln = borrowed(xk, hh, iv, lnp)
+    hh = ln[1]
     none = bias[:0]
     for t in range(hs.shape[0]):
         z = gates[t % gates.shape[0], b0:b1]
@@ -300,12 +303,13 @@ def forward_loop(x, WxT, bias, inside, WhT, h0, c0, hs, cs, tcs, gates, mask, ha
 @jit(any_layout=("W_h", "dhs", "W_hr", "WxT"))
 def backward_loop(W_h, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask, ca, cg, rows,
                   r, sd, has_r, P, has_p, zh, has_zh, zc, has_zc, kh, kc, W_hr, dhp, dm,
-                  has_proj, x, WxT, xd, hh, cc, iv, lnp, acc, has_ln, b0, b1):
+                  has_proj, x, WxT, remake, xd, hh, cc, iv, lnp, acc, has_ln, b0, b1):
     """With ``has_proj``: ``dh (B, P)``, ``dm (B, H)`` scratch, ``dhp (T, B, P)`` the tape of
-    the cells' ``∂L/∂h`` for ``dW_hr``. With ``has_ln``: after the step, its input projection
-    is made again, ``x[t] @ W_x.T`` into ``xd[t]`` (the gates, or an array of its own with
-    peepholes), and the norms' backward makes ``dxz`` of it in place, ``dhz`` over ``hh[t]``,
-    from which ``dh_prev`` comes."""
+    the cells' ``∂L/∂h`` for ``dW_hr``. With ``has_ln``: after the step, with ``remake`` its
+    input projection is made again, ``x[t] @ W_x.T`` into ``xd[t]`` (the gates, or an array
+    of its own with peepholes; else ``xd`` is the forward's ``xk``, which holds it), and the
+    norms' backward makes ``dxz`` of it in place, ``dhz`` over ``hh[t]``, from which
+    ``dh_prev`` comes."""
     W_h, dh, dc, c0, cs, tcs, gates, dhs, mask, rows, r, sd, P, zh, zc, kh, kc = borrowed(
         W_h, dh, dc, c0, cs, tcs, gates, dhs, mask, rows, r, sd, P, zh, zc, kh, kc)
     W_hr, dhp, dm, x, WxT = borrowed(W_hr, dhp, dm, x, WxT)
@@ -321,8 +325,9 @@ def backward_loop(W_h, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask,
         else:
             bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask, ca,
                      cg, rows, P, has_p, zh, has_zh, zc, has_zc, kh, kc, ln, has_ln)
-        if has_ln:  # the forward's product again (in its loop: the same rows, the same bits)
-            matmul(x[t, b0:b1], WxT, xd[t, b0:b1], False, none)
+        if has_ln:
+            if remake:  # the forward's product again (in its loop: the same rows, the same bits)
+                matmul(x[t, b0:b1], WxT, xd[t, b0:b1], False, none)
             ln_pairs_back(t, b0, b1, rows, xd[t], hh[t], iv[t], lnp, acc, mask, has_mask)
         dhz = hh[t, b0:b1] if has_ln else gates[t, b0:b1]
         if has_r:
