@@ -96,6 +96,13 @@ for threads in (int(t) for t in args.threads.split(",")):
         print(f"{threads} thread(s), {name}: " + ", ".join(
             f"{part} {med['plain'][part]:.3f} -> {med['ln'][part]:.3f} ms "
             f"({med['ln'][part] / med['plain'][part]:.2f}x)" for part in med["plain"]), flush=True)
+        # each rep's layer-norm step over the plain step just before it: moves less with a
+        # load that changes during the run; the fastest calls, less with bursts of load
+        paired = [a["step"] / p["step"] for p, a in zip(times["plain"], times["ln"])]
+        best = min(t["step"] for t in times["ln"]) / min(t["step"] for t in times["plain"])
+        print(f"  step: median of the reps' ratios {np.median(paired):.3f} (quartiles "
+              f"{np.quantile(paired, 0.25):.3f}-{np.quantile(paired, 0.75):.3f}), "
+              f"fastest over fastest {best:.3f}", flush=True)
         print("  tape the forward loop writes per step: " + ", ".join(
             f"{k} {s.tape / 1024:.1f} KiB" for k, s in steps.items()), flush=True)
     blas.restore_original_limits()

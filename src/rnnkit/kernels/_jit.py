@@ -512,35 +512,61 @@ def ln_pairs_back(t, b0, b1, dz, dxz, hh, iv, lnp, acc, mask, has_mask):
 
 
 @jit(reassociate=True)
-def ln_gain(c, g, b, out):
-    """``out = g * LN(c) + b`` for one row; returns ``(mean(c), 1 / std)`` (:func:`ln_stats`),
-    from which the backward normalises ``c`` again (no tape of the normalised row)."""
-    mu, inv = ln_stats(c)
-    for k in range(nonneg(c.shape[0])):
-        out[k] = g[k] * ((c[k] - mu) * inv) + b[k]
-    return mu, inv
+def ln_cells(t, b0, b1, c, out, iv, g, bc, mask, has_mask):
+    """``out[b] = g * LN(c[b]) + bc`` for the rows ``b0:b1`` of step ``t`` not masked (the
+    LSTM's cell state, cells/lstm.py); ``iv[b]`` gets ``1 / std`` (place 2) and the mean
+    (place 4), from which the backward normalises ``c`` again (no tape of the normalised
+    rows). All the step's rows in one call: a call per row cost ~70 ns more than the row's
+    arithmetic (B=16, H=64, float32, in cache: 1.0-1.2 -> 0.3-0.4 µs a step; the backward's
+    0.9 -> 0.3-0.4 µs)."""
+    dt = c.dtype.type
+    n = nonneg(c.shape[1])
+    for b in range(b0, b1):
+        if has_mask and not mask[t, b]:
+            continue
+        cr, o = c[b], out[b]
+        s = dt(0)
+        for k in range(n):
+            s += cr[k]
+        mu = s / dt(n)
+        v = dt(0)
+        for k in range(n):
+            d = cr[k] - mu
+            v += d * d
+        inv = dt(1) / np.sqrt(v / dt(n) + dt(LN_EPS))
+        for k in range(n):
+            o[k] = g[k] * ((cr[k] - mu) * inv) + bc[k]
+        iv[b, 2] = inv
+        iv[b, 4] = mu
 
 
 @jit(reassociate=True)
-def ln_gain_back(dy, c, mu, inv, g, dg, db):
-    """:func:`ln_gain`'s backward in place, ``ĉ = (c - mu) * inv`` made again: ``db += dy``,
-    ``dg += dy * ĉ``, and ``dy`` becomes ``∂L/∂c`` (:func:`ln_back_row`'s formula, written
-    once more: ``ln_back_row(dy, ĉ, ..., dy)``, ``dy`` passed twice, fails LLVM's run-time
-    test that the arrays do not overlap and runs element by element, 2.5-3x slower here)."""
+def ln_cells_back(t, b0, b1, dy, c, iv, g, dg, db, mask, has_mask):
+    """:func:`ln_cells`' backward in place for the rows ``b0:b1`` not masked, ``ĉ = (c -
+    mean) * inv`` made again, on the first ``H`` columns of ``dy`` (``c (B, H)``): ``db +=
+    dy[b]``, ``dg += dy[b] * ĉ``, and ``dy[b]`` becomes ``∂L/∂c`` (:func:`ln_back_row`'s
+    formula, written once more: with ``dy`` passed twice, LLVM's run-time test that the
+    arrays do not overlap fails and the loops run element by element)."""
     dt = dy.dtype.type
-    n = nonneg(dy.shape[0])
-    s1, s2 = dt(0), dt(0)
-    for k in range(n):
-        y, ch = dy[k], (c[k] - mu) * inv
-        d = y * g[k]
-        s1 += d
-        s2 += d * ch
-        db[k] += y
-        dg[k] += y * ch
-    m1, m2 = s1 * (dt(1) / dt(n)), s2 * (dt(1) / dt(n))  # not s / n: see ln_pairs_back
-    for k in range(n):
-        y, ch = dy[k], (c[k] - mu) * inv
-        dy[k] = inv * (y * g[k] - m1 - ch * m2)
+    n = nonneg(c.shape[1])
+    r = dt(1) / dt(n)
+    for b in range(b0, b1):
+        if has_mask and not mask[t, b]:
+            continue
+        y_, cr = dy[b][:n], c[b]
+        mu, inv = iv[b, 4], iv[b, 2]
+        s1, s2 = dt(0), dt(0)
+        for k in range(n):
+            y, ch = y_[k], (cr[k] - mu) * inv
+            d = y * g[k]
+            s1 += d
+            s2 += d * ch
+            db[k] += y
+            dg[k] += y * ch
+        m1, m2 = s1 * r, s2 * r  # not s / n: see ln_pairs_back
+        for k in range(n):
+            y, ch = y_[k], (cr[k] - mu) * inv
+            y_[k] = inv * (y * g[k] - m1 - ch * m2)
 
 
 @inline

@@ -47,20 +47,27 @@ over all steps after the loop.
 Layer norm (``has_ln``; cells/lstm.py): the input projection comes without ``b``, the step's
 ``h_prev @ W_h.T`` goes into the tape's row ``hh[t]``, and ``z = g_x * LN(xz) + g_h *
 LN(hz) + b`` is made in ``gates`` for all the step's rows in one call before the peepholes
-(``_jit.ln_pairs``: both norms in three passes over a row); ``tc = φ(g_c * LN(c) + b_c)``
-(``_jit.ln_gain``). The tape keeps the normalised ``hh (T, B, 4H)`` and, per row, the three
-``1 / std`` and the means of ``xz`` and ``c`` in ``iv (T, B, 5)``: the backward makes each
-step's input projection again (``x[t] @ W_x.T`` into ``xd[t]``, D/H of the recurrent
-product's work) and normalises it and ``c`` (``cc``) with them: writing their
-normalised rows to the tape cost the forward more than the product costs the backward (B=16,
-H=64, float32: tape 64 -> 44 KiB a step, forward loop 1.48-1.67x -> 1.33-1.39x the plain
-one's, backward loop the same; docs/regularisation.md). Backward: ``dc`` gets ``LN_back(dh
-* o * φ')`` (``_jit.ln_gain_back``); each row's ``dz`` stays in ``rows`` (over the gates
-only for ``dP``), and after the rows ``_jit.ln_pairs_back`` writes ``LN_back`` of it over
-``xd[t]`` (``dxz``: the gates themselves, or an array of its own with peepholes) and
-``hh[t]`` (``dhz``, which makes ``dh_prev = dhz @ W_h``) in two passes a row; the gains' and
-biases' gradients are summed into ``acc``, one per part of the batch.
-"""
+(``_jit.ln_pairs``: both norms in three passes over a row); ``tc = φ(g_c * LN(c) + b_c)``,
+the norms of all the step's ``c`` in one call (``_jit.ln_cells``) between each row's ``c``
+and the rest of its step (``fwd_out``). The tape keeps the normalised ``hh (T, B, 4H)``
+and, per row, the three ``1 / std`` and the means of ``xz`` and ``c`` in ``iv (T, B, 5)``,
+not their normalised rows: writing those cost the forward more than making them again costs
+the backward (B=16, H=64, float32: tape 64 -> 44 KiB a step, forward loop 1.48-1.67x ->
+1.33-1.39x the plain one's, backward loop the same; docs/regularisation.md). The input part
+``xz`` itself: with fewer than ``kernels.LN_KEEP_MIN_D`` inputs the backward makes each
+step's again (``x[t] @ W_x.T`` into ``xd[t]``, D/H of the recurrent product's work); from
+it on, ``ln_pairs`` copies each row as it comes into ``xk (T, B, 4H)``, which the backward
+reads instead (``xd`` is ``xk``): at D=128, H=512 the product made again cost more than the
+tape's write and read (training step 1.13-1.16x -> 1.03-1.05x the plain one's), at D=16,
+H=64 less (1.38x made again, 1.41x kept). Backward: each row's ``dh * o * φ'``, then ``dc``
+gets ``LN_back`` of all of them in one call (``_jit.ln_cells_back``), then the rest of each
+row (``bwd_out``); each row's ``dz`` stays in ``rows`` (over the gates only for ``dP``),
+and after the rows ``_jit.ln_pairs_back`` writes ``LN_back`` of it over ``xd[t]`` (``dxz``:
+the gates themselves, an array of its own with peepholes, or ``xk``) and ``hh[t]``
+(``dhz``, which makes ``dh_prev = dhz @ W_h``) in two passes a row; the gains' and biases'
+gradients are summed into ``acc``, one per part of the batch. The backward's means are
+products by ``1 / n``: LLVM's reassociation turned ``a * (s / n)`` in a loop into a vector
+division per element (``ln_pairs_back`` 2.0 -> 1.7 µs a step in cache)."""
 
 from __future__ import annotations
 
@@ -77,8 +84,8 @@ from ._jit import (
     dropped,
     inline,
     jit,
-    ln_gain,
-    ln_gain_back,
+    ln_cells,
+    ln_cells_back,
     ln_pairs,
     ln_pairs_back,
     nonneg,
@@ -93,9 +100,11 @@ def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, P, h
     """Step ``t`` for the rows ``b0:b1``: their ``z`` in ``gates`` is activated in place
     (with ``has_ln``, ``gates`` holds ``xz`` and ``hz`` the recurrent part on entry; ``ln``:
     ``(xk, hh, iv, lnp)``, ``hh[t]`` holding ``hz``, ``xk`` where ``xz`` is kept, or a
-    stand-in of one column: a call of over 30 arguments is one numba cannot inline)."""
+    stand-in of one column: a call of over 30 arguments is one numba cannot inline). With
+    ``has_ln``, each row's ``c`` first, then the norms of all rows' ``c`` in one call, then
+    the rest of each row (``fwd_out``)."""
     xk, hh, iv, lnp = ln
-    zero, one = hs.dtype.type(0), hs.dtype.type(1)
+    zero = hs.dtype.type(0)
     h_prev = h0 if t == 0 else hs[t - 1]
     # cs, tcs and gates hold all steps for a backward, or are buffers of 2, 1 and 1 steps
     tk, tt, tg, tl = t % cs.shape[0], t % tcs.shape[0], t % gates.shape[0], t % hh.shape[0]
@@ -114,8 +123,7 @@ def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, P, h
             continue
         # 1-D views, gate k of unit j at k*H + j, loops from 0: they vectorize (3-D
         # indexing, an index that might be negative, or a test per element do not)
-        gt, cp, tc = gates[tg, b], c_prev[b], tcs[tt, b]
-        h = ms[t % ms.shape[0], b] if has_proj else hs[t, b]  # m, before the projection
+        gt, cp = gates[tg, b], c_prev[b]
         c = cc[t % cc.shape[0], b]  # the cell's c: cs[tk, b] itself without zoneout of c
         if has_p:
             for j in range(H):
@@ -126,26 +134,46 @@ def fwd_step(t, b0, b1, h0, c0, hs, cs, tcs, gates, mask, has_mask, ca, cg, P, h
         act_inplace(gt[2 * H : 3 * H], ca)  # g
         for j in range(H):
             c[j] = gt[H + j] * cp[j] + gt[j] * gt[2 * H + j]
-        if has_ln:  # φ(LN(c; g_c) + b_c); c's mean and 1 / std kept, not its normalised row
-            mc, ic = ln_gain(c, lnp[12 * H : 13 * H], lnp[13 * H :], tc)
-            iv[tl, b, 2] = ic
-            iv[tl, b, 4] = mc
-            act_inplace(tc, ca)
-        else:
-            act_into(c, tc, ca)
-        if has_p:
-            for j in range(H):
-                gt[3 * H + j] += P[H + j] * c[j]
-        act_inplace(gt[3 * H :], cg)  # o
-        if has_zc:
-            zone_mix(zc[t % zc.shape[0], b % zc.shape[1]], cp, c, cs[tk, b])
-        if has_zh and not has_proj:
-            zr, hp = zh[t % zh.shape[0], b % zh.shape[1]], h_prev[b]
-            for j in range(H):
-                h[j] = zr[j] * hp[j] + (one - zr[j]) * (gt[3 * H + j] * tc[j])
-        else:
-            for j in range(H):
-                h[j] = gt[3 * H + j] * tc[j]
+        if not has_ln:
+            fwd_out(t, b, h_prev, c_prev, cs, tcs, gates, cc, ca, cg, P, has_p, zh, has_zh, zc,
+                    has_zc, ms, has_proj, hs, False)
+    if has_ln:  # φ(LN(c; g_c) + b_c); c's mean and 1 / std kept, not its normalised row
+        ln_cells(t, b0, b1, cc[t % cc.shape[0]], tcs[tt], iv[tl], lnp[12 * H : 13 * H],
+                 lnp[13 * H :], mask, has_mask)
+        for b in range(b0, b1):
+            if not (has_mask and not mask[t, b]):
+                fwd_out(t, b, h_prev, c_prev, cs, tcs, gates, cc, ca, cg, P, has_p, zh, has_zh,
+                        zc, has_zc, ms, has_proj, hs, True)
+
+
+@inline
+def fwd_out(t, b, h_prev, c_prev, cs, tcs, gates, cc, ca, cg, P, has_p, zh, has_zh, zc, has_zc,
+            ms, has_proj, hs, has_ln):
+    """The rest of row ``b``'s step once its ``c`` is made: ``tc`` (with ``has_ln``, ``tcs``
+    holds the norm of ``c`` on entry), ``o``, zoneout, ``h`` (or ``m``)."""
+    one = hs.dtype.type(1)
+    H = nonneg(cs.shape[2])
+    tk = t % cs.shape[0]
+    gt, tc = gates[t % gates.shape[0], b], tcs[t % tcs.shape[0], b]
+    h = ms[t % ms.shape[0], b] if has_proj else hs[t, b]  # m, before the projection
+    c = cc[t % cc.shape[0], b]
+    if has_ln:
+        act_inplace(tc, ca)
+    else:
+        act_into(c, tc, ca)
+    if has_p:
+        for j in range(H):
+            gt[3 * H + j] += P[H + j] * c[j]
+    act_inplace(gt[3 * H :], cg)  # o
+    if has_zc:
+        zone_mix(zc[t % zc.shape[0], b % zc.shape[1]], c_prev[b], c, cs[tk, b])
+    if has_zh and not has_proj:
+        zr, hp = zh[t % zh.shape[0], b % zh.shape[1]], h_prev[b]
+        for j in range(H):
+            h[j] = zr[j] * hp[j] + (one - zr[j]) * (gt[3 * H + j] * tc[j])
+    else:
+        for j in range(H):
+            h[j] = gt[3 * H + j] * tc[j]
 
 
 @inline
@@ -189,9 +217,10 @@ def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask
     ``∂L/∂h_{t-1}`` (0 unless masked or zoned out) and in ``dc`` all of ``∂L/∂c_{t-1}``; for
     the rows ``b0:b1``. ``rows (B, 4H)`` is scratch: ``dz`` is made there, then copied over
     the gates, which it needs until its last part. With ``has_ln`` (``ln``: ``(cc, iv, lnp,
-    acc)``), ``dz`` (after the norms) stays in ``rows`` for the norms' backward, which the
-    loop runs next (``ln_pairs_back``), and goes over ``gates[t]`` only with peepholes (for
-    ``dP``)."""
+    acc)``), each row's ``dh * o * φ'`` first, then the norm's backward of all rows in one
+    call, then the rest of each row (``bwd_out``); ``dz`` (after the norms) stays in ``rows``
+    for the norms' backward, which the loop runs next (``ln_pairs_back``), and goes over
+    ``gates[t]`` only with peepholes (for ``dP``)."""
     cc, iv, lnp, acc = ln
     zero = dh.dtype.type(0)
     c_prev = c0 if t == 0 else cs[t - 1]
@@ -210,45 +239,61 @@ def bwd_step(t, b0, b1, dh, dc, c0, cs, tcs, gates, dhs, has_seq, mask, has_mask
             zone_split(zh[t % zh.shape[0], b % zh.shape[1]], d, kh[b], d)
         if has_zc:
             zone_split(zc[t % zc.shape[0], b % zc.shape[1]], dcr, kc[b], dcr)
-        tc, cp, dz = tcs[t, b], c_prev[b], rows[b]
-        di = dz[:H]  # scratch for dh * o * φ'(c) until dz_i is written
+        di = rows[b][:H]  # scratch for dh * o * φ'(c) until dz_i is written
         for j in range(H):
             di[j] = d[j] * gt[3 * H + j]
-        dact_mul(tc, di, ca)
-        if has_ln:  # di: ∂L/∂(LN(c) + b_c), through LN's backward
-            ln_gain_back(di, cc[t, b], iv[t, b, 4], iv[t, b, 2], lnp[12 * H : 13 * H],
-                         acc[12 * H : 13 * H], acc[13 * H :])
+        dact_mul(tcs[t, b], di, ca)
+        if not has_ln:
+            bwd_out(t, b, dh, dc, c_prev, tcs, gates, rows, cg, ca, P, has_p, has_zc, kc, has_zh,
+                    kh, False)
+    if has_ln:  # di: ∂L/∂(LN(c) + b_c), through LN's backward
+        ln_cells_back(t, b0, b1, rows, cc[t], iv[t], lnp[12 * H : 13 * H], acc[12 * H : 13 * H],
+                      acc[13 * H :], mask, has_mask)
+        for b in range(b0, b1):
+            if not (has_mask and not mask[t, b]):
+                bwd_out(t, b, dh, dc, c_prev, tcs, gates, rows, cg, ca, P, has_p, has_zc, kc,
+                        has_zh, kh, True)
+
+
+@inline
+def bwd_out(t, b, dh, dc, c_prev, tcs, gates, rows, cg, ca, P, has_p, has_zc, kc, has_zh, kh,
+            has_ln):
+    """The rest of row ``b``'s backward once ``rows[b][:H]`` holds ``∂L/∂c`` from ``h``."""
+    zero = dh.dtype.type(0)
+    H = nonneg(dh.shape[1])
+    d, dcr, gt, tc, cp, dz = dh[b], dc[b], gates[t, b], tcs[t, b], c_prev[b], rows[b]
+    di = dz[:H]
+    for j in range(H):
+        dcr[j] = dcr[j] + di[j]
+    for j in range(H):  # do = dh * tc
+        dz[3 * H + j] = d[j] * tc[j]
+    dact_mul(gt[3 * H :], dz[3 * H :], cg)
+    if has_p:
         for j in range(H):
-            dcr[j] = dcr[j] + di[j]
-        for j in range(H):  # do = dh * tc
-            dz[3 * H + j] = d[j] * tc[j]
-        dact_mul(gt[3 * H :], dz[3 * H :], cg)
-        if has_p:
-            for j in range(H):
-                dcr[j] = dcr[j] + dz[3 * H + j] * P[H + j]
+            dcr[j] = dcr[j] + dz[3 * H + j] * P[H + j]
+    for j in range(H):
+        dz[j] = dcr[j] * gt[2 * H + j]
+    for j in range(H):
+        dz[H + j] = dcr[j] * cp[j]
+    dact_mul(gt[: 2 * H], dz[: 2 * H], cg)
+    for j in range(H):
+        dz[2 * H + j] = dcr[j] * gt[j]
+    dact_mul(gt[2 * H : 3 * H], dz[2 * H : 3 * H], ca)
+    for j in range(H):
+        dcr[j] = dcr[j] * gt[H + j]
+    if has_p:
         for j in range(H):
-            dz[j] = dcr[j] * gt[2 * H + j]
+            dcr[j] = dcr[j] + dz[j] * P[j] + dz[H + j] * P[2 * H + j]
+    if has_zc:
+        k = kc[b]
         for j in range(H):
-            dz[H + j] = dcr[j] * cp[j]
-        dact_mul(gt[: 2 * H], dz[: 2 * H], cg)
-        for j in range(H):
-            dz[2 * H + j] = dcr[j] * gt[j]
-        dact_mul(gt[2 * H : 3 * H], dz[2 * H : 3 * H], ca)
-        for j in range(H):
-            dcr[j] = dcr[j] * gt[H + j]
-        if has_p:
-            for j in range(H):
-                dcr[j] = dcr[j] + dz[j] * P[j] + dz[H + j] * P[2 * H + j]
-        if has_zc:
-            k = kc[b]
-            for j in range(H):
-                dcr[j] = dcr[j] + k[j]
-        if not has_ln or has_p:  # the gates are read: dxz in their place (dz for dP)
-            copy(dz, gt)
-        if has_zh:
-            copy(kh[b], d)
-        else:
-            d[:] = zero
+            dcr[j] = dcr[j] + k[j]
+    if not has_ln or has_p:  # the gates are read: dxz in their place (dz for dP)
+        copy(dz, gt)
+    if has_zh:
+        copy(kh[b], d)
+    else:
+        d[:] = zero
 
 
 @jit
