@@ -480,7 +480,7 @@ def _sequence(kind: str, mod: ModuleType, p: dict[str, np.ndarray], x: np.ndarra
         mod.forward_loop(x, WxT, b, False, WhT, h0, np.ascontiguousarray(s0[1], dt), hs, cs,
                          np.empty((1, 1, H), dt), gates, m, has_mask, ca, cg, *no_r, none1,
                          False, none3, False, none3, False, cs, hs, _NO_R[dt], False, none3,
-                         none3, none1, False, 0, 1)
+                         none3, none3, none1, False, 0, 1)
         return hs, None, (hs[-1].copy(), cs[(T - 1) % 2])  # cs is no one else's
     mod.forward_loop(x, WxT, b, np.empty((1, GH), dt), np.empty((1, GH), dt), WhT, h0,
                      p.get("b_hn", _dummies(dt)[0]), "b_hn" in p, hs, np.empty((1, 1, GH), dt),
