@@ -43,7 +43,7 @@ import numpy as np
 
 from ..cells import ElmanCell, GRUCell, LSTMCell
 from . import _blas
-from ._buffers import _empty, _Own, _per_part, _take, recycle, release_buffers
+from ._buffers import LINE, _empty, _Own, _per_part, _take, recycle, release_buffers
 from ._parallel import get_num_threads, held, run_parts, set_num_threads, usable_threads
 
 __all__ = ["BACKENDS", "Tape", "backward", "compiled_on_disk", "for_job", "forward",
@@ -270,7 +270,11 @@ def _ln_args(kind: str, p: dict[str, np.ndarray], dt: np.dtype, steps: int, B: i
     keep = not lstm or (not own and p["W_x"].shape[1] >= LN_KEEP_MIN_D)
     xh = _per_part((steps, B, GH), dt, parts, own) if keep else none
     hh = _per_part((steps, B, GH), dt, parts, own)
-    iv = _per_part((steps, B, 5 if lstm else 2), dt, parts, own)
+    # a row of iv a cache line of its own when the parts of a split loop share iv: their
+    # neighbouring rows in one line moved between the two cores at each step's writes
+    width = 5 if lstm else 2
+    iv = _per_part((steps, B, max(width, LINE // dt.itemsize) if parts > 1 and not own
+                    else width), dt, parts, own)
     return (xh, hh, iv, lnp, True)
 
 
