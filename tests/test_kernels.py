@@ -539,6 +539,13 @@ def test_one_sequence_runs_the_loop_with_less_python_to_the_same_bits(cell, dtyp
         for a, b, c in zip(got, want, ref, strict=True):  # the outputs, h_T (and c_T)
             np.testing.assert_array_equal(a, b)
             assert_close(a, c, dtype, f"lengths {lengths}")
+    both = build(cell, dtype, units=37, bidi=True)  # the reversed direction over its length
+    kernels.set_backend("numba")
+    calls.clear()
+    got = both.predict(X, [6])
+    assert len(calls) == 2
+    kernels.set_backend("numpy")
+    assert_close(got, both.predict(X, [6]), dtype, "both directions")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
