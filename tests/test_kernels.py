@@ -586,11 +586,12 @@ def test_read_only_weights_compile_nothing_more():
                    for f in vars(m).values() if hasattr(f, "signatures"))
 
     model = build("gru", "float64")
-    want = model.predict(data(B=5))
+    want, one = model.predict(data(B=5)), model.predict(data(B=1))  # one: kernels._sequence
     before = versions()
     for v in model.parameters().values():
         v.flags.writeable = False
     np.testing.assert_array_equal(model.predict(data(B=5)), want)
+    np.testing.assert_array_equal(model.predict(data(B=1)), one)
     assert versions() == before
 
 

@@ -327,11 +327,11 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
     if x.shape[0] == 1 and (not train or (r is None and zone is None and cell.plain)):
         return _step(kind, mod, p, x, h0, s0, m, has_mask, codes, train, zone,
                      zone is None and cell.plain)
+    if not all(v.flags.writeable for v in p.values()):  # a read-only map (joblib's mmap_mode)
+        p = {k: np.array(v) for k, v in p.items()}  # is another type: the loops compiled again
     if x.shape[1] == 1 and not train and zone is None and cell.plain \
             and p["W_h"].nbytes <= SEQUENCE_MAX_BYTES:
         return _sequence(kind, mod, p, x, h0, s0, m, has_mask, codes)
-    if not all(v.flags.writeable for v in p.values()):  # a read-only map (joblib's mmap_mode)
-        p = {k: np.array(v) for k, v in p.items()}  # is another type: the loops compiled again
     (T, B, _), W_h, (ca, cg) = x.shape, p["W_h"], codes
     H = W_h.shape[1]  # of h: the LSTM's proj_size when it projects; Hc of its cell state
     parts = _parts(T, B, W_h)
