@@ -330,11 +330,16 @@ def test_compiled_loop_equals_the_reference(cls, options, masks, monkeypatch):
         np.testing.assert_allclose(gb[k], ga[k], rtol=1e-11, atol=1e-14, err_msg=k)
 
 
-@pytest.mark.parametrize(("cls", "options"), COMPILED[-3:] + COMPILED_LN[-2:])
+@pytest.mark.parametrize(("cls", "options", "keep"),
+                         [(*c, False) for c in COMPILED[-3:] + COMPILED_LN[-2:]]
+                         + [(*COMPILED_LN[-1], True)])
 @pytest.mark.parametrize("train", [True, False])
-def test_compiled_variants_split_over_threads_and_predict(cls, options, train, monkeypatch):
+def test_compiled_variants_split_over_threads_and_predict(cls, options, keep, train,
+                                                          monkeypatch):
     # rows 0:6 and 6:13 on two threads; predict: zoneout's expectation, the LSTM's cell c
-    # in a one-step buffer
+    # in a one-step buffer; keep: the layer-normalised LSTM keeps its input projections
+    if keep:
+        monkeypatch.setattr(kernels, "LN_KEEP_MIN_D", 0)
     (a, da, ga), (b, db, gb) = _both_loops(cls, options, 13, 5, Noise(key=4), True,
                                            monkeypatch, train)
     np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
