@@ -101,3 +101,25 @@ def test_variants_rows_against_the_plain_cell(capsys):
     assert [r["variant"] for r in rows] == ["zoneout"]
     assert main([*argv, "--only", "peephole"]) == 2
     assert "got ['peephole']" in capsys.readouterr().err
+
+
+def _row(ratio, fraction):
+    return {"cell": "lstm", "mode": "infer", "size": "small", "B": 16, "T": 100, "D": 16,
+            "H": 64, "dtype": "float32", "rnnkit_ms": 1.0, "torch_ms": ratio,
+            "ratio": ratio, "limit_fraction": fraction}
+
+
+def test_summary_and_what_products_at_the_limit_would_give():
+    # product-bound: 0.8 of the limit -> 1.0 / 0.8 = 1.25; 1.2 of it (a limit measured low)
+    # stays 2.0; at 0.4 of it not bound, stays 8.0; no torch time: left out
+    rows = [_row(1.0, 0.8), _row(2.0, 1.2), _row(8.0, 0.4), {**_row(None, 0.9), "ratio": None}]
+    s = bench.summary(rows)
+    assert s["cases"] == 3 and s["bound_cases"] == 2 and s["min"] == 1.0
+    assert s["geomean"] == pytest.approx(16 ** (1 / 3))
+    assert s["geomean_at_limit"] == pytest.approx((1.25 * 2.0 * 8.0) ** (1 / 3))
+    text = bench.format_table(rows)
+    assert "geometric mean torch/rnnkit: 2.52 over 3 cases; min 1.00" in text
+    assert "with the 2 cases at 50% of the limit or more at 100% of it, the others as " \
+           "measured: 2.71" in text
+    assert bench.summary([{**_row(None, 0.9), "ratio": None}]) is None
+    assert "geometric mean" not in bench.format_table([{**_row(None, 0.9), "ratio": None}])
