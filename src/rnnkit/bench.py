@@ -440,13 +440,13 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     rated = [r for r in rows if r["ratio"]]
     if not rated:
         return None
-    bound = [r["limit_fraction"] >= PRODUCT_BOUND for r in rated]
-    best = [r["ratio"] / min(r["limit_fraction"], 1.0) if b else r["ratio"]
-            for r, b in zip(rated, bound)]
-    ratios = [r["ratio"] for r in rated]
-    return {"cases": len(rated), "geomean": float(np.exp(np.mean(np.log(ratios)))),
-            "min": min(ratios), "bound_cases": sum(bound),
-            "geomean_at_limit": float(np.exp(np.mean(np.log(best))))}
+    ratios = np.array([r["ratio"] for r in rated])
+    fraction = np.array([r["limit_fraction"] for r in rated])
+    bound = fraction >= PRODUCT_BOUND
+    best = np.where(bound, ratios / np.minimum(fraction, 1.0), ratios)
+    return {"cases": len(rated), "geomean": float(np.exp(np.log(ratios).mean())),
+            "min": float(ratios.min()), "bound_cases": int(bound.sum()),
+            "geomean_at_limit": float(np.exp(np.log(best).mean()))}
 
 
 def _positive(text: str) -> int:
