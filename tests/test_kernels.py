@@ -8,6 +8,7 @@ import itertools
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -693,7 +694,7 @@ def test_split_loop_waits_for_and_reports_a_failed_part(monkeypatch):
         elman.forward_loop(*a)
 
     with pytest.raises(RuntimeError, match="worker failed"):
-        kernels._loop(fails_on_the_worker, args, B, kernels._parts(T, B, W_h))
+        kernels._loop(fails_on_the_worker, args, B, kernels._parts(T, B, W_h, ("test",))[0])
     assert np.all((hs[:, :4] > 0) & (hs[:, :4] < 1))  # the first part ran to its end
     assert np.all(hs[:, 4:] == 1)
 
@@ -988,3 +989,108 @@ def test_a_thread_runnable_for_a_moment_does_not_take_a_cpu(monkeypatch):
     queue = iter([1, 2, 1, 2, 2, 2, 1, 3])  # this thread, and in some looks others
     monkeypatch.setattr(p, "_runnable", lambda: next(queue))
     assert [p.usable_threads() for _ in range(8)] == [2, 2, 2, 2, 2, 1, 2, 2]
+
+
+def _adapting(monkeypatch):
+    p = kernels._parallel
+    monkeypatch.setattr(p, "ADAPT", True)
+    monkeypatch.setattr(p, "_trials", {})
+    return p
+
+
+def _run_trial(p, key, seconds, calls):
+    """``calls`` calls of kind ``key``, a split one taking ``seconds(True)`` per unit of work
+    and a whole one ``seconds(False)`` (the first call of the kind 1000x longer: it compiled
+    its loop, and must not count) → the ways taken, 1 split, 0 whole."""
+    ways = []
+    for _ in range(calls):
+        split = p.split_pays(key)
+        first = key not in p._trials or p._trials[key].calls == 1
+        p.ran(key, split, seconds(split) * 100 * (1000 if first else 1), 100)
+        ways.append(int(split))
+    return ways
+
+
+def _at(ways, way, offset=0):
+    """The calls (counted from 1, after ``offset`` calls) that took ``way``."""
+    return [offset + i + 1 for i, w in enumerate(ways) if w == way]
+
+
+def test_a_split_slower_than_the_whole_call_is_dropped_and_tried_again(monkeypatch):
+    p = _adapting(monkeypatch)
+    key = ("forward", "lstm", False, 3, 16, (256, 64), "f", 2)
+    ways = _run_trial(p, key, lambda split: 2e-6 if split else 1e-6, 200)
+    # split and whole alternate (split first: the rule's way) until PAIRS (5) pairs of a
+    # whole call after a split one, the first call not counted: calls 4, 6, ..., 12
+    assert ways[:12] == [1, 0] * 6
+    # then whole, but for one split call every LOSS·(2 - 1) = 100 calls
+    assert _at(ways[12:], 1, 12) == [113]
+    # the split turns 2x faster (another program left the second CPU): taken when 3 of the
+    # last 5 pairs say so, the whole call then tried every 100 calls
+    ways = _run_trial(p, key, lambda split: 0.5e-6 if split else 1e-6, 400)
+    assert _at(ways[:213], 1, 200) == [213, 313, 413]
+    assert _at(ways[213:], 0, 413) == [513]
+
+
+def test_a_faster_split_stays_split_but_for_a_whole_call_now_and_then(monkeypatch):
+    # 1.5x faster split: a whole call every LOSS·(1.5 - 1) = 50 calls after the first 12
+    p = _adapting(monkeypatch)
+    ways = _run_trial(p, ("k",), lambda split: 1e-6 if split else 1.5e-6, 140)
+    assert _at(ways, 0) == [2, 4, 6, 8, 10, 12, 63, 113]
+
+
+def test_ways_within_the_margin_keep_the_split(monkeypatch):
+    # the whole call 5% faster: no change; tried every EXPLORE (32) calls
+    p = _adapting(monkeypatch)
+    ways = _run_trial(p, ("k",), lambda split: 1e-6 if split else 0.95e-6, 100)
+    assert _at(ways[12:], 0, 12) == [45, 77]
+
+
+def test_without_adapting_every_large_loop_is_split(monkeypatch):
+    p = kernels._parallel
+    monkeypatch.setattr(p, "ADAPT", False)
+    monkeypatch.setattr(p, "_trials", {})
+    assert all(p.split_pays(("k",)) for _ in range(50)) and p._trials == {}
+    p.ran(("k",), False, 1.0, 1)  # a kind not on trial: nothing kept
+    assert p._trials == {}
+
+
+def test_trials_are_kept_for_the_kinds_used_last(monkeypatch):
+    p = _adapting(monkeypatch)
+    for i in range(p.TRIALS_KEPT + 5):
+        p.split_pays(("k", i))
+    assert list(p._trials) == [("k", i) for i in range(5, p.TRIALS_KEPT + 5)]
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_a_loop_whose_split_is_slow_runs_whole_with_the_same_result(cell, monkeypatch):
+    # the second part made slow (a second CPU taken by another guest of the machine): the
+    # forward and backward loops run whole after the trial, and give the split's results
+    p = _adapting(monkeypatch)
+    monkeypatch.setattr(kernels, "SPLIT_MIN_MACS", 0)
+    monkeypatch.setattr(p, "_threads", 2)
+    monkeypatch.setattr(p, "_others", lambda: 0)  # the tests beside this one's on the CPUs
+    slow, seen = p.run_parts, collections.Counter()
+
+    def run_parts(fn, calls):
+        seen["split"] += 1
+        slow(fn, calls)
+        time.sleep(0.002)
+
+    monkeypatch.setattr(kernels, "run_parts", run_parts)
+    model = build(cell, "float64")
+    X, lengths = data(B=8), np.random.default_rng(1).integers(1, 8, size=8)
+    R = np.random.default_rng(2).standard_normal((8, 7, 5))
+    first = run(model, "numba", X, lengths, R)
+    assert seen["split"] == 2  # forward and backward
+    for _ in range(2 * p.PAIRS + 2):  # the first call and the pairs (see _run_trial)
+        run(model, "numba", X, lengths, R)
+    seen.clear()
+    again = run(model, "numba", X, lengths, R)
+    assert seen["split"] == 0
+    assert {k[0] for k in p._trials} == {"forward", "backward"}
+    assert all(t.best == 0 for t in p._trials.values())
+    np.testing.assert_array_equal(again[0], first[0])
+    np.testing.assert_array_equal(again[1], first[1])
+    for k in first[2]:
+        np.testing.assert_array_equal(again[2][k], first[2][k], err_msg=k)

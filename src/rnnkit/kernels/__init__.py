@@ -12,13 +12,15 @@ RNN backward in a few, over chunks of steps, to bound its memory: ``chunk_steps`
 every product done by the register-blocked micro-kernel of ``_gemm.py`` (faster than NumPy's
 BLAS at every size of the benchmark, B=1 to 64, H=32 to 512: docs/benchmarks.md). When a
 loop is large (``SPLIT_MIN_MACS``), the threads run it on parts of the batch: the rows are
-independent sequences, so the parts never wait for each other. Without a backward to follow
-(``train=False``: predict, evaluate, streaming) the cell states (and the GRU's gates) go
-through one- and two-step buffers instead of a tape over all steps. A one-step forward
-(streaming) does not run the loop, which would first copy ``W_h.T`` into the micro-kernel's
-layout, at more cost than the step: for one sequence, a compiled call makes the products
-with the weights as they are (``_gemm.matvec``) and the step; otherwise NumPy's products and
-the compiled step (``_step``).
+independent sequences, so the parts never wait for each other. Whether the split pays is
+also measured on the calls themselves, against the loop run whole
+(``_parallel.split_pays``). Without a backward to follow (``train=False``: predict,
+evaluate, streaming) the cell states (and the GRU's gates) go through one- and two-step
+buffers instead of a tape over all steps. A one-step forward (streaming) does not run the
+loop, which would first copy ``W_h.T`` into the micro-kernel's layout, at more cost than the
+step: for one sequence, a compiled call makes the products with the weights as they are
+(``_gemm.matvec``) and the step; otherwise NumPy's products and the compiled step
+(``_step``).
 
 :func:`matmul` is the layer's product for everything outside the loop (input projections
 with their bias, weight gradients, ``dX``), split over threads when large.
@@ -35,6 +37,7 @@ import functools
 import importlib
 import itertools
 import os
+import time
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -44,7 +47,15 @@ import numpy as np
 from ..cells import ElmanCell, GRUCell, LSTMCell
 from . import _blas
 from ._buffers import LINE, _empty, _Own, _per_part, _take, recycle, release_buffers
-from ._parallel import get_num_threads, held, run_parts, set_num_threads, usable_threads
+from ._parallel import (
+    get_num_threads,
+    held,
+    ran,
+    run_parts,
+    set_num_threads,
+    split_pays,
+    usable_threads,
+)
 
 __all__ = ["BACKENDS", "Tape", "backward", "compiled_on_disk", "for_job", "forward",
            "get_backend", "get_num_threads", "job_backend", "matmul", "numba_available",
@@ -334,7 +345,7 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         return _sequence(kind, mod, p, x, h0, s0, m, has_mask, codes)
     (T, B, _), W_h, (ca, cg) = x.shape, p["W_h"], codes
     H = W_h.shape[1]  # of h: the LSTM's proj_size when it projects; Hc of its cell state
-    parts = _parts(T, B, W_h)
+    parts, key = _parts(T, B, W_h, ("forward", kind, train, len(p)))
     split = parts > 1  # the arrays the loop writes start at a cache line (_buffers.LINE)
     own = not train  # buffers of one step are each part's own (see _Own)
     hs = _empty((T, B, H), dt, split)
@@ -370,7 +381,7 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
         matmul(x.reshape(T * B, -1), p["W_x"].T, hc.reshape(T * B, -1), bias=p.get("b"))
         WhT = _weights(W_h.T)
         _loop(mod.forward_loop, (WhT, _per_part((B, H), dt, parts), *args, *_no_r(dt, B, H, r),
-                                 *v), B, parts)
+                                 *v), B, parts, key, T)
         recycle(WhT)
     else:  # the loop reads x: the GRU's projection is step by step (gru.py: for memory)
         WxT, WhT, xc = _operand(p["W_x"].T), _weights(W_h.T), np.ascontiguousarray(x, dt)
@@ -384,7 +395,7 @@ def forward(cell: Any, p: dict[str, np.ndarray], x: np.ndarray, s0: tuple,
                      _per_part((B, W_h.shape[0]), dt, parts))
         tail = (WhrT, "W_hr" in p) if kind == "lstm" else ()
         _loop(mod.forward_loop, (*head, WhT, *args, *_no_r(dt, B, H, r), *v[:-1], *tail,
-                                 *ln), B, parts)
+                                 *ln), B, parts, key, T)
         recycle(WxT, WhT, *tail[:1])
         if kind == "lstm" and ln[-1] and train:  # the inputs, for x @ W_x.T made again
             v = (*v[:-1], (xc, *ln))
@@ -515,7 +526,7 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
     # dhs is read in place: usually a time-major view of the batch-first dY, whose copy would
     # be the largest array of the backward but for the tape
     dhs_a, has_seq = (_dummies(dt)[2], False) if dhs is None else (np.asarray(dhs, dt), True)
-    parts = _parts(T, B, W_h)
+    parts, key = _parts(T, B, W_h, ("backward", tape.kind, len(p)))
     split = parts > 1  # the arrays the loop writes start at a cache line
     dh = _empty(hs.shape[1:], dt, split)  # carried from step to step, chunk to chunk
     dh[...] = d_state[0]
@@ -524,7 +535,7 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
         rd = _no_r(dt, B, hs.shape[2], tape.r)
         if tape.kind == "elman":  # dxz is an array of its own: in chunks where large
             _elman_chunks(mod, W_h, GH, dh, tape.v, dhs_a, has_seq, m, has_mask, ca, parts,
-                          each, rd)
+                          each, rd, key)
         else:  # the gated cells write dxz over their gates, the step made in `rows`
             rows = _per_part((B, GH), dt, parts)
             ln = tape.v[-1]  # layer norm's arrays (_ln_args), its gradients summed in acc
@@ -562,7 +573,7 @@ def backward(tape: Tape, p: dict[str, np.ndarray], hs: np.ndarray, dhs: np.ndarr
                         _per_part((B, H), dt, parts) if proj else _NO_R[dt], proj,
                         *lnb, acc, ln[-1])
                 dhz, d_s0 = [(0, dxz)], (dh, dc)
-            _loop(mod.backward_loop, (W_h, *args), B, parts)
+            _loop(mod.backward_loop, (W_h, *args), B, parts, key, T)
             if ln[-1]:  # the gradients of the projections before the norms
                 _ln_grads(tape.kind, acc, grads, GH // (4 if tape.kind == "lstm" else 3))
                 dxz_n, dhz = (ln[0] if tape.kind == "gru" else xd), [(0, ln[-4])]
@@ -592,7 +603,7 @@ _NO_R = {dt: np.zeros((1, 1), dt) for dt in _FLOATS}
 
 def _elman_chunks(mod: ModuleType, W_h: np.ndarray, GH: int, dh: np.ndarray, v: tuple,
                   dhs: np.ndarray, has_seq: bool, m: np.ndarray, has_mask: bool, ca: int,
-                  parts: int, each: Any, rd: tuple) -> None:
+                  parts: int, each: Any, rd: tuple, key: tuple | None) -> None:
     """The RNN's backward loop over chunks of steps, the last first (see ``chunk_steps``),
     ``each`` taking each chunk's ``dxz`` before the next writes over it. The loop sees a
     chunk's steps as all its steps; ``dh`` is carried in place from chunk to chunk. ``v``:
@@ -606,7 +617,8 @@ def _elman_chunks(mod: ModuleType, W_h: np.ndarray, GH: int, dh: np.ndarray, v: 
         c, dxz = slice(t0, t1), chunk[: t1 - t0]
         _loop(mod.backward_loop, (W_h, dh, hs[c], dhs[c] if has_seq else dhs, has_seq, dxz,
                                   m[c] if has_mask else m, has_mask, ca, *rd,
-                                  zh[c] if zh.shape[0] > 1 else zh, has_zh), B, parts)
+                                  zh[c] if zh.shape[0] > 1 else zh, has_zh), B, parts, key,
+              t1 - t0)
         each(t0, dxz, [(0, dxz)])
     recycle(chunk)
 
@@ -768,21 +780,32 @@ def _weights(b: np.ndarray) -> np.ndarray:
     return out
 
 
-def _parts(T: int, B: int, W_h: np.ndarray) -> int:
-    """How many parts of the batch a time loop runs in (see ``SPLIT_MIN_MACS``)."""
-    return max(1, min(usable_threads(), B // 4)) if T * B * W_h.size >= SPLIT_MIN_MACS else 1
+def _parts(T: int, B: int, W_h: np.ndarray, kind: tuple) -> tuple[int, tuple | None]:
+    """How many parts of the batch a time loop of ``kind`` runs in (see ``SPLIT_MIN_MACS``),
+    and the key under which :func:`_loop` times it (``None``: not timed): a loop that could be
+    split runs whole where that was faster (``_parallel.split_pays``)."""
+    n = max(1, min(usable_threads(), B // 4)) if T * B * W_h.size >= SPLIT_MIN_MACS else 1
+    if n == 1:
+        return 1, None
+    key = (*kind, B, W_h.shape, W_h.dtype.char, n)
+    return (n if split_pays(key) else 1), key
 
 
-def _loop(fn: Any, args: tuple, B: int, parts: int) -> None:
+def _loop(fn: Any, args: tuple, B: int, parts: int, key: tuple | None = None,
+          work: int = 1) -> None:
     """Run a compiled time loop over the batch rows: in one call, or in ``parts`` parts of the
     batch on the threads (see ``_parts``). Rows are independent sequences, so the parts never
     wait for each other: each runs its whole loop, reading the shared weights; an argument
-    that is an ``_Own`` gives each part its own array."""
+    that is an ``_Own`` gives each part its own array. With a ``key`` from ``_parts``, the
+    call's time for ``work`` steps is counted (``_parallel.ran``)."""
+    start = time.perf_counter()
     if parts <= 1:  # no _Own in args then
         fn(*args, 0, B)
-        return
-    _split(fn, B, parts,
-           lambda k, b0, b1: (*(a[k] if isinstance(a, _Own) else a for a in args), b0, b1))
+    else:
+        _split(fn, B, parts,
+               lambda k, b0, b1: (*(a[k] if isinstance(a, _Own) else a for a in args), b0, b1))
+    if key is not None:
+        ran(key, parts > 1, time.perf_counter() - start, work)
 
 
 def _split(fn: Any, n: int, parts: int, args_of: Any, align: int = 1) -> None:

@@ -107,6 +107,83 @@ def usable_threads() -> int:
     return _threads if others == 0 else max(1, min(_threads, _ncpu - others))
 
 
+#: a kind of split call (a time loop of one shape) is also timed run whole, on its own calls,
+#: where the program adapts (``ADAPT``): the split's gain is measured, not assumed. A second
+#: CPU can be slower than the first for reasons the run queue does not show (a virtual
+#: machine's CPU shared with other guests, a hyperthread whose sibling is busy, a laptop's
+#: efficiency core); measured on a 2-CPU virtual machine at such a time, RNN B=16, H=64
+#: ``predict`` on 2 threads 0.65-1.22 ms in the benchmark, 0.40 ms on one. The two ways are
+#: compared in pairs of calls one after the other (the time of one kind of call drifts by
+#: 10-80% over seconds on a shared machine, and two calls side by side see the same
+#: machine): PAIRS pairs at first, then one call of the way not taken every EXPLORE calls,
+#: with the call before it, or every LOSS·(r - 1) calls where the way taken is r times
+#: faster (an LSTM B=64, H=512 loop 1.9x faster split: a whole call every 90, ~1% of the
+#: time). The way taken changes when the median ratio of the last PAIRS pairs favours the
+#: other by MARGIN. Results do not depend on it (the parts are whole rows).
+PAIRS, EXPLORE, LOSS, MARGIN = 5, 32, 100, 0.1
+#: kinds of call remembered, the least recently made dropped first
+TRIALS_KEPT = 64
+
+
+class _Trial:
+    """A kind of split call's trial: ``ratios``, time whole over time split per unit of work
+    in the last PAIRS pairs of calls; ``best``, the way taken (1 split, 0 whole); ``last``,
+    the previous call's way and time per unit (way -1: none); ``every``, calls between two
+    of the other way, the next at call ``next`` (0: none yet)."""
+
+    __slots__ = ("best", "calls", "every", "last", "next", "ratios")
+
+    def __init__(self) -> None:
+        self.ratios: list[float] = []
+        self.calls, self.best, self.last, self.every, self.next = 0, 1, (-1, 0.0), EXPLORE, 0
+
+
+_trials: dict[tuple, _Trial] = {}
+
+
+def split_pays(key: tuple) -> bool:
+    """Whether the next call of kind ``key`` runs split (see ``PAIRS``); always without
+    ``ADAPT``."""
+    if not ADAPT:
+        return True
+    t = _trials.get(key)
+    if t is None:
+        t = _trials[key] = _Trial()
+        if len(_trials) > TRIALS_KEPT:
+            del _trials[next(iter(_trials))]
+    t.calls += 1
+    if len(t.ratios) < PAIRS:
+        return t.calls % 2 == 1  # split, whole, split...
+    if t.calls >= t.next:
+        explore, t.next = t.next > 0, t.calls + t.every
+        return bool(t.best) != explore
+    return bool(t.best)
+
+
+def ran(key: tuple, split: bool, seconds: float, work: float) -> None:
+    """Counts a call of kind ``key`` (see ``split_pays``): ``seconds`` for ``work`` units. A
+    call of the way not taken makes a pair with the call before it, of the way taken; the
+    first call of a kind, which may have compiled its loop, makes none."""
+    t = _trials.get(key)
+    if t is None:
+        return
+    now, (way, then) = seconds / max(work, 1), t.last
+    if split != t.best and way == t.best and now > 0 and then > 0:
+        t.ratios.append(then / now if split else now / then)
+        del t.ratios[:-PAIRS]
+        ratio = _median(t.ratios)
+        if len(t.ratios) == PAIRS and (ratio < 1 - MARGIN if t.best else ratio > 1 + MARGIN):
+            t.best = 1 - t.best
+        faster = ratio if t.best else 1 / ratio  # the way taken, over the other
+        t.every = max(EXPLORE, round(LOSS * (faster - 1)))
+    t.last = (int(split), now) if t.calls > 1 else (-1, 0.0)
+
+
+def _median(v: list[float]) -> float:
+    s = sorted(v)
+    return (s[(len(s) - 1) // 2] + s[len(s) // 2]) / 2
+
+
 def _spins() -> int:
     """Reads of a flag before sleeping: fewer when other programs wait for the CPUs."""
     return SPINS_BUSY if ADAPT and _others() > 0 else SPINS
