@@ -113,29 +113,36 @@ def usable_threads() -> int:
 #: machine's CPU shared with other guests, a hyperthread whose sibling is busy, a laptop's
 #: efficiency core); measured on a 2-CPU virtual machine at such a time, RNN B=16, H=64
 #: ``predict`` on 2 threads 0.65-1.22 ms in the benchmark, 0.40 ms on one. The two ways are
-#: compared in pairs of calls one after the other (the time of one kind of call drifts by
-#: 10-80% over seconds on a shared machine, and two calls side by side see the same
-#: machine): PAIRS pairs at first, then one call of the way not taken every EXPLORE calls,
-#: with the call before it, or every LOSS·(r - 1) calls where the way taken is r times
-#: faster (an LSTM B=64, H=512 loop 1.9x faster split: a whole call every 90, ~1% of the
-#: time). The way taken changes when the median ratio of the last PAIRS pairs favours the
-#: other by MARGIN. Results do not depend on it (the parts are whole rows).
+#: compared in pairs of calls one after the other, a split call and the whole one after it
+#: (the time of a kind of call drifts by 10-80% over seconds on a shared machine; two calls
+#: side by side see the same machine). The split call of a pair follows another split call:
+#: the first after whole calls wakes the pool's thread and finds its CPU's caches cold, and
+#: counted, it kept the trial on the whole calls where the split was faster (a busy process
+#: on the second CPU: LSTM B=16, H=64 ``predict`` split 1.27x faster, the trial 1.35x
+#: slower). PAIRS pairs at first (split, split, whole, ...), then one whole call every
+#: EXPLORE calls, or two split ones where the whole call is taken, or every LOSS·(r - 1)
+#: calls where the way taken is r times faster (an LSTM B=64, H=512 loop 1.9x faster split:
+#: a whole call every 90, ~1% of the time). The way changes when the last PAIRS pairs' time
+#: whole over their time split (their sums: slow calls now and then count as what they cost)
+#: favours the other by MARGIN. Results do not depend on it (the parts are whole rows).
 PAIRS, EXPLORE, LOSS, MARGIN = 5, 32, 100, 0.1
 #: kinds of call remembered, the least recently made dropped first
 TRIALS_KEPT = 64
 
 
 class _Trial:
-    """A kind of split call's trial: ``ratios``, time whole over time split per unit of work
-    in the last PAIRS pairs of calls; ``best``, the way taken (1 split, 0 whole); ``last``,
-    the previous call's way and time per unit (way -1: none); ``every``, calls between two
-    of the other way, the next at call ``next`` (0: none yet)."""
+    """A kind of split call's trial: ``pairs``, (time whole, time split) per unit of work of
+    the last PAIRS pairs; ``best``, the way taken (1 split, 0 whole); ``last``, the previous
+    call's time per unit and its way (2: split after split, 1: split, 0: whole, -1: none);
+    ``every``, calls between two trials of the other way, the next at call ``next`` (0: none
+    yet), ``left`` calls of it still to make."""
 
-    __slots__ = ("best", "calls", "every", "last", "next", "ratios")
+    __slots__ = ("best", "calls", "every", "last", "left", "next", "pairs")
 
     def __init__(self) -> None:
-        self.ratios: list[float] = []
-        self.calls, self.best, self.last, self.every, self.next = 0, 1, (-1, 0.0), EXPLORE, 0
+        self.pairs: list[tuple[float, float]] = []
+        self.calls, self.best, self.last, self.every, self.next, self.left = \
+            0, 1, (-1, 0.0), EXPLORE, 0, 0
 
 
 _trials: dict[tuple, _Trial] = {}
@@ -152,36 +159,35 @@ def split_pays(key: tuple) -> bool:
         if len(_trials) > TRIALS_KEPT:
             del _trials[next(iter(_trials))]
     t.calls += 1
-    if len(t.ratios) < PAIRS:
-        return t.calls % 2 == 1  # split, whole, split...
-    if t.calls >= t.next:
-        explore, t.next = t.next > 0, t.calls + t.every
-        return bool(t.best) != explore
+    if len(t.pairs) < PAIRS:
+        return t.calls % 3 != 0  # split, split, whole, ...
+    if t.left == 0 and t.calls >= t.next:
+        t.left = 0 if t.next == 0 else 1 if t.best else 2
+        t.next = t.calls + t.every
+    if t.left:
+        t.left -= 1
+        return not t.best
     return bool(t.best)
 
 
 def ran(key: tuple, split: bool, seconds: float, work: float) -> None:
     """Counts a call of kind ``key`` (see ``split_pays``): ``seconds`` for ``work`` units. A
-    call of the way not taken makes a pair with the call before it, of the way taken; the
-    first call of a kind, which may have compiled its loop, makes none."""
+    whole call makes a pair with the call before it if that was a split call after a split
+    call; the first call of a kind, which may have compiled its loop, counts for nothing."""
     t = _trials.get(key)
     if t is None:
         return
     now, (way, then) = seconds / max(work, 1), t.last
-    if split != t.best and way == t.best and now > 0 and then > 0:
-        t.ratios.append(then / now if split else now / then)
-        del t.ratios[:-PAIRS]
-        ratio = _median(t.ratios)
-        if len(t.ratios) == PAIRS and (ratio < 1 - MARGIN if t.best else ratio > 1 + MARGIN):
+    if not split and way == 2 and now > 0 and then > 0:
+        t.pairs.append((now, then))
+        del t.pairs[:-PAIRS]
+        ratio = sum(w for w, _ in t.pairs) / sum(s for _, s in t.pairs)
+        if len(t.pairs) == PAIRS and (ratio < 1 - MARGIN if t.best else ratio > 1 + MARGIN):
             t.best = 1 - t.best
         faster = ratio if t.best else 1 / ratio  # the way taken, over the other
         t.every = max(EXPLORE, round(LOSS * (faster - 1)))
-    t.last = (int(split), now) if t.calls > 1 else (-1, 0.0)
-
-
-def _median(v: list[float]) -> float:
-    s = sorted(v)
-    return (s[(len(s) - 1) // 2] + s[len(s) // 2]) / 2
+    way = (2 if way >= 1 else 1) if split else 0
+    t.last = (way, now) if t.calls > 1 else (-1, 0.0)
 
 
 def _spins() -> int:
