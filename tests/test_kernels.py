@@ -1020,31 +1020,32 @@ def test_a_split_slower_than_the_whole_call_is_dropped_and_tried_again(monkeypat
     p = _adapting(monkeypatch)
     key = ("forward", "lstm", False, 3, 16, (256, 64), "f", 2)
     ways = _run_trial(p, key, lambda split: 2e-6 if split else 1e-6, 200)
-    # split, split, whole... until PAIRS (5) pairs of a whole call after a split call after a
-    # split call (the first call not counted): calls 6, 9, ..., 18
-    assert ways[:18] == [1, 1, 0] * 6
-    # then whole, but for two split calls every LOSS·(2 - 1) = 100 calls
-    assert _at(ways[18:], 1, 18) == [119, 120]
+    # split (the rule's way) but for a whole call every FIRST_EVERY (8) calls from call 4:
+    # a pair with the split call before it when that followed a split call (the first call
+    # not counted); after FIRST (3) pairs, whole, but for two split calls (the trial set at
+    # call 20 for 28, then every LOSS·(2 - 1) = 100 calls)
+    assert _at(ways[:20], 0) == [4, 12, 20]
+    assert _at(ways[20:], 1, 20) == [28, 29, 128, 129]
     # the split turns 2x faster (another program left the second CPU): taken when the last 5
-    # pairs' time whole over their time split is above 1.1, at the fourth trial (calls 429,
-    # 430 and the whole call 431); the trials closer as the two ways' times come closer
+    # pairs' time whole over their time split is above 1.1, at the fourth trial (calls 438,
+    # 439 and the whole call 440), the trials closer as the two ways' times come closer
     ways = _run_trial(p, key, lambda split: 0.5e-6 if split else 1e-6, 400)
-    assert _at(ways[:231], 1, 200) == [219, 220, 319, 320, 389, 390, 429, 430]
-    assert _at(ways[231:], 0, 431) == [461, 493, 593]
+    assert _at(ways[:240], 1, 200) == [228, 229, 328, 329, 398, 399, 438, 439]
+    assert _at(ways[240:], 0, 440) == [470, 502]
 
 
 def test_a_faster_split_stays_split_but_for_a_whole_call_now_and_then(monkeypatch):
-    # 1.5x faster split: a whole call every LOSS·(1.5 - 1) = 50 calls after the first 18
+    # 1.5x faster split: a whole call every LOSS·(1.5 - 1) = 50 calls after the first four
     p = _adapting(monkeypatch)
     ways = _run_trial(p, ("k",), lambda split: 1e-6 if split else 1.5e-6, 200)
-    assert _at(ways, 0) == [3, 6, 9, 12, 15, 18, 69, 119, 169]
+    assert _at(ways, 0) == [4, 12, 20, 28, 78, 128, 178]
 
 
 def test_ways_within_the_margin_keep_the_split(monkeypatch):
     # the whole call 5% faster: no change; tried every EXPLORE (32) calls
     p = _adapting(monkeypatch)
     ways = _run_trial(p, ("k",), lambda split: 1e-6 if split else 0.95e-6, 100)
-    assert _at(ways[18:], 0, 18) == [51, 83]
+    assert _at(ways, 0) == [4, 12, 20, 28, 60, 92]
 
 
 def test_without_adapting_every_large_loop_is_split(monkeypatch):
@@ -1084,7 +1085,7 @@ def test_a_loop_whose_split_is_slow_runs_whole_with_the_same_result(cell, monkey
     R = np.random.default_rng(2).standard_normal((8, 7, 5))
     first = run(model, "numba", X, lengths, R)
     assert seen["split"] == 2  # forward and backward
-    for _ in range(3 * p.PAIRS + 2):  # the first call and the pairs (see _run_trial)
+    for _ in range(p.FIRST * p.FIRST_EVERY - 4):  # to call 20, the third pair (_run_trial)
         run(model, "numba", X, lengths, R)
     seen.clear()
     again = run(model, "numba", X, lengths, R)

@@ -108,24 +108,25 @@ def usable_threads() -> int:
 
 
 #: a kind of split call (a time loop of one shape) is also timed run whole, on its own calls,
-#: where the program adapts (``ADAPT``): the split's gain is measured, not assumed. A second
-#: CPU can be slower than the first for reasons the run queue does not show (a virtual
-#: machine's CPU shared with other guests, a hyperthread whose sibling is busy, a laptop's
-#: efficiency core); measured on a 2-CPU virtual machine at such a time, RNN B=16, H=64
-#: ``predict`` on 2 threads 0.65-1.22 ms in the benchmark, 0.40 ms on one. The two ways are
-#: compared in pairs of calls one after the other, a split call and the whole one after it
-#: (the time of a kind of call drifts by 10-80% over seconds on a shared machine; two calls
-#: side by side see the same machine). The split call of a pair follows another split call:
-#: the first after whole calls wakes the pool's thread and finds its CPU's caches cold, and
-#: counted, it kept the trial on the whole calls where the split was faster (a busy process
-#: on the second CPU: LSTM B=16, H=64 ``predict`` split 1.27x faster, the trial 1.35x
-#: slower). PAIRS pairs at first (split, split, whole, ...), then one whole call every
-#: EXPLORE calls, or two split ones where the whole call is taken, or every LOSS·(r - 1)
-#: calls where the way taken is r times faster (an LSTM B=64, H=512 loop 1.9x faster split:
-#: a whole call every 90, ~1% of the time). The way changes when the last PAIRS pairs' time
-#: whole over their time split (their sums: slow calls now and then count as what they cost)
-#: favours the other by MARGIN. Results do not depend on it (the parts are whole rows).
-PAIRS, EXPLORE, LOSS, MARGIN = 5, 32, 100, 0.1
+#: where the program adapts (``ADAPT``): the split's gain is measured, not assumed. A second CPU
+#: can be slower than the first for reasons the run queue does not show (a virtual machine's CPU
+#: shared with other guests, a hyperthread whose sibling is busy, a laptop's efficiency core);
+#: measured on a 2-CPU virtual machine at such a time, RNN B=16, H=64 ``predict`` on 2 threads
+#: 0.65-1.22 ms in the benchmark, 0.40 ms on one. The two ways are compared in pairs of calls
+#: one after the other, a split call and the whole one after it (the time of a kind of call
+#: drifts by 10-80% over seconds on a shared machine; two calls side by side see the same
+#: machine). The split call of a pair follows another split call: the first after whole calls
+#: wakes the pool's thread and finds its CPU's caches cold, and counted, it kept the trial on
+#: the whole calls where the split was faster (a busy process on the second CPU: LSTM B=16, H=64
+#: ``predict`` split 1.27x faster, the trial 1.35x slower); so where the whole call is taken, a
+#: trial is two split calls. One whole call every FIRST_EVERY calls until FIRST pairs (calls 4,
+#: 12, 20), then every EXPLORE calls, or every LOSS·(r - 1) where the way taken is r times
+#: faster (an LSTM B=64, H=512 loop 1.9x faster split: a whole call every 90, ~1% of the time).
+#: The way changes when the last PAIRS pairs' time whole over their time split (their sums: slow
+#: calls now and then count as what they cost) favours the other by MARGIN. Results do not
+#: depend on it (the parts are whole rows). A first trial of alternate calls (split, split,
+#: whole...) cost the benchmark's short cases a third of their calls run the slower way.
+PAIRS, FIRST, FIRST_EVERY, EXPLORE, LOSS, MARGIN = 5, 3, 8, 32, 100, 0.1
 #: kinds of call remembered, the least recently made dropped first
 TRIALS_KEPT = 64
 
@@ -133,16 +134,16 @@ TRIALS_KEPT = 64
 class _Trial:
     """A kind of split call's trial: ``pairs``, (time whole, time split) per unit of work of
     the last PAIRS pairs; ``best``, the way taken (1 split, 0 whole); ``last``, the previous
-    call's time per unit and its way (2: split after split, 1: split, 0: whole, -1: none);
-    ``every``, calls between two trials of the other way, the next at call ``next`` (0: none
-    yet), ``left`` calls of it still to make."""
+    call's way and time per unit (way -1: none);
+    ``every``, calls between two trials of the other way, the next at call ``next``, ``left``
+    calls of it still to make."""
 
     __slots__ = ("best", "calls", "every", "last", "left", "next", "pairs")
 
     def __init__(self) -> None:
         self.pairs: list[tuple[float, float]] = []
         self.calls, self.best, self.last, self.every, self.next, self.left = \
-            0, 1, (-1, 0.0), EXPLORE, 0, 0
+            0, 1, (-1, 0.0), FIRST_EVERY, 4, 0
 
 
 _trials: dict[tuple, _Trial] = {}
@@ -159,11 +160,8 @@ def split_pays(key: tuple) -> bool:
         if len(_trials) > TRIALS_KEPT:
             del _trials[next(iter(_trials))]
     t.calls += 1
-    if len(t.pairs) < PAIRS:
-        return t.calls % 3 != 0  # split, split, whole, ...
     if t.left == 0 and t.calls >= t.next:
-        t.left = 0 if t.next == 0 else 1 if t.best else 2
-        t.next = t.calls + t.every
+        t.left, t.next = (1 if t.best else 2), t.calls + t.every
     if t.left:
         t.left -= 1
         return not t.best
@@ -172,22 +170,23 @@ def split_pays(key: tuple) -> bool:
 
 def ran(key: tuple, split: bool, seconds: float, work: float) -> None:
     """Counts a call of kind ``key`` (see ``split_pays``): ``seconds`` for ``work`` units. A
-    whole call makes a pair with the call before it if that was a split call after a split
-    call; the first call of a kind, which may have compiled its loop, counts for nothing."""
+    whole call makes a pair with the call before it if that was split (the trials are made so
+    that it followed a split call: the first whole call comes fourth, after the first call of
+    the kind, which may have compiled its loop)."""
     t = _trials.get(key)
     if t is None:
         return
     now, (way, then) = seconds / max(work, 1), t.last
-    if not split and way == 2 and now > 0 and then > 0:
+    if not split and way == 1 and now > 0 and then > 0:
         t.pairs.append((now, then))
         del t.pairs[:-PAIRS]
-        ratio = sum(w for w, _ in t.pairs) / sum(s for _, s in t.pairs)
-        if len(t.pairs) == PAIRS and (ratio < 1 - MARGIN if t.best else ratio > 1 + MARGIN):
-            t.best = 1 - t.best
-        faster = ratio if t.best else 1 / ratio  # the way taken, over the other
-        t.every = max(EXPLORE, round(LOSS * (faster - 1)))
-    way = (2 if way >= 1 else 1) if split else 0
-    t.last = (way, now) if t.calls > 1 else (-1, 0.0)
+        if len(t.pairs) >= FIRST:
+            ratio = sum(w for w, _ in t.pairs) / sum(s for _, s in t.pairs)
+            if ratio < 1 - MARGIN if t.best else ratio > 1 + MARGIN:
+                t.best = 1 - t.best
+            faster = ratio if t.best else 1 / ratio  # the way taken, over the other
+            t.every = max(EXPLORE, round(LOSS * (faster - 1)))
+    t.last = (int(split), now)
 
 
 def _spins() -> int:
