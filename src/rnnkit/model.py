@@ -202,8 +202,8 @@ class Sequential:
         if not (isinstance(X, np.ndarray) and X.ndim == rank and initial_state is None) \
                 or any(getattr(layer, "return_state", False) for layer in self.layers):
             return None
-        if X.size == 0 or X.dtype.kind not in "biuf":
-            return None  # prepare gives the error
+        if X.size == 0 or X.dtype.kind not in "biuf" or len(X) <= PREDICT_MIN_ROWS:
+            return None  # prepare gives the error; a block has at least PREDICT_MIN_ROWS
         if not self.built:
             self.build(X.shape[-1] if rank == 3 else 1)
         widths = [v.shape[0] for layer in self.layers for v in layer.params.values() if v.ndim]
