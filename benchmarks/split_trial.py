@@ -1,17 +1,21 @@
-"""The split loops' trial (``rnnkit.kernels._parallel.split_pays``) against always splitting and
-never splitting, in one process on two threads (docs/benchmarks.md, round 8).
+"""The split calls' trial (``rnnkit.kernels._parallel.split_pays``: time loops and products)
+against always splitting and never splitting, in one process on two threads (docs/benchmarks.md,
+round 8).
 
     python benchmarks/split_trial.py                     # quiet
     python benchmarks/split_trial.py --busy-second-cpu   # a busy process kept on CPU 1
 
-Rounds of four ways in a random order, each a warm-up call and 8 timed calls of the case:
-``split`` (every loop large enough split, as before the trial), ``whole`` (none split),
-``trial`` (the trial decides), ``runq`` (split, with the run queue read as the trial's runs read
-it: the trial's own cost is trial/runq). Medians over all rounds, ratios against ``split``. With
-``--busy-second-cpu`` a process spinning on CPU 1 stands for what the run queue does not show (a
-virtual CPU shared with another guest, a busy hyperthread sibling, an efficiency core): the
-trial's run-queue look is then told that no other program runs, so that only the trial can see
-the second CPU is slow. Linux, 2 CPUs or more.
+Rounds of four ways in a random order, each a warm-up call and ``--calls`` (8) timed calls:
+``split`` (every loop and product large enough split, as before the trial), ``whole`` (nothing
+split: one thread), ``trial`` (the trial decides), ``runq`` (split, with the run queue read as
+the trial's runs read it: the trial's own cost is trial/runq). Medians over all rounds, ratios
+against ``split``. With ``--busy-second-cpu`` a process spinning on CPU 1 stands for what the
+run queue does not show (a virtual CPU shared with another guest, a busy hyperthread sibling,
+an efficiency core): the trial's run-queue look is then told that no other program runs, so
+that only the trial can see the second CPU is slow. Short blocks mix the ways' effects on each
+other (a split call leaves the pool's thread awake and the second CPU's caches warm for the
+next way's calls); ``--calls 100 --rounds 3`` is closer to a training loop's steady state.
+``--cases lstm:small:train,...`` picks cases. Linux, 2 CPUs or more.
 """
 
 import argparse
@@ -28,8 +32,9 @@ from rnnkit.bench import SIZES
 from rnnkit.kernels import _parallel
 
 CASES = [("rnn", "small", "infer"), ("rnn", "small", "train"), ("lstm", "small", "infer"),
-         ("lstm", "small", "train"), ("gru", "small", "infer"), ("gru", "medium", "infer"),
-         ("lstm", "medium", "infer"), ("lstm", "large", "infer")]
+         ("lstm", "small", "train"), ("gru", "small", "infer"), ("gru", "small", "train"),
+         ("gru", "medium", "infer"), ("lstm", "medium", "infer"), ("lstm", "medium", "train"),
+         ("lstm", "large", "infer")]
 
 
 def case(cell: str, size: str, mode: str):
@@ -51,10 +56,10 @@ def case(cell: str, size: str, mode: str):
     return call
 
 
-def compare(call, rounds: int) -> dict[str, float]:
-    split_min, pays, ran = kernels.SPLIT_MIN_MACS, kernels.split_pays, kernels.ran
-    ways = {"split": (False, split_min, pays), "whole": (False, 10**18, pays),
-            "trial": (True, split_min, pays), "runq": (True, split_min, None)}
+def compare(call, rounds: int, calls: int = 8) -> dict[str, float]:
+    usable, pays, ran = kernels.usable_threads, kernels.split_pays, kernels.ran
+    ways = {"split": (False, usable, pays), "whole": (False, lambda: 1, pays),
+            "trial": (True, usable, pays), "runq": (True, usable, None)}
     times: dict[str, list[float]] = {w: [] for w in ways}
     rng = np.random.default_rng(0)
     for _ in range(5):
@@ -62,19 +67,19 @@ def compare(call, rounds: int) -> dict[str, float]:
     try:
         for _ in range(rounds):
             for way in rng.permutation(list(ways)):
-                adapt, smin, fn = ways[way]
-                _parallel.ADAPT, kernels.SPLIT_MIN_MACS = adapt, smin
+                adapt, threads, fn = ways[way]
+                _parallel.ADAPT, kernels.usable_threads = adapt, threads
                 kernels.split_pays = fn or (lambda key: True)
                 kernels.ran = ran if fn else (lambda *a: None)
                 for t in _parallel._trials.values():  # a pair only within the trial's calls
                     t.last = (-1, 0.0)
                 call()
-                for _ in range(8):
+                for _ in range(calls):
                     start = time.perf_counter()
                     call()
                     times[way].append(time.perf_counter() - start)
     finally:
-        _parallel.ADAPT, kernels.SPLIT_MIN_MACS = True, split_min
+        _parallel.ADAPT, kernels.usable_threads = True, usable
         kernels.split_pays, kernels.ran = pays, ran
     return {w: float(np.median(v)) for w, v in times.items()}
 
@@ -83,6 +88,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--busy-second-cpu", action="store_true")
     ap.add_argument("--rounds", type=int, default=30)
+    ap.add_argument("--calls", type=int, default=8)
+    ap.add_argument("--cases", default="", help="cell:size:mode,... (default: all)")
     args = ap.parse_args()
     if len(os.sched_getaffinity(0)) < 2:
         sys.exit("split_trial: needs 2 CPUs or more")
@@ -93,11 +100,12 @@ def main() -> None:
         _parallel._others = lambda: 0
     try:
         print(f"two threads, {'a busy process on CPU 1' if busy else 'quiet'}, "
-              f"{args.rounds} rounds of 8 calls each way")
+              f"{args.rounds} rounds of {args.calls} calls each way")
         print("| cell | size | mode | split ms | whole/split | trial/split | trial/runq |")
         print("|---|---|---|---|---|---|---|")
-        for cell, size, mode in CASES:
-            m = compare(case(cell, size, mode), args.rounds)
+        cases = [tuple(c.split(":")) for c in args.cases.split(",")] if args.cases else CASES
+        for cell, size, mode in cases:
+            m = compare(case(cell, size, mode), args.rounds, args.calls)
             print(f"| {cell} | {size} | {mode} | {m['split'] * 1e3:.3f} | "
                   f"{m['whole'] / m['split']:.2f} | {m['trial'] / m['split']:.2f} | "
                   f"{m['trial'] / m['runq']:.2f} |", flush=True)

@@ -23,7 +23,8 @@ step: for one sequence, a compiled call makes the products with the weights as t
 (``_step``).
 
 :func:`matmul` is the layer's product for everything outside the loop (input projections
-with their bias, weight gradients, ``dX``), split over threads when large.
+with their bias, weight gradients, ``dX``), split by rows over the threads when large, or
+whole where the split was slower (timed as the loops are: ``_by_rows``).
 
 Backend: :func:`set_backend` or the environment variable ``RNNKIT_BACKEND``, read at import:
 ``"auto"`` (default: numba when importable), ``"numpy"`` (always the reference loop),
@@ -718,9 +719,18 @@ def _by_blas(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool,
 
 def _by_rows(fn: Any, a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool,
              bias: Any) -> None:
-    """``fn(a, b, out, accumulate, bias)``, a product, by parts of its rows on the threads."""
-    _split(fn, a.shape[0], min(usable_threads(), a.shape[0] // 16),
-           lambda k, i, j: (a[i:j], b, out[i:j], accumulate, bias), align=_gemm.ROWS)
+    """``fn(a, b, out, accumulate, bias)``, a product, by parts of its rows on the threads,
+    or whole where that was faster, timed as a time loop is (see ``_parts``): with the loops
+    run whole beside a busy second CPU, their products split were 1.12-1.35x slower than
+    whole (a training step, B=16-32, H=64-128)."""
+    n = min(usable_threads(), a.shape[0] // 16)
+    key = ("product", fn, a.shape, b.shape[1], a.dtype.char, n) if n > 1 else None
+    parts = n if key is None or split_pays(key) else 1
+    start = time.perf_counter()
+    _split(fn, a.shape[0], parts, lambda k, i, j: (a[i:j], b, out[i:j], accumulate, bias),
+           align=_gemm.ROWS)
+    if key is not None:
+        ran(key, parts > 1, time.perf_counter() - start, 1)
 
 
 def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool,
