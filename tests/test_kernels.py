@@ -1098,9 +1098,11 @@ def test_a_loop_whose_split_is_slow_runs_whole_with_the_same_result(cell, monkey
         np.testing.assert_array_equal(again[2][k], first[2][k], err_msg=k)
 
 
-def test_a_product_whose_split_is_slow_runs_whole_with_the_same_result(monkeypatch):
-    # a product split by rows (kernels._by_rows) is on trial as a time loop is: its second
-    # part made slow, it runs whole after the third pair, to the bit the split's result
+@pytest.mark.parametrize("M, K, N", [(256, 128, 256), (1, 512, 1536)])
+def test_a_product_whose_split_is_slow_runs_whole_with_the_same_result(M, K, N, monkeypatch):
+    # a product split by rows (kernels._by_rows; one row, a streamed step's, by the weight's
+    # rows) is on trial as a time loop is: its second part made slow, it runs whole after the
+    # third pair, to the bit the split's result
     p = _adapting(monkeypatch)
     monkeypatch.setattr(p, "_threads", 2)
     monkeypatch.setattr(p, "_others", lambda: 0)
@@ -1113,8 +1115,9 @@ def test_a_product_whose_split_is_slow_runs_whole_with_the_same_result(monkeypat
 
     monkeypatch.setattr(kernels, "run_parts", run_parts)
     rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((256, 128)), rng.standard_normal((128, 256))
-    assert 2.0 * a.size * b.shape[1] >= kernels.PARALLEL_MIN_FLOPS
+    a, b = rng.standard_normal((M, K)), rng.standard_normal((N, K)).T  # b: a weight's .T
+    assert (2.0 * a.size * N >= kernels.PARALLEL_MIN_FLOPS if M > 1
+            else b.nbytes > kernels.ONE_STEP_MAX_BYTES)  # large enough to be split
     first = kernels.matmul(a, b)
     assert seen == {2: 1}
     for _ in range(p.FIRST * p.FIRST_EVERY - 1):  # to call 20, the third pair
@@ -1123,6 +1126,7 @@ def test_a_product_whose_split_is_slow_runs_whole_with_the_same_result(monkeypat
     again = kernels.matmul(a, b)
     assert seen == {}
     (key, trial), = p._trials.items()
-    assert key[0] == "product" and key[2:] == ((256, 128), 256, "d", 2) and trial.best == 0
+    assert key[0] == ("product" if M > 1 else "matvec") and key[-2:] == ("d", 2)
+    assert trial.best == 0
     np.testing.assert_array_equal(again, first)
     np.testing.assert_allclose(first, a @ b, rtol=1e-12, atol=1e-12)

@@ -680,10 +680,10 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
             bias = _dummies(dt)[1] if bias is None else np.ascontiguousarray(bias, dt)
             if b.nbytes <= ONE_STEP_MAX_BYTES:
                 _gemm.matvec(W, a[0], bias, out[0])
-            else:  # by blocks of rows on rnnkit's threads, not OpenBLAS's
+            else:  # by blocks of rows on rnnkit's threads (not OpenBLAS's), or whole
                 _split(_gemm.matvec, W.shape[0], min(usable_threads(), W.shape[0] // 64),
                        lambda k, i, j: (W[i:j], a[0], bias[i:j] if bias.size else bias,
-                                        out[0, i:j]), align=16)
+                                        out[0, i:j]), align=16, key=("matvec", W.shape, dt.char))
             return out
         row = W.dot(a[0])
         if bias is not None:
@@ -720,17 +720,12 @@ def _by_blas(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool,
 def _by_rows(fn: Any, a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool,
              bias: Any) -> None:
     """``fn(a, b, out, accumulate, bias)``, a product, by parts of its rows on the threads,
-    or whole where that was faster, timed as a time loop is (see ``_parts``): with the loops
-    run whole beside a busy second CPU, their products split were 1.12-1.35x slower than
-    whole (a training step, B=16-32, H=64-128)."""
-    n = min(usable_threads(), a.shape[0] // 16)
-    key = ("product", fn, a.shape, b.shape[1], a.dtype.char, n) if n > 1 else None
-    parts = n if key is None or split_pays(key) else 1
-    start = time.perf_counter()
-    _split(fn, a.shape[0], parts, lambda k, i, j: (a[i:j], b, out[i:j], accumulate, bias),
-           align=_gemm.ROWS)
-    if key is not None:
-        ran(key, parts > 1, time.perf_counter() - start, 1)
+    or whole where that was faster (``_split``'s ``key``): with the loops run whole beside a
+    busy second CPU, their products split were 1.14-1.36x slower than whole in a training
+    step (B=16-32, H=64-128; docs/benchmarks.md, round 8)."""
+    _split(fn, a.shape[0], min(usable_threads(), a.shape[0] // 16),
+           lambda k, i, j: (a[i:j], b, out[i:j], accumulate, bias), align=_gemm.ROWS,
+           key=("product", fn, a.shape, b.shape[1], a.dtype.char))
 
 
 def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool,
@@ -818,15 +813,24 @@ def _loop(fn: Any, args: tuple, B: int, parts: int, key: tuple | None = None,
         ran(key, parts > 1, time.perf_counter() - start, work)
 
 
-def _split(fn: Any, n: int, parts: int, args_of: Any, align: int = 1) -> None:
+def _split(fn: Any, n: int, parts: int, args_of: Any, align: int = 1,
+           key: tuple | None = None) -> None:
     """``fn(*args_of(k, i, j))`` for ``parts`` consecutive ranges ``i:j`` of ``0:n`` (part
     ``k``, each start a multiple of ``align``), side by side on the threads; in one call when
-    ``parts <= 1``."""
+    ``parts <= 1``. With a ``key`` (a kind of call), a call that could be split runs whole
+    where that was faster, timed as a time loop is (``_parallel.split_pays``)."""
+    trial = key is not None and parts > 1
+    if trial:
+        key = (*key, parts)
+        parts = parts if split_pays(key) else 1
+        start = time.perf_counter()
     if parts <= 1:
         fn(*args_of(0, 0, n))
-        return
-    cuts = [n * q // parts // align * align for q in range(parts)] + [n]
-    run_parts(fn, [args_of(k, i, j) for k, (i, j) in enumerate(itertools.pairwise(cuts))])
+    else:
+        cuts = [n * q // parts // align * align for q in range(parts)] + [n]
+        run_parts(fn, [args_of(k, i, j) for k, (i, j) in enumerate(itertools.pairwise(cuts))])
+    if trial:
+        ran(key, parts > 1, time.perf_counter() - start, 1)
 
 
 set_backend(os.environ.get("RNNKIT_BACKEND", "auto"))
