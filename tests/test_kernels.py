@@ -1057,7 +1057,7 @@ def test_without_adapting_every_large_loop_is_split(monkeypatch):
     assert p._trials == {}
 
 
-def test_trials_are_kept_for_the_kinds_used_last(monkeypatch):
+def test_trials_are_kept_for_the_kinds_seen_last(monkeypatch):
     p = _adapting(monkeypatch)
     for i in range(p.TRIALS_KEPT + 5):
         p.split_pays(("k", i))
@@ -1098,11 +1098,29 @@ def test_a_loop_whose_split_is_slow_runs_whole_with_the_same_result(cell, monkey
         np.testing.assert_array_equal(again[2][k], first[2][k], err_msg=k)
 
 
-@pytest.mark.parametrize("M, K, N", [(256, 128, 256), (1, 512, 1536)])
-def test_a_product_whose_split_is_slow_runs_whole_with_the_same_result(M, K, N, monkeypatch):
-    # a product split by rows (kernels._by_rows; one row, a streamed step's, by the weight's
-    # rows) is on trial as a time loop is: its second part made slow, it runs whole after the
-    # third pair, to the bit the split's result
+def _split_calls(kind):
+    """A call that ``kernels`` splits over the threads, of ``kind``, and its exact result."""
+    rng = np.random.default_rng(0)
+    if kind == "copy":  # a weight's .T laid out for the micro-kernel (_operand)
+        W = rng.standard_normal((1024, 512))
+        assert W.size >= 2**18
+        return lambda: kernels._operand(W.T).copy(), W.T
+    if kind == "pack":  # a large one in panels (_weights), read back as columns
+        W = rng.standard_normal((1024, 512))
+        assert W.nbytes > kernels._gemm.PANEL_MIN_BYTES
+        return lambda: np.concatenate(list(kernels._weights(W.T)), axis=1)[:, :1024], W.T
+    M, K, N = (256, 128, 256) if kind == "product" else (1, 512, 1536)
+    a, b = rng.standard_normal((M, K)), rng.standard_normal((N, K)).T  # b: a weight's .T
+    assert (2.0 * a.size * N >= kernels.PARALLEL_MIN_FLOPS if M > 1
+            else b.nbytes > kernels.ONE_STEP_MAX_BYTES)  # large enough to be split
+    return lambda: kernels.matmul(a, b), a @ b
+
+
+@pytest.mark.parametrize("kind", ["product", "matvec", "copy", "pack"])
+def test_a_split_call_whose_second_part_is_slow_runs_whole_the_same(kind, monkeypatch):
+    # a product split by rows (kernels._by_rows), a streamed step's one-row product (by the
+    # weight's rows), a weight's copy and its panels are on trial as a time loop is: their
+    # second part made slow, they run whole after the third pair, to the bit the split's result
     p = _adapting(monkeypatch)
     monkeypatch.setattr(p, "_threads", 2)
     monkeypatch.setattr(p, "_others", lambda: 0)
@@ -1114,19 +1132,15 @@ def test_a_product_whose_split_is_slow_runs_whole_with_the_same_result(M, K, N, 
         time.sleep(0.002)
 
     monkeypatch.setattr(kernels, "run_parts", run_parts)
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((M, K)), rng.standard_normal((N, K)).T  # b: a weight's .T
-    assert (2.0 * a.size * N >= kernels.PARALLEL_MIN_FLOPS if M > 1
-            else b.nbytes > kernels.ONE_STEP_MAX_BYTES)  # large enough to be split
-    first = kernels.matmul(a, b)
+    call, exact = _split_calls(kind)
+    first = call()
     assert seen == {2: 1}
     for _ in range(p.FIRST * p.FIRST_EVERY - 1):  # to call 20, the third pair
-        kernels.matmul(a, b)
+        call()
     seen.clear()
-    again = kernels.matmul(a, b)
+    again = call()
     assert seen == {}
     (key, trial), = p._trials.items()
-    assert key[0] == ("product" if M > 1 else "matvec") and key[-2:] == ("d", 2)
-    assert trial.best == 0
+    assert key[0] == kind and key[-2:] == ("d", 2) and trial.best == 0
     np.testing.assert_array_equal(again, first)
-    np.testing.assert_allclose(first, a @ b, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(first, exact, rtol=1e-12, atol=1e-12)

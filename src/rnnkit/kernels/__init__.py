@@ -768,7 +768,7 @@ def _operand(b: np.ndarray) -> np.ndarray:
         # large ones by rows on the threads (an LSTM's H=512 pair, W_h.T and W_x.T: 2.3 ms
         # with NumPy's copy, 0.27 ms)
         _split(_gemm.copy_into, K, min(usable_threads(), K // 64) if b.size >= 2**18 else 1,
-               lambda k, i, j: (b[i:j], out[i:j]))
+               lambda k, i, j: (b[i:j], out[i:j]), key=("copy", b.shape, b.dtype.char))
     return out
 
 
@@ -781,7 +781,7 @@ def _weights(b: np.ndarray) -> np.ndarray:
     out = _take((-(-b.shape[1] // W), b.shape[0], W), b.dtype)
     # by panels on the threads (H=1024's 16 MB W_h: 2.5-5 ms on one)
     _split(_gemm.pack, out.shape[0], min(usable_threads(), out.shape[0] // 8),
-           lambda k, i, j: (b[:, i * W : j * W], out[i:j]))
+           lambda k, i, j: (b[:, i * W : j * W], out[i:j]), key=("pack", b.shape, b.dtype.char))
     return out
 
 

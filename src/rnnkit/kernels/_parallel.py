@@ -107,28 +107,29 @@ def usable_threads() -> int:
     return _threads if others == 0 else max(1, min(_threads, _ncpu - others))
 
 
-#: a kind of split call (a time loop of one shape) is also timed run whole, on its own calls,
-#: where the program adapts (``ADAPT``): the split's gain is measured, not assumed. A second CPU
-#: can be slower than the first for reasons the run queue does not show (a virtual machine's CPU
-#: shared with other guests, a hyperthread whose sibling is busy, a laptop's efficiency core);
-#: measured on a 2-CPU virtual machine at such a time, RNN B=16, H=64 ``predict`` on 2 threads
-#: 0.65-1.22 ms in the benchmark, 0.40 ms on one. The two ways are compared in pairs of calls
-#: one after the other, a split call and the whole one after it (the time of a kind of call
-#: drifts by 10-80% over seconds on a shared machine; two calls side by side see the same
-#: machine). The split call of a pair follows another split call: the first after whole calls
-#: wakes the pool's thread and finds its CPU's caches cold, and counted, it kept the trial on
-#: the whole calls where the split was faster (a busy process on the second CPU: LSTM B=16, H=64
-#: ``predict`` split 1.27x faster, the trial 1.35x slower); so where the whole call is taken, a
-#: trial is two split calls. One whole call every FIRST_EVERY calls until FIRST pairs (calls 4,
-#: 12, 20), then every EXPLORE calls, or every LOSS·(r - 1) where the way taken is r times
-#: faster (an LSTM B=64, H=512 loop 1.9x faster split: a whole call every 90, ~1% of the time).
-#: The way changes when the last PAIRS pairs' time whole over their time split (their sums: slow
-#: calls now and then count as what they cost) favours the other by MARGIN. Results do not
-#: depend on it (the parts are whole rows). A first trial of alternate calls (split, split,
-#: whole...) cost the benchmark's short cases a third of their calls run the slower way.
+#: a kind of split call (a time loop, a product or a copy of one shape) is also timed run whole, on
+#: its own calls, where the program adapts (``ADAPT``): the split's gain is measured, not assumed. A
+#: second CPU can be slower than the first for reasons the run queue does not show (a virtual
+#: machine's CPU shared with other guests, a hyperthread whose sibling is busy, a laptop's
+#: efficiency core); measured on a 2-CPU virtual machine at such a time, RNN B=16, H=64 ``predict``
+#: on 2 threads 0.65-1.22 ms in the benchmark, 0.40 ms on one. The two ways are compared in pairs of
+#: calls one after the other, a split call and the whole one after it (the time of a kind of call
+#: drifts by 10-80% over seconds on a shared machine; two calls side by side see the same machine).
+#: The split call of a pair follows another split call: the first after whole calls wakes the pool's
+#: thread and finds its CPU's caches cold, and counted, it kept the trial on the whole calls where
+#: the split was faster (a busy process on the second CPU: LSTM B=16, H=64 ``predict`` split 1.27x
+#: faster, the trial 1.35x slower); so where the whole call is taken, a trial is two split calls.
+#: One whole call every FIRST_EVERY calls until FIRST pairs (calls 4, 12, 20), then every EXPLORE
+#: calls, or every LOSS·(r - 1) where the way taken is r times faster (an LSTM B=64, H=512 loop 1.9x
+#: faster split: a whole call every 90, ~1% of the time). The way changes when the last PAIRS pairs'
+#: time whole over their time split (their sums: slow calls now and then count as what they cost)
+#: favours the other by MARGIN. Results do not depend on it (the parts are whole rows). A first
+#: trial of alternate calls (split, split, whole...) cost the benchmark's short cases a third of
+#: their calls run the slower way.
 PAIRS, FIRST, FIRST_EVERY, EXPLORE, LOSS, MARGIN = 5, 3, 8, 32, 100, 0.1
-#: kinds of call remembered, the least recently made dropped first
-TRIALS_KEPT = 64
+#: kinds of call remembered, the first seen dropped first (a layer's training step has up to
+#: ~10: its two loops, its products, its weights' copies)
+TRIALS_KEPT = 256
 
 
 class _Trial:
