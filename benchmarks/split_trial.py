@@ -91,6 +91,12 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=8)
     ap.add_argument("--cases", default="", help="cell:size:mode,... (default: all)")
     args = ap.parse_args()
+    cases = [tuple(c.split(":")) for c in args.cases.split(",")] if args.cases else CASES
+    for c in cases:
+        if len(c) != 3 or c[0] not in ("rnn", "lstm", "gru") or c[1] not in SIZES \
+                or c[2] not in ("infer", "train"):
+            ap.error(f"--cases: expected cell:size:mode (cell rnn|lstm|gru, size one of "
+                     f"{', '.join(SIZES)}, mode infer|train), got {':'.join(c)!r}")
     if len(os.sched_getaffinity(0)) < 2:
         sys.exit("split_trial: needs 2 CPUs or more")
     kernels.set_num_threads(2)
@@ -103,7 +109,6 @@ def main() -> None:
               f"{args.rounds} rounds of {args.calls} calls each way")
         print("| cell | size | mode | split ms | whole/split | trial/split | trial/runq |")
         print("|---|---|---|---|---|---|---|")
-        cases = [tuple(c.split(":")) for c in args.cases.split(",")] if args.cases else CASES
         for cell, size, mode in cases:
             m = compare(case(cell, size, mode), args.rounds, args.calls)
             print(f"| {cell} | {size} | {mode} | {m['split'] * 1e3:.3f} | "

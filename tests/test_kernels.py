@@ -1101,12 +1101,11 @@ def test_a_loop_whose_split_is_slow_runs_whole_with_the_same_result(cell, monkey
 def _split_calls(kind):
     """A call that ``kernels`` splits over the threads, of ``kind``, and its exact result."""
     rng = np.random.default_rng(0)
-    if kind == "copy":  # a weight's .T laid out for the micro-kernel (_operand)
-        W = rng.standard_normal((1024, 512))
+    W = rng.standard_normal((1024, 512))  # a weight, for a copy of its .T
+    if kind == "copy":  # laid out for the micro-kernel (_operand)
         assert W.size >= 2**18
         return lambda: kernels._operand(W.T).copy(), W.T
-    if kind == "pack":  # a large one in panels (_weights), read back as columns
-        W = rng.standard_normal((1024, 512))
+    if kind == "pack":  # large, so in panels (_weights), read back as columns
         assert W.nbytes > kernels._gemm.PANEL_MIN_BYTES
         return lambda: np.concatenate(list(kernels._weights(W.T)), axis=1)[:, :1024], W.T
     M, K, N = (256, 128, 256) if kind == "product" else (1, 512, 1536)
